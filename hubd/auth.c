@@ -1,0 +1,123 @@
+/* auth.c -- Mercure JWT verification with libjwt, claims with jansson. */
+#include "config.h"
+
+#include "auth.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <jwt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define AUTH_TOKEN_MAX 8192
+
+void auth_claims_free(struct auth_claims *c)
+{
+	for (int i = 0; i < c->npublish; i++)
+		free(c->publish[i]);
+	for (int i = 0; i < c->nsubscribe; i++)
+		free(c->subscribe[i]);
+	free(c->publish);
+	free(c->subscribe);
+	memset(c, 0, sizeof *c);
+}
+
+/* Copies the string array j (NULL = absent) into *list. */
+static int take_selectors(json_t *j, char ***list, int *n)
+{
+	if (!j)
+		return 0;
+	if (!json_is_array(j) || json_array_size(j) > 1024)
+		return -1;
+	size_t count = json_array_size(j);
+	*list = xcalloc(count ? count : 1, sizeof **list);
+	for (size_t i = 0; i < count; i++) {
+		json_t *s = json_array_get(j, i);
+		if (!json_is_string(s))
+			return -1;
+		(*list)[(*n)++] = xstrdup(json_string_value(s));
+	}
+	return 0;
+}
+
+/* Reads a numeric date claim; 0 when absent, -1 when not a number. */
+static int64_t date_claim(jwt_t *jwt, const char *name)
+{
+	char *json = jwt_get_grants_json(jwt, name);
+	if (!json)
+		return 0;
+	json_t *j = json_loads(json, JSON_DECODE_ANY, NULL);
+	free(json);
+	int64_t v = -1;
+	if (json_is_integer(j))
+		v = json_integer_value(j);
+	else if (json_is_real(j))
+		v = (int64_t)json_real_value(j);
+	json_decref(j);
+	return v;
+}
+
+enum auth_status auth_verify(const char *token, const char *key, size_t keylen,
+			     int64_t now_s, struct auth_claims *out, char *err,
+			     size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	if (!key || keylen == 0) {
+		snprintf(err, errlen, "no key is configured for this kind of token");
+		return AUTH_INVALID;
+	}
+	if (strlen(token) > AUTH_TOKEN_MAX) {
+		snprintf(err, errlen, "token too long");
+		return AUTH_INVALID;
+	}
+	jwt_t *jwt = NULL;
+	if (jwt_decode(&jwt, token, (const unsigned char *)key, (int)keylen) != 0 || !jwt) {
+		snprintf(err, errlen, "invalid token");
+		return AUTH_INVALID;
+	}
+	enum auth_status st = AUTH_INVALID;
+	if (jwt_get_alg(jwt) != JWT_ALG_HS256) {
+		snprintf(err, errlen, "token algorithm must be HS256");
+		goto done;
+	}
+	int64_t exp = date_claim(jwt, "exp"), nbf = date_claim(jwt, "nbf");
+	if (exp < 0 || nbf < 0) {
+		snprintf(err, errlen, "exp and nbf must be numbers");
+		goto done;
+	}
+	if ((exp > 0 && exp <= now_s) || (nbf > 0 && nbf > now_s)) {
+		snprintf(err, errlen, "token expired or not yet valid");
+		st = AUTH_EXPIRED;
+		goto done;
+	}
+	out->exp = exp;
+
+	char *json = jwt_get_grants_json(jwt, "mercure");
+	if (json) {
+		json_t *m = json_loads(json, 0, NULL);
+		free(json);
+		int bad = !json_is_object(m) ||
+			  take_selectors(json_object_get(m, "publish"), &out->publish, &out->npublish) < 0 ||
+			  take_selectors(json_object_get(m, "subscribe"), &out->subscribe, &out->nsubscribe) < 0;
+		json_decref(m);
+		if (bad) {
+			snprintf(err, errlen, "malformed mercure claim");
+			goto done;
+		}
+	}
+	st = AUTH_OK;
+done:
+	jwt_free(jwt);
+	return st;
+}
+
+bool auth_can_publish(const struct auth_claims *c, const char *topic)
+{
+	for (int i = 0; i < c->npublish; i++)
+		if (strcmp(c->publish[i], "*") == 0 || strcmp(c->publish[i], topic) == 0)
+			return true;
+	return false;
+}

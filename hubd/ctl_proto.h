@@ -1,0 +1,201 @@
+/* ctl_proto.h -- the control protocol between hubd and its local clients
+ * (hub.fcgi / hub.cgi, hubctl), spoken over an AF_UNIX SOCK_SEQPACKET
+ * socket. This header is the specification; doc/control-protocol.md
+ * explains it in prose.
+ *
+ * Bump CTL_PROTOCOL_VERSION if anything below changes meaning.
+ *
+ * Framing: every datagram starts with a struct ctl_header (host byte order:
+ * both ends are on one machine). A message whose payload does not fit in
+ * one datagram is sent as fragments: every fragment but the last has
+ * CTL_F_MORE set; all carry the same type and request id; a passed file
+ * descriptor travels with the first fragment only. A datagram is at most
+ * CTL_DATAGRAM_MAX bytes; a reassembled payload at most CTL_PAYLOAD_MAX.
+ *
+ * Payload: a sequence of fields, each a struct ctl_field_header followed by
+ * len bytes. Tags may repeat where noted (TOPIC). Strings are sent without
+ * NUL; u32 fields are exactly 4 bytes. An unknown tag, a truncated field, a
+ * field the message type does not take, or a missing required field makes
+ * the message malformed: hubd answers CTL_ERROR (status 400) where it can
+ * and closes that peer only.
+ *
+ * Requests and replies (c = client, d = hubd). Each request gets exactly
+ * one reply carrying its request id; replies may come out of order.
+ *
+ *   CTL_SUBSCRIBE  c->d  + one fd (SCM_RIGHTS) -- the client connection.
+ *       TOPIC (1..MSG_MAX_TOPICS), LAST_EVENT_ID (0..1; the client sent a
+ *       Last-Event-ID header or lastEventID parameter), MODE (u32: 1 =
+ *       FastCGI, the fd is the FastCGI connection; 2 = CGI, raw bytes),
+ *       FCGI_REQUEST_ID (u32, FastCGI mode; the request id to frame with),
+ *       AUTH (0..1: the subscriber's JWT, for private updates).
+ *       Reply: CTL_OK once hubd owns the fd; the client then closes its own
+ *       copy without writing anything. CTL_ERROR: the client answers the
+ *       HTTP request itself with STATUS.
+ *   CTL_PUBLISH    c->d
+ *       TOPIC (1..MSG_MAX_TOPICS, first canonical), DATA (0..1), ID (0..1),
+ *       TYPE (0..1), RETRY (0..1, u32 ms), PRIVATE (0..1, u32 0/1),
+ *       HTTP (0..1, u32 1: the request came over HTTP and must carry a
+ *       publisher JWT in AUTH; without HTTP the client is trusted as a local
+ *       administrator by virtue of socket permissions), AUTH (0..1).
+ *       Reply: CTL_OK with ID, sent only after the update is committed to
+ *       the store. CTL_ERROR with STATUS 400/401/403/409/413/503.
+ *   CTL_HISTORY    c->d
+ *       TOPIC (1..MSG_MAX_TOPICS), AFTER (0..1, an update id; absent = from
+ *       the oldest retained), LIMIT (0..1, u32; capped by hubd), HTTP, AUTH.
+ *       Reply: CTL_OK with BODY (a JSON array of {id, topics, type, data,
+ *       time}) and NEXT (0..1: the id to pass as AFTER for the next page,
+ *       present when more updates follow). CTL_ERROR STATUS 404 when AFTER
+ *       names no retained update.
+ *   CTL_STATS      c->d  (no fields)
+ *       Reply: CTL_OK with BODY, a JSON object of counters.
+ *   CTL_OK         d->c  fields per request above.
+ *   CTL_ERROR      d->c  STATUS (u32, an HTTP status code), MESSAGE
+ *       (0..1, one line of text for the HTTP body / hubctl's stderr).
+ */
+#ifndef HUBD_CTL_PROTO_H
+#define HUBD_CTL_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util.h"
+
+#define CTL_PROTOCOL_VERSION 1
+#define CTL_DATAGRAM_MAX 65536           /* header included */
+#define CTL_PAYLOAD_MAX (32u * 1024 * 1024) /* reassembled, all fragments */
+#define CTL_FIELDS_MAX 256               /* fields in one message */
+
+enum ctl_type {
+	CTL_SUBSCRIBE = 1,
+	CTL_PUBLISH = 2,
+	CTL_HISTORY = 3,
+	CTL_STATS = 4,
+	CTL_OK = 0x100,
+	CTL_ERROR = 0x101,
+};
+
+enum ctl_tag {
+	CTL_T_TOPIC = 1,
+	CTL_T_DATA = 2,
+	CTL_T_ID = 3,
+	CTL_T_TYPE = 4,
+	CTL_T_RETRY = 5,
+	CTL_T_PRIVATE = 6,
+	CTL_T_LAST_EVENT_ID = 7,
+	CTL_T_MODE = 8,
+	CTL_T_FCGI_REQUEST_ID = 9,
+	CTL_T_AUTH = 10,
+	CTL_T_LIMIT = 11,
+	CTL_T_AFTER = 12,
+	CTL_T_STATUS = 13,
+	CTL_T_MESSAGE = 14,
+	CTL_T_BODY = 15,
+	CTL_T_NEXT = 16,
+	CTL_T_HTTP = 17,
+	CTL_T_MAX_ = 18
+};
+
+#define CTL_MODE_FCGI 1
+#define CTL_MODE_CGI 2
+#define CTL_F_MORE 0x1
+
+struct ctl_header {
+	uint16_t version; /* CTL_PROTOCOL_VERSION */
+	uint16_t type;    /* enum ctl_type */
+	uint32_t flags;   /* CTL_F_MORE */
+	uint32_t request; /* chosen by the client, echoed in the reply */
+	uint32_t length;  /* payload bytes in this datagram */
+};
+
+struct ctl_field_header {
+	uint16_t tag; /* enum ctl_tag */
+	uint16_t reserved; /* 0 */
+	uint32_t len;
+};
+
+/* A field of a parsed message: a view into the message's payload. */
+struct ctl_field {
+	uint16_t tag;
+	uint32_t len;
+	const char *val;
+};
+
+/* A whole message, reassembled. */
+struct ctl_msg {
+	uint16_t type;
+	uint32_t request;
+	char *payload; /* owned; NUL-terminated past len for convenience */
+	size_t len;
+	struct ctl_field fields[CTL_FIELDS_MAX];
+	int nfields;
+	int fd; /* passed descriptor, or -1; owned by whoever holds the msg */
+};
+
+/* Building a message. ctl_begin resets b and writes nothing yet (the
+ * header is added by ctl_send per fragment). The put functions append one
+ * field; none can fail. */
+void ctl_put(struct buf *b, uint16_t tag, const void *val, size_t len);
+void ctl_put_str(struct buf *b, uint16_t tag, const char *s);
+void ctl_put_u32(struct buf *b, uint16_t tag, uint32_t v);
+
+/* Sends payload as one message of type/request on a blocking fd, in as
+ * many fragments as it needs; passfd >= 0 is passed with the first
+ * fragment. Returns 0, or -1 with errno set (EAGAIN if the fd is
+ * non-blocking and full: use ctl_send_some there). */
+int ctl_send(int fd, uint16_t type, uint32_t request, const void *payload,
+	     size_t len, int passfd);
+/* The same for a non-blocking fd, resumable: sends fragments from *offset
+ * (0 at first) on, advancing it. Returns 0 when all is sent, 1 when the
+ * socket is full (call again with the same arguments when writable), -1
+ * on error with errno set. */
+int ctl_send_some(int fd, uint16_t type, uint32_t request, const void *payload,
+		  size_t len, size_t *offset, int passfd);
+
+/* Parses payload (already reassembled; the msg takes ownership of the
+ * malloc'ed payload pointer in m->payload, len in m->len) into m->fields.
+ * Checks every field header against the payload bounds, the tag range and
+ * CTL_FIELDS_MAX. Returns 0, or -1 with a reason in err. */
+int ctl_parse_fields(struct ctl_msg *m, char *err, size_t errlen);
+
+/* Reassembly of fragments received one datagram at a time. Zero-initialise,
+ * then feed each datagram with ctl_reader_feed. */
+struct ctl_reader {
+	struct buf acc;
+	bool active;
+	uint16_t type;
+	uint32_t request;
+	int fd;
+};
+/* Feeds one datagram (data/len as received, fd = descriptor received with
+ * it or -1; ownership of fd passes to the reader). Returns 1 when a message
+ * is complete (moved into *out, which owns payload and fd; fields parsed),
+ * 0 when more fragments are needed, -1 on a protocol error (reason in err;
+ * any held fd is closed). max_payload caps the reassembled size. */
+int ctl_reader_feed(struct ctl_reader *r, const char *data, size_t len, int fd,
+		    size_t max_payload, struct ctl_msg *out, char *err,
+		    size_t errlen);
+void ctl_reader_reset(struct ctl_reader *r);
+
+/* Receives one datagram with at most one SCM_RIGHTS descriptor into
+ * data (CTL_DATAGRAM_MAX bytes). Checks MSG_TRUNC, MSG_CTRUNC, that any
+ * control message is SCM_RIGHTS with exactly one fd; received fds are
+ * close-on-exec. Returns the datagram length (0 = peer closed), or -1 with
+ * errno (EAGAIN when non-blocking and nothing is there; EPROTO for a bad
+ * datagram, with any received fds closed). */
+ssize_t ctl_recv_datagram(int fd, char *data, int *passed_fd);
+
+/* Field access on a parsed message. ctl_find returns the first field with
+ * tag or NULL; ctl_count counts them. ctl_field_u32 reads a u32 field
+ * (false when the length is not 4). ctl_field_str returns a malloc'ed
+ * NUL-terminated copy. */
+const struct ctl_field *ctl_find(const struct ctl_msg *m, uint16_t tag);
+int ctl_count(const struct ctl_msg *m, uint16_t tag);
+bool ctl_field_u32(const struct ctl_field *f, uint32_t *out);
+char *ctl_field_str(const struct ctl_field *f);
+
+/* Frees the payload and closes a held fd; leaves m empty (fd = -1). */
+void ctl_msg_clear(struct ctl_msg *m);
+
+#endif

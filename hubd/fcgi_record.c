@@ -1,0 +1,65 @@
+/* fcgi_record.c -- FastCGI record framing (pure; see fcgi_record.h). */
+#include "config.h"
+
+#include "fcgi_record.h"
+
+#define FCGI_VERSION_1 1
+#define FCGI_REQUEST_COMPLETE 0
+
+static void add_header(struct buf *out, uint8_t type, uint16_t request_id,
+		       uint16_t content_len, uint8_t padding)
+{
+	unsigned char h[FCGI_RECORD_HEADER_LEN] = {
+		FCGI_VERSION_1,
+		type,
+		(unsigned char)(request_id >> 8),
+		(unsigned char)(request_id & 0xff),
+		(unsigned char)(content_len >> 8),
+		(unsigned char)(content_len & 0xff),
+		padding,
+		0,
+	};
+	buf_add(out, h, sizeof h);
+}
+
+static uint8_t padding_for(size_t content_len)
+{
+	return (uint8_t)((8 - (content_len % 8)) % 8);
+}
+
+size_t fcgi_stdout_size(size_t len)
+{
+	size_t total = 0;
+	while (len > 0) {
+		size_t n = len > FCGI_RECORD_MAX_CONTENT ? FCGI_RECORD_MAX_CONTENT : len;
+		total += FCGI_RECORD_HEADER_LEN + n + padding_for(n);
+		len -= n;
+	}
+	return total;
+}
+
+void fcgi_append_stdout(struct buf *out, uint16_t request_id, const void *data,
+			size_t len)
+{
+	static const char zeros[8];
+	const char *p = data;
+	buf_reserve(out, fcgi_stdout_size(len));
+	while (len > 0) {
+		size_t n = len > FCGI_RECORD_MAX_CONTENT ? FCGI_RECORD_MAX_CONTENT : len;
+		uint8_t pad = padding_for(n);
+		add_header(out, FCGI_TYPE_STDOUT, request_id, (uint16_t)n, pad);
+		buf_add(out, p, n);
+		buf_add(out, zeros, pad);
+		p += n;
+		len -= n;
+	}
+}
+
+void fcgi_append_end(struct buf *out, uint16_t request_id)
+{
+	/* FCGI_EndRequestBody: appStatus (4 bytes), protocolStatus, 3 reserved. */
+	static const unsigned char body[8] = {0, 0, 0, 0, FCGI_REQUEST_COMPLETE, 0, 0, 0};
+	add_header(out, FCGI_TYPE_STDOUT, request_id, 0, 0);
+	add_header(out, FCGI_TYPE_END_REQUEST, request_id, sizeof body, 0);
+	buf_add(out, body, sizeof body);
+}

@@ -1,0 +1,28 @@
+/* fcgi_record.h -- FastCGI record framing (FCGI_STDOUT, FCGI_END_REQUEST).
+ * Pure functions: no I/O. Connection handling lives elsewhere. */
+#ifndef HUBD_FCGI_RECORD_H
+#define HUBD_FCGI_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define FCGI_RECORD_HEADER_LEN 8
+#define FCGI_RECORD_MAX_CONTENT 65535
+#define FCGI_TYPE_END_REQUEST 3
+#define FCGI_TYPE_STDOUT 6
+
+/* Appends data as FCGI_STDOUT records for request_id, each with at most
+ * FCGI_RECORD_MAX_CONTENT bytes of content, padded to a multiple of 8.
+ * len == 0 appends nothing (use fcgi_append_end for the end marker). */
+void fcgi_append_stdout(struct buf *out, uint16_t request_id, const void *data,
+			size_t len);
+/* Appends the end of a response: an empty FCGI_STDOUT record, then
+ * FCGI_END_REQUEST with appStatus 0 and FCGI_REQUEST_COMPLETE. */
+void fcgi_append_end(struct buf *out, uint16_t request_id);
+
+/* Size of the framing fcgi_append_stdout adds for len bytes of content. */
+size_t fcgi_stdout_size(size_t len);
+
+#endif

@@ -1,0 +1,447 @@
+/* hub.c -- streams, publish pipeline, fan-out, replay and shutdown. */
+#include "config.h"
+
+#include "hub.h"
+
+#include <event2/event.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "msg.h"
+#include "settings.h"
+#include "sub.h"
+#include "topic.h"
+
+#define REPLAY_PAGE 1000
+
+struct hub {
+	struct event_base *base;
+	const struct settings *cfg;
+	struct store *store;
+	struct topic_registry *topics;
+	struct sub *subs; /* every open stream */
+	int nsubs;
+	struct sub *dirty; /* streams with output to flush this loop turn */
+	struct event *flush_ev;
+	struct event *heartbeat_ev;
+	int64_t next_seq; /* last seq handed to a publish */
+	int64_t last_seq; /* last seq committed and fanned out */
+	char *last_id;    /* its id, or NULL while the store is empty */
+	int64_t started_ms;
+	/* shutdown */
+	bool shutting_down;
+	void (*done)(void *);
+	void *done_arg;
+	struct event *done_ev;
+	struct event *deadline_ev;
+	/* counters */
+	uint64_t published, conflicts, store_errors, deliveries, replayed;
+	uint64_t drops, streams_opened, streams_closed;
+};
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg);
+static void heartbeat_cb(evutil_socket_t fd, short what, void *arg);
+static void done_cb(evutil_socket_t fd, short what, void *arg);
+static void deadline_cb(evutil_socket_t fd, short what, void *arg);
+
+struct hub *hub_new(struct event_base *base, const struct settings *cfg,
+		    struct store *store)
+{
+	struct hub *h = xcalloc(1, sizeof *h);
+	h->base = base;
+	h->cfg = cfg;
+	h->store = store;
+	h->topics = topic_registry_new();
+	h->next_seq = h->last_seq = store->last_seq;
+	h->last_id = store->last_id ? xstrdup(store->last_id) : NULL;
+	h->started_ms = mono_ms();
+	h->flush_ev = event_new(base, -1, 0, flush_cb, h);
+	h->heartbeat_ev = event_new(base, -1, EV_PERSIST, heartbeat_cb, h);
+	h->done_ev = event_new(base, -1, 0, done_cb, h);
+	h->deadline_ev = event_new(base, -1, 0, deadline_cb, h);
+	if (!h->flush_ev || !h->heartbeat_ev || !h->done_ev || !h->deadline_ev)
+		fatal("cannot create the hub's events");
+	struct timeval tv = {.tv_sec = cfg->heartbeat_s, .tv_usec = 0};
+	event_add(h->heartbeat_ev, &tv);
+	return h;
+}
+
+void hub_free(struct hub *h)
+{
+	if (!h)
+		return;
+	while (h->subs)
+		sub_abort(h->subs, "hub freed");
+	event_free(h->flush_ev);
+	event_free(h->heartbeat_ev);
+	event_free(h->done_ev);
+	event_free(h->deadline_ev);
+	topic_registry_free(h->topics);
+	free(h->last_id);
+	free(h);
+}
+
+struct event_base *hub_base(struct hub *h)
+{
+	return h->base;
+}
+
+struct store *hub_store(struct hub *h)
+{
+	return h->store;
+}
+
+bool hub_shutting_down(const struct hub *h)
+{
+	return h->shutting_down;
+}
+
+void hub_count_drop(struct hub *h)
+{
+	h->drops++;
+}
+
+void hub_mark_dirty(struct hub *h, struct sub *s)
+{
+	if (s->dirty || s->state == SUB_CLOSED)
+		return;
+	s->dirty = true;
+	s->dirty_next = h->dirty;
+	h->dirty = sub_ref(s);
+	event_active(h->flush_ev, 0, 0);
+}
+
+/* Writes every stream that got output since the last turn: one writev per
+ * stream per turn, however many updates a burst brought it. */
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hub *h = arg;
+	struct sub *s = h->dirty;
+	h->dirty = NULL;
+	while (s) {
+		struct sub *next = s->dirty_next;
+		s->dirty = false;
+		s->dirty_next = NULL;
+		sub_flush(s);
+		sub_unref(s);
+		s = next;
+	}
+}
+
+/* ---- replay ------------------------------------------------------------ */
+
+static void replay_page_cb(void *arg, enum store_status status, struct msg **msgs,
+			   int n, bool after_found, bool has_more);
+
+static void replay_query(struct hub *h, struct sub *s)
+{
+	const char *names[MSG_MAX_TOPICS];
+	for (int i = 0; i < s->nlinks; i++)
+		names[i] = s->links[i]->topic->name;
+	struct store_query q = {
+		.topics = names,
+		.ntopics = s->nlinks,
+		.after_id = s->replay_after_id,
+		.after_seq = s->last_seq,
+		.upto_seq = s->replay_upto,
+		.limit = REPLAY_PAGE,
+		.include_private = false,
+	};
+	s->replay_inflight = true;
+	s->replay_more = false;
+	h->store->ops->query(h->store, &q, replay_page_cb, sub_ref(s));
+}
+
+/* Replay is over: what arrived live meanwhile follows, then live updates. */
+static void replay_finish(struct hub *h, struct sub *s)
+{
+	s->state = SUB_LIVE;
+	for (int i = 0; i < s->npending; i++) {
+		if (s->state == SUB_LIVE && sub_queue_msg(s, s->pending[i], h->cfg->max_queue))
+			h->deliveries++;
+		msg_unref(s->pending[i]);
+	}
+	free(s->pending);
+	s->pending = NULL;
+	s->npending = s->pending_cap = 0;
+	s->pending_bytes = 0;
+}
+
+static void replay_page_cb(void *arg, enum store_status status, struct msg **msgs,
+			   int n, bool after_found, bool has_more)
+{
+	struct sub *s = arg;
+	struct hub *h = s->hub;
+	s->replay_inflight = false;
+	if (s->state != SUB_REPLAYING || status != STORE_OK) {
+		for (int i = 0; i < n; i++)
+			msg_unref(msgs[i]);
+		if (s->state == SUB_REPLAYING)
+			sub_abort(s, "history unavailable");
+		sub_unref(s);
+		return;
+	}
+	if (!s->headers_sent)
+		sub_send_headers(s, s->header_last_id, s->replay_after_id && !after_found,
+				 s->replay_after_id);
+	free(s->replay_after_id);
+	s->replay_after_id = NULL;
+	for (int i = 0; i < n; i++) {
+		if (s->state == SUB_REPLAYING && sub_queue_msg(s, msgs[i], SIZE_MAX))
+			h->replayed++;
+		msg_unref(msgs[i]);
+	}
+	if (s->state == SUB_REPLAYING) {
+		if (!has_more)
+			replay_finish(h, s);
+		else if (sub_queued(s) < h->cfg->max_queue / 2)
+			replay_query(h, s);
+		else
+			s->replay_more = true; /* resumes in hub_sub_drained */
+	}
+	sub_unref(s);
+}
+
+void hub_sub_drained(struct hub *h, struct sub *s)
+{
+	if (s->state == SUB_REPLAYING && s->replay_more && !s->replay_inflight)
+		replay_query(h, s);
+}
+
+/* ---- streams ----------------------------------------------------------- */
+
+int hub_subscribe(struct hub *h, int fd, int mode, uint16_t request_id,
+		  const char *const *topics, int ntopics,
+		  const char *last_event_id, char *err, size_t errlen)
+{
+	if (h->shutting_down || h->nsubs >= h->cfg->max_subscribers) {
+		close(fd);
+		snprintf(err, errlen, "%s", h->shutting_down ? "hub is shutting down" : "too many subscribers");
+		return 503;
+	}
+	struct sub *s = sub_new(h, fd, mode, request_id);
+	if (!s) {
+		snprintf(err, errlen, "cannot watch the connection");
+		return 503;
+	}
+	s->next = h->subs;
+	if (h->subs)
+		h->subs->prev = s;
+	h->subs = s;
+	h->nsubs++;
+	h->streams_opened++;
+
+	s->links = xcalloc((size_t)ntopics, sizeof *s->links);
+	for (int i = 0; i < ntopics; i++) {
+		bool dup = false;
+		for (int j = 0; j < i && !dup; j++)
+			dup = strcmp(topics[i], topics[j]) == 0;
+		if (!dup)
+			s->links[s->nlinks++] = topic_subscribe(h->topics, topics[i], s);
+	}
+
+	if (!last_event_id) {
+		s->state = SUB_LIVE;
+		s->last_seq = h->last_seq;
+		sub_send_headers(s, NULL, false, NULL);
+		return 0;
+	}
+	/* Replay everything after last_event_id up to what is committed now;
+	 * updates committed from here on are held back until it is done. */
+	s->state = SUB_REPLAYING;
+	s->replay_upto = h->last_seq;
+	s->header_last_id = xstrdup(h->last_id ? h->last_id : "earliest");
+	bool earliest = strcmp(last_event_id, "earliest") == 0;
+	if (h->last_seq == 0) {
+		/* Nothing stored: an id other than "earliest" is unknown. */
+		sub_send_headers(s, s->header_last_id, !earliest, last_event_id);
+		replay_finish(h, s);
+		return 0;
+	}
+	if (!earliest)
+		s->replay_after_id = xstrdup(last_event_id);
+	replay_query(h, s);
+	return 0;
+}
+
+void hub_sub_closed(struct hub *h, struct sub *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		h->subs = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->prev = s->next = NULL;
+	h->nsubs--;
+	h->streams_closed++;
+	for (int i = 0; i < s->nlinks; i++)
+		topic_unsubscribe(h->topics, s->links[i]);
+	s->nlinks = 0;
+	for (int i = 0; i < s->npending; i++)
+		msg_unref(s->pending[i]);
+	s->npending = 0;
+	if (h->shutting_down && h->nsubs == 0)
+		event_active(h->done_ev, 0, 0);
+	sub_unref(s); /* the hub's reference */
+}
+
+/* ---- publish ----------------------------------------------------------- */
+
+static void deliver(struct hub *h, struct sub *s, struct msg *m)
+{
+	if (s->state == SUB_LIVE) {
+		if (sub_queue_msg(s, m, h->cfg->max_queue))
+			h->deliveries++;
+	} else if (s->state == SUB_REPLAYING) {
+		if (!sub_hold(s, m, h->cfg->max_queue)) {
+			h->drops++;
+			sub_abort(s, "too many updates while replaying (slow reader)");
+		}
+	}
+}
+
+static void fan_out_topic(struct hub *h, const char *name, struct msg *m)
+{
+	struct topic *t = topic_find(h->topics, name);
+	if (!t)
+		return;
+	/* A stream is linked to a topic once, so aborting the current one
+	 * never frees the saved next link. */
+	for (struct topic_link *l = t->links, *next; l; l = next) {
+		next = l->next;
+		deliver(h, l->sub, m);
+	}
+}
+
+/* Queues m for every stream whose topics match; streams are written when
+ * the loop turn ends (flush_cb). Private updates reach nobody until
+ * subscriber authorization exists. */
+static void fan_out(struct hub *h, struct msg *m)
+{
+	if (m->priv)
+		return;
+	for (int i = 0; i < m->ntopics; i++)
+		fan_out_topic(h, m->topics[i], m);
+	fan_out_topic(h, "*", m);
+}
+
+struct publish_ctx {
+	struct hub *hub;
+	hub_publish_cb cb;
+	void *arg;
+};
+
+static void appended_cb(void *arg, enum store_status status, struct msg *m)
+{
+	struct publish_ctx *ctx = arg;
+	struct hub *h = ctx->hub;
+	if (status == STORE_OK) {
+		h->published++;
+		h->last_seq = m->seq;
+		free(h->last_id);
+		h->last_id = xstrdup(m->id);
+		fan_out(h, m);
+		ctx->cb(ctx->arg, 200, m->id);
+	} else if (status == STORE_CONFLICT) {
+		h->conflicts++;
+		ctx->cb(ctx->arg, 409, "an update with this id is already stored");
+	} else {
+		h->store_errors++;
+		ctx->cb(ctx->arg, 503, "the update could not be stored");
+	}
+	free(ctx);
+}
+
+void hub_publish(struct hub *h, struct msg *m, hub_publish_cb cb, void *arg)
+{
+	if (!m->id) {
+		m->id = msg_make_id();
+	}
+	m->seq = ++h->next_seq;
+	m->time_ms = now_ms();
+	struct publish_ctx *ctx = xmalloc(sizeof *ctx);
+	ctx->hub = h;
+	ctx->cb = cb;
+	ctx->arg = arg;
+	h->store->ops->append(h->store, m, appended_cb, ctx);
+	msg_unref(m);
+}
+
+/* ---- heartbeat, stats, shutdown ------------------------------------------ */
+
+static void heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hub *h = arg;
+	int64_t idle_ms = (int64_t)h->cfg->heartbeat_s * 1000 - 250;
+	int64_t now = mono_ms();
+	for (struct sub *s = h->subs; s; s = s->next) {
+		if (s->state == SUB_CLOSED || !s->headers_sent || sub_queued(s) > 0)
+			continue;
+		if (now - s->last_write_ms >= idle_ms)
+			sub_queue_sse(s, ":\n\n", 3);
+	}
+}
+
+void hub_stats_json(struct hub *h, struct buf *out)
+{
+	struct store_stats st;
+	h->store->ops->stats(h->store, &st);
+	buf_printf(out,
+		   "{\"subscribers\":%d,\"topics\":%zu,\"updates_stored\":%" PRId64
+		   ",\"updates_published\":%" PRIu64 ",\"deliveries\":%" PRIu64
+		   ",\"replayed\":%" PRIu64 ",\"drops\":%" PRIu64
+		   ",\"conflicts\":%" PRIu64 ",\"store_errors\":%" PRIu64
+		   ",\"streams_opened\":%" PRIu64 ",\"streams_closed\":%" PRIu64
+		   ",\"commits\":%" PRId64 ",\"expired\":%" PRId64
+		   ",\"last_id\":",
+		   h->nsubs, topic_count(h->topics), st.stored, h->published,
+		   h->deliveries, h->replayed, h->drops, h->conflicts,
+		   h->store_errors + (uint64_t)st.errors, h->streams_opened,
+		   h->streams_closed, st.commits, st.expired);
+	if (h->last_id)
+		buf_add_json_string(out, h->last_id, strlen(h->last_id));
+	else
+		buf_adds(out, "null");
+	buf_printf(out, ",\"uptime_s\":%" PRId64 "}", (mono_ms() - h->started_ms) / 1000);
+}
+
+static void done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hub *h = arg;
+	event_del(h->deadline_ev);
+	if (h->done) {
+		void (*done)(void *) = h->done;
+		h->done = NULL;
+		done(h->done_arg);
+	}
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hub *h = arg;
+	if (h->nsubs > 0)
+		log_warn("shutdown: cutting %d streams that did not finish in time", h->nsubs);
+	while (h->subs)
+		sub_abort(h->subs, "shutdown deadline");
+	event_active(h->done_ev, 0, 0);
+}
+
+void hub_shutdown(struct hub *h, int deadline_ms, void (*done)(void *), void *arg)
+{
+	h->shutting_down = true;
+	h->done = done;
+	h->done_arg = arg;
+	event_del(h->heartbeat_ev);
+	for (struct sub *s = h->subs; s; s = s->next)
+		sub_end(s);
+	if (h->nsubs == 0) {
+		event_active(h->done_ev, 0, 0);
+		return;
+	}
+	struct timeval tv = {.tv_sec = deadline_ms / 1000, .tv_usec = (deadline_ms % 1000) * 1000};
+	event_add(h->deadline_ev, &tv);
+}

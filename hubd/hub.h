@@ -1,0 +1,62 @@
+/* hub.h -- the hub: every open stream, the topic registry, the publish
+ * pipeline (store, then fan out in order), replay from history with no gap
+ * and no duplicate, heartbeats, counters and the graceful shutdown. All of
+ * it runs on the event loop thread. */
+#ifndef HUBD_HUB_H
+#define HUBD_HUB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+#include "util.h"
+
+struct event_base;
+struct settings;
+struct msg;
+struct sub;
+
+struct hub;
+
+/* Creates the hub; cfg and store are borrowed and must outlive it. Starts
+ * the heartbeat timer. Cannot fail (aborts on OOM). */
+struct hub *hub_new(struct event_base *base, const struct settings *cfg,
+		    struct store *store);
+/* Frees the hub; every stream must be closed (hub_shutdown). NULL: no-op. */
+void hub_free(struct hub *h);
+
+/* Opens a stream on fd (taken, closed on failure too) for topics (copied).
+ * last_event_id: what the client sent as Last-Event-ID / lastEventID, or
+ * NULL when it sent neither ("earliest" = all history). Returns 0, or an
+ * HTTP status (503) with a reason in err. */
+int hub_subscribe(struct hub *h, int fd, int mode, uint16_t request_id,
+		  const char *const *topics, int ntopics,
+		  const char *last_event_id, char *err, size_t errlen);
+
+/* Called once per publish with status 200 (then text is the id), 409
+ * (duplicate id) or 500/503, text a reason. */
+typedef void (*hub_publish_cb)(void *arg, int status, const char *text);
+/* Publishes m (takes the caller's reference): gives it a hub id when it
+ * has none, a seq, stores it, and once committed fans it out and calls cb.
+ * m must already be validated. */
+void hub_publish(struct hub *h, struct msg *m, hub_publish_cb cb, void *arg);
+
+/* The store, for history queries. */
+struct store *hub_store(struct hub *h);
+/* Appends the counters as a JSON object to out. */
+void hub_stats_json(struct hub *h, struct buf *out);
+
+/* Stops new streams, ends every open stream cleanly, and calls done(arg)
+ * once all are closed or after deadline_ms (the rest are cut). */
+void hub_shutdown(struct hub *h, int deadline_ms, void (*done)(void *), void *arg);
+bool hub_shutting_down(const struct hub *h);
+
+/* For sub.c. */
+struct event_base *hub_base(struct hub *h);
+void hub_mark_dirty(struct hub *h, struct sub *s);
+void hub_sub_drained(struct hub *h, struct sub *s); /* queue empty again */
+void hub_sub_closed(struct hub *h, struct sub *s);  /* unlink, drop ref */
+void hub_count_drop(struct hub *h);
+
+#endif

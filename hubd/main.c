@@ -1,0 +1,145 @@
+/* main.c -- hubd: settings, start-up, the event loop, signals, shutdown. */
+#include "config.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "ctl_server.h"
+#include "hub.h"
+#include "log.h"
+#include "requests.h"
+#include "settings.h"
+#include "store.h"
+
+#define SHUTDOWN_DEADLINE_MS 5000
+
+struct daemon {
+	struct event_base *base;
+	struct settings cfg;
+	struct store *store;
+	struct hub *hub;
+	struct ctl_server *ctl;
+	struct requests requests;
+	struct event *sigterm_ev, *sigint_ev;
+	bool stopping;
+};
+
+/* Streams need descriptors: take the whole hard limit. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("cannot raise the open files limit: %s", strerror(errno));
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		log_info("open files limit: %llu", (unsigned long long)rl.rlim_cur);
+}
+
+static void write_pidfile(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		fatal("cannot write pidfile %s: %s", path, strerror(errno));
+	fprintf(f, "%d\n", (int)getpid());
+	fclose(f);
+}
+
+static void shutdown_done(void *arg)
+{
+	struct daemon *d = arg;
+	event_base_loopexit(d->base, NULL);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	if (d->stopping) {
+		log_warn("second signal: exiting now");
+		event_base_loopbreak(d->base);
+		return;
+	}
+	d->stopping = true;
+	log_info("signal %d: stopping (ending %s streams cleanly)", (int)sig, "all");
+	ctl_server_stop(d->ctl);
+	hub_shutdown(d->hub, SHUTDOWN_DEADLINE_MS, shutdown_done, d);
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = {0};
+	char err[512];
+
+	settings_defaults(&d.cfg);
+	int rc = settings_parse_args(&d.cfg, argc, argv, err, sizeof err);
+	if (rc == 1)
+		return 0;
+	if (rc < 0) {
+		fprintf(stderr, "hubd: %s\n", err);
+		return 2;
+	}
+	log_set_level(d.cfg.log_level);
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
+	if (evthread_use_pthreads() < 0)
+		fatal("libevent thread support is unavailable");
+
+	d.base = event_base_new();
+	if (!d.base)
+		fatal("cannot create the event loop");
+
+	struct store_config sc = {
+		.path = d.cfg.db_path,
+		.sync_full = d.cfg.sync_full,
+		.retain_count = d.cfg.retain_count,
+		.retain_age_s = d.cfg.retain_age_s,
+		.max_batch = 1000,
+	};
+	d.store = store_sqlite_open(d.base, &sc, err, sizeof err);
+	if (!d.store)
+		fatal("cannot open the store %s: %s", d.cfg.db_path, err);
+	d.hub = hub_new(d.base, &d.cfg, d.store);
+	d.requests.hub = d.hub;
+	d.requests.cfg = &d.cfg;
+	size_t max_payload = d.cfg.max_update + 256 * 1024;
+	d.ctl = ctl_server_listen(d.base, d.cfg.socket_path, d.cfg.socket_mode, d.cfg.socket_group,
+				  max_payload, requests_handle, &d.requests, err, sizeof err);
+	if (!d.ctl)
+		fatal("control socket: %s", err);
+	if (d.cfg.pidfile)
+		write_pidfile(d.cfg.pidfile);
+
+	d.sigterm_ev = evsignal_new(d.base, SIGTERM, signal_cb, &d);
+	d.sigint_ev = evsignal_new(d.base, SIGINT, signal_cb, &d);
+	event_add(d.sigterm_ev, NULL);
+	event_add(d.sigint_ev, NULL);
+	signal(SIGHUP, SIG_IGN);
+
+	log_info("hubd %s listening on %s, store %s (last update %s)", PACKAGE_VERSION,
+		 d.cfg.socket_path, d.cfg.db_path, d.store->last_id ? d.store->last_id : "none");
+	event_base_dispatch(d.base);
+
+	/* Teardown: the store drains queued appends and answers them (the
+	 * hub and the peers are still there to take the answers), then the
+	 * rest in reverse order. */
+	ctl_server_stop(d.ctl);
+	d.store->ops->close(d.store);
+	hub_free(d.hub);
+	ctl_server_free(d.ctl);
+	event_free(d.sigterm_ev);
+	event_free(d.sigint_ev);
+	event_base_free(d.base);
+	if (d.cfg.pidfile)
+		unlink(d.cfg.pidfile);
+	log_info("hubd stopped");
+	settings_free(&d.cfg);
+	return 0;
+}

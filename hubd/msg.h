@@ -1,0 +1,59 @@
+/* msg.h -- an update: immutable once published, reference-counted, and
+ * encoded once (as SSE bytes and as a framed FastCGI record run) no matter
+ * how many subscribers receive it. */
+#ifndef HUBD_MSG_H
+#define HUBD_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MSG_MAX_TOPICS 64
+
+struct msg {
+	int refs;
+	int64_t seq;     /* hub-wide order, assigned at publish; 0 = not yet */
+	char *id;        /* never NULL once published; no CR/LF, not "#..." */
+	char **topics;   /* ntopics >= 1; topics[0] is the canonical topic */
+	int ntopics;
+	char *type;      /* SSE "event:" or NULL */
+	int64_t retry;   /* SSE "retry:" in ms, or -1 for none */
+	bool priv;       /* Mercure private update */
+	int64_t time_ms; /* publish time, ms since the epoch */
+	char *data;      /* NUL-terminated copy; datalen excludes the NUL */
+	size_t datalen;
+
+	/* Encodings, built on first use by msg_sse()/msg_fcgi(). */
+	char *sse;
+	size_t sse_len;
+	char *fcgi; /* FCGI_STDOUT records for request id 1 */
+	size_t fcgi_len;
+};
+
+/* Creates a message with one reference. Every string argument is copied;
+ * id may be NULL (set later with msg_set_id), type may be NULL. Cannot
+ * fail (aborts on OOM). */
+struct msg *msg_new(const char *id, const char *const *topics, int ntopics,
+		    const char *type, int64_t retry, bool priv,
+		    const char *data, size_t datalen);
+/* Replaces the id (copies). Only before the message is shared. */
+void msg_set_id(struct msg *m, const char *id);
+/* Makes a hub-chosen id: "urn:uuid:" + a random (v4) UUID. Returns a
+ * malloc'ed string; cannot fail. */
+char *msg_make_id(void);
+
+struct msg *msg_ref(struct msg *m);
+/* Drops one reference; frees at zero. msg_unref(NULL) is a no-op. */
+void msg_unref(struct msg *m);
+
+/* The update as SSE event bytes (id, event, retry, data lines, blank line).
+ * Built once, owned by the message, valid while the caller holds a ref. */
+const char *msg_sse(struct msg *m, size_t *len);
+/* The same bytes framed as FCGI_STDOUT records for request id 1. Built
+ * once, owned by the message. */
+const char *msg_fcgi(struct msg *m, size_t *len);
+
+/* True when any of the message's topics equals topic. */
+bool msg_has_topic(const struct msg *m, const char *topic);
+
+#endif

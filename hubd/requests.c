@@ -1,0 +1,468 @@
+/* requests.c -- control requests: checks, authorization, hub operations. */
+#include "config.h"
+
+#include "requests.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth.h"
+#include "hub.h"
+#include "log.h"
+#include "msg.h"
+#include "settings.h"
+#include "store.h"
+
+#define TOPIC_MAX_LEN 2048
+#define ID_MAX_LEN 1024
+#define TYPE_MAX_LEN 256
+#define HISTORY_BODY_MAX (8u * 1024 * 1024)
+
+/* Which tags a request type takes, and how often (min..max). */
+struct field_rule {
+	uint16_t tag;
+	int min, max;
+};
+
+static const struct field_rule subscribe_rules[] = {
+	{CTL_T_TOPIC, 1, MSG_MAX_TOPICS}, {CTL_T_LAST_EVENT_ID, 0, 1}, {CTL_T_MODE, 1, 1},
+	{CTL_T_FCGI_REQUEST_ID, 0, 1},    {CTL_T_AUTH, 0, 1},          {0, 0, 0},
+};
+static const struct field_rule publish_rules[] = {
+	{CTL_T_TOPIC, 1, MSG_MAX_TOPICS}, {CTL_T_DATA, 0, 1}, {CTL_T_ID, 0, 1},
+	{CTL_T_TYPE, 0, 1},               {CTL_T_RETRY, 0, 1}, {CTL_T_PRIVATE, 0, 1},
+	{CTL_T_HTTP, 0, 1},               {CTL_T_AUTH, 0, 1},  {0, 0, 0},
+};
+static const struct field_rule history_rules[] = {
+	{CTL_T_TOPIC, 1, MSG_MAX_TOPICS}, {CTL_T_AFTER, 0, 1}, {CTL_T_LIMIT, 0, 1},
+	{CTL_T_HTTP, 0, 1},               {CTL_T_AUTH, 0, 1},  {0, 0, 0},
+};
+static const struct field_rule stats_rules[] = {{0, 0, 0}};
+
+/* Checks m's fields against rules; u32 tags must be 4 bytes. */
+static int check_fields(const struct ctl_msg *m, const struct field_rule *rules,
+			char *err, size_t errlen)
+{
+	for (int i = 0; i < m->nfields; i++) {
+		const struct field_rule *r = rules;
+		while (r->tag && r->tag != m->fields[i].tag)
+			r++;
+		if (!r->tag) {
+			snprintf(err, errlen, "field %u not allowed in message type %u",
+				 (unsigned)m->fields[i].tag, (unsigned)m->type);
+			return -1;
+		}
+	}
+	for (const struct field_rule *r = rules; r->tag; r++) {
+		int n = ctl_count(m, r->tag);
+		if (n < r->min || n > r->max) {
+			snprintf(err, errlen, "field %u appears %d times (allowed %d to %d)",
+				 (unsigned)r->tag, n, r->min, r->max);
+			return -1;
+		}
+	}
+	static const uint16_t u32_tags[] = {CTL_T_MODE, CTL_T_FCGI_REQUEST_ID, CTL_T_RETRY,
+					    CTL_T_PRIVATE, CTL_T_HTTP, CTL_T_LIMIT};
+	for (size_t i = 0; i < sizeof u32_tags / sizeof u32_tags[0]; i++) {
+		const struct ctl_field *f = ctl_find(m, u32_tags[i]);
+		if (f && f->len != 4) {
+			snprintf(err, errlen, "field %u must be 4 bytes", (unsigned)u32_tags[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static uint32_t u32_or(const struct ctl_msg *m, uint16_t tag, uint32_t dflt)
+{
+	uint32_t v;
+	return ctl_field_u32(ctl_find(m, tag), &v) ? v : dflt;
+}
+
+/* Checks a text field: 1..max bytes (0 allowed when allow_empty), no NUL,
+ * and no CR/LF when one_line. */
+static bool text_ok(const struct ctl_field *f, size_t max, bool allow_empty, bool one_line)
+{
+	if (f->len > max || (f->len == 0 && !allow_empty))
+		return false;
+	if (memchr(f->val, '\0', f->len))
+		return false;
+	return !one_line || !has_line_break(f->val, f->len);
+}
+
+/* Collects the TOPIC fields as malloc'ed strings into topics[]. Returns
+ * the count, or -1 when one is empty, too long or holds a NUL. */
+static int collect_topics(const struct ctl_msg *m, char **topics)
+{
+	int n = 0;
+	for (int i = 0; i < m->nfields; i++) {
+		const struct ctl_field *f = &m->fields[i];
+		if (f->tag != CTL_T_TOPIC)
+			continue;
+		if (!text_ok(f, TOPIC_MAX_LEN, false, false)) {
+			while (n > 0)
+				free(topics[--n]);
+			return -1;
+		}
+		topics[n++] = ctl_field_str(f);
+	}
+	return n;
+}
+
+static void free_topics(char **topics, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(topics[i]);
+}
+
+/* Verifies the AUTH field with key; 0 on success (claims filled), else
+ * the HTTP status (401) with a reason in err. */
+static int verify_token(const struct ctl_msg *m, const char *key,
+			struct auth_claims *claims, char *err, size_t errlen)
+{
+	const struct ctl_field *f = ctl_find(m, CTL_T_AUTH);
+	memset(claims, 0, sizeof *claims);
+	if (!f || f->len == 0) {
+		snprintf(err, errlen, "a JWT is required (Authorization: Bearer)");
+		return 401;
+	}
+	if (!key) {
+		snprintf(err, errlen, "no key is configured to verify this token");
+		return 401;
+	}
+	char *token = ctl_field_str(f);
+	enum auth_status st = auth_verify(token, key, strlen(key), now_ms() / 1000, claims, err, errlen);
+	free(token);
+	return st == AUTH_OK ? 0 : 401;
+}
+
+/* Anonymous access when allowed; otherwise a valid subscriber token. */
+static int check_subscriber(const struct requests *rq, const struct ctl_msg *m,
+			    char *err, size_t errlen)
+{
+	if (rq->cfg->allow_anonymous)
+		return 0;
+	struct auth_claims claims;
+	int status = verify_token(m, rq->cfg->subscriber_key, &claims, err, errlen);
+	auth_claims_free(&claims);
+	return status;
+}
+
+/* ---- subscribe --------------------------------------------------------- */
+
+static void handle_subscribe(struct requests *rq, struct ctl_peer *p, struct ctl_msg *m)
+{
+	char err[256];
+	uint32_t mode = u32_or(m, CTL_T_MODE, 0);
+	uint32_t reqid = u32_or(m, CTL_T_FCGI_REQUEST_ID, 1);
+	if (m->fd < 0 || (mode != CTL_MODE_FCGI && mode != CTL_MODE_CGI) || reqid == 0 ||
+	    reqid > 65535) {
+		ctl_peer_reply_error(p, m->request, 400,
+				     m->fd < 0 ? "subscribe needs the connection's descriptor"
+					       : "bad mode or FastCGI request id");
+		ctl_peer_close(p, "malformed subscribe");
+		return;
+	}
+	const struct ctl_field *lei = ctl_find(m, CTL_T_LAST_EVENT_ID);
+	if (lei && !text_ok(lei, ID_MAX_LEN, true, true)) {
+		ctl_peer_reply_error(p, m->request, 400, "Last-Event-ID too long or not one line");
+		return;
+	}
+	int status = check_subscriber(rq, m, err, sizeof err);
+	if (status) {
+		ctl_peer_reply_error(p, m->request, status, err);
+		return;
+	}
+	char *topics[MSG_MAX_TOPICS];
+	int ntopics = collect_topics(m, topics);
+	if (ntopics < 0) {
+		ctl_peer_reply_error(p, m->request, 400, "a topic is empty or too long");
+		return;
+	}
+	char *last_event_id = lei ? ctl_field_str(lei) : NULL;
+	int fd = m->fd;
+	m->fd = -1; /* hub_subscribe takes it */
+	status = hub_subscribe(rq->hub, fd, (int)mode, (uint16_t)reqid,
+			       (const char *const *)topics, ntopics, last_event_id, err, sizeof err);
+	if (status)
+		ctl_peer_reply_error(p, m->request, status, err);
+	else
+		ctl_peer_reply_ok(p, m->request, NULL, 0);
+	free(last_event_id);
+	free_topics(topics, ntopics);
+}
+
+/* ---- publish ----------------------------------------------------------- */
+
+struct publish_reply {
+	struct ctl_peer *peer;
+	uint32_t request;
+};
+
+static void published_cb(void *arg, int status, const char *text)
+{
+	struct publish_reply *r = arg;
+	if (status == 200) {
+		struct buf b = {0};
+		ctl_put_str(&b, CTL_T_ID, text);
+		ctl_peer_reply_ok(r->peer, r->request, b.p, b.len);
+		buf_free(&b);
+	} else {
+		ctl_peer_reply_error(r->peer, r->request, status, text);
+	}
+	ctl_peer_unref(r->peer);
+	free(r);
+}
+
+/* Checks the publish's values; 0 or an HTTP status with err. */
+static int check_publish_values(const struct requests *rq, const struct ctl_msg *m,
+				char *err, size_t errlen)
+{
+	const struct ctl_field *f;
+	if ((f = ctl_find(m, CTL_T_DATA)) && f->len > rq->cfg->max_update) {
+		snprintf(err, errlen, "data is larger than %zu bytes", rq->cfg->max_update);
+		return 413;
+	}
+	if ((f = ctl_find(m, CTL_T_ID))) {
+		if (!text_ok(f, ID_MAX_LEN, false, true) || f->val[0] == '#') {
+			snprintf(err, errlen, "id must be 1 to %d bytes on one line and not start with #",
+				 ID_MAX_LEN);
+			return 400;
+		}
+	}
+	if ((f = ctl_find(m, CTL_T_TYPE)) && !text_ok(f, TYPE_MAX_LEN, false, true)) {
+		snprintf(err, errlen, "type must be 1 to %d bytes on one line", TYPE_MAX_LEN);
+		return 400;
+	}
+	return 0;
+}
+
+/* Over HTTP a publisher JWT must cover every topic of the update. */
+static int check_publisher(const struct requests *rq, const struct ctl_msg *m,
+			   char **topics, int ntopics, char *err, size_t errlen)
+{
+	if (!u32_or(m, CTL_T_HTTP, 0))
+		return 0; /* local administrator, trusted by socket permissions */
+	struct auth_claims claims;
+	int status = verify_token(m, rq->cfg->publisher_key, &claims, err, errlen);
+	for (int i = 0; !status && i < ntopics; i++) {
+		if (!auth_can_publish(&claims, topics[i])) {
+			snprintf(err, errlen, "the token does not allow publishing to this topic");
+			status = 403;
+		}
+	}
+	auth_claims_free(&claims);
+	return status;
+}
+
+static void handle_publish(struct requests *rq, struct ctl_peer *p, struct ctl_msg *m)
+{
+	char err[256];
+	char *topics[MSG_MAX_TOPICS];
+	int status = check_publish_values(rq, m, err, sizeof err);
+	int ntopics = 0;
+	if (!status && (ntopics = collect_topics(m, topics)) < 0) {
+		snprintf(err, sizeof err, "a topic is empty, too long or holds a NUL byte");
+		status = 400;
+		ntopics = 0;
+	}
+	if (!status)
+		status = check_publisher(rq, m, topics, ntopics, err, sizeof err);
+	if (status) {
+		free_topics(topics, ntopics);
+		ctl_peer_reply_error(p, m->request, status, err);
+		return;
+	}
+	const struct ctl_field *data = ctl_find(m, CTL_T_DATA);
+	const struct ctl_field *id = ctl_find(m, CTL_T_ID);
+	const struct ctl_field *type = ctl_find(m, CTL_T_TYPE);
+	char *id_s = id ? ctl_field_str(id) : NULL;
+	char *type_s = type ? ctl_field_str(type) : NULL;
+	uint32_t retry;
+	bool has_retry = ctl_field_u32(ctl_find(m, CTL_T_RETRY), &retry);
+	struct msg *msg = msg_new(id_s, (const char *const *)topics, ntopics, type_s,
+				  has_retry ? (int64_t)retry : -1,
+				  u32_or(m, CTL_T_PRIVATE, 0) != 0,
+				  data ? data->val : NULL, data ? data->len : 0);
+	free(id_s);
+	free(type_s);
+	free_topics(topics, ntopics);
+
+	struct publish_reply *r = xmalloc(sizeof *r);
+	r->peer = ctl_peer_ref(p);
+	r->request = m->request;
+	hub_publish(rq->hub, msg, published_cb, r);
+}
+
+/* ---- history ----------------------------------------------------------- */
+
+struct history_reply {
+	struct ctl_peer *peer;
+	uint32_t request;
+	bool asked_after;
+};
+
+static void add_time(struct buf *b, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char s[32];
+	gmtime_r(&t, &tm);
+	strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm);
+	buf_printf(b, "\"%s.%03dZ\"", s, (int)(ms % 1000));
+}
+
+/* Appends one update as a JSON object. */
+static void add_update_json(struct buf *b, const struct msg *m)
+{
+	buf_adds(b, "{\"id\":");
+	buf_add_json_string(b, m->id, strlen(m->id));
+	buf_adds(b, ",\"topics\":[");
+	for (int i = 0; i < m->ntopics; i++) {
+		if (i)
+			buf_addc(b, ',');
+		buf_add_json_string(b, m->topics[i], strlen(m->topics[i]));
+	}
+	buf_adds(b, "],\"type\":");
+	if (m->type)
+		buf_add_json_string(b, m->type, strlen(m->type));
+	else
+		buf_adds(b, "null");
+	buf_adds(b, ",\"data\":");
+	buf_add_json_string(b, m->data, m->datalen);
+	buf_adds(b, ",\"time\":");
+	add_time(b, m->time_ms);
+	buf_addc(b, '}');
+}
+
+static void history_cb(void *arg, enum store_status status, struct msg **msgs, int n,
+		       bool after_found, bool has_more)
+{
+	struct history_reply *r = arg;
+	if (status != STORE_OK) {
+		ctl_peer_reply_error(r->peer, r->request, 503, "history unavailable");
+	} else if (r->asked_after && !after_found) {
+		ctl_peer_reply_error(r->peer, r->request, 404, "no retained update has that id");
+	} else {
+		struct buf body = {0};
+		const char *next = NULL;
+		buf_addc(&body, '[');
+		for (int i = 0; i < n; i++) {
+			if (i > 0 && body.len > HISTORY_BODY_MAX) {
+				next = msgs[i - 1]->id; /* the page is full */
+				break;
+			}
+			if (i)
+				buf_addc(&body, ',');
+			add_update_json(&body, msgs[i]);
+		}
+		buf_addc(&body, ']');
+		if (!next && has_more && n > 0)
+			next = msgs[n - 1]->id;
+		struct buf b = {0};
+		ctl_put(&b, CTL_T_BODY, body.p, body.len);
+		if (next)
+			ctl_put_str(&b, CTL_T_NEXT, next);
+		ctl_peer_reply_ok(r->peer, r->request, b.p, b.len);
+		buf_free(&b);
+		buf_free(&body);
+	}
+	for (int i = 0; i < n; i++)
+		msg_unref(msgs[i]);
+	ctl_peer_unref(r->peer);
+	free(r);
+}
+
+static void handle_history(struct requests *rq, struct ctl_peer *p, struct ctl_msg *m)
+{
+	char err[256];
+	bool http = u32_or(m, CTL_T_HTTP, 0) != 0;
+	int status = http ? check_subscriber(rq, m, err, sizeof err) : 0;
+	if (status) {
+		ctl_peer_reply_error(p, m->request, status, err);
+		return;
+	}
+	const struct ctl_field *after = ctl_find(m, CTL_T_AFTER);
+	if (after && !text_ok(after, ID_MAX_LEN, false, true)) {
+		ctl_peer_reply_error(p, m->request, 400, "after must be an update id");
+		return;
+	}
+	char *topics[MSG_MAX_TOPICS];
+	int ntopics = collect_topics(m, topics);
+	if (ntopics < 0) {
+		ctl_peer_reply_error(p, m->request, 400, "a topic is empty or too long");
+		return;
+	}
+	uint32_t limit = u32_or(m, CTL_T_LIMIT, 0);
+	if (limit == 0 || limit > (uint32_t)rq->cfg->history_limit)
+		limit = (uint32_t)rq->cfg->history_limit;
+	char *after_s = after ? ctl_field_str(after) : NULL;
+	struct store_query q = {
+		.topics = (const char *const *)topics,
+		.ntopics = ntopics,
+		.after_id = after_s,
+		.limit = (int)limit,
+		/* Private updates stay hidden over HTTP until subscriber
+		 * authorization exists; a local administrator sees all. */
+		.include_private = !http,
+	};
+	struct history_reply *r = xmalloc(sizeof *r);
+	r->peer = ctl_peer_ref(p);
+	r->request = m->request;
+	r->asked_after = after_s != NULL;
+	struct store *store = hub_store(rq->hub);
+	store->ops->query(store, &q, history_cb, r);
+	free(after_s);
+	free_topics(topics, ntopics);
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+void requests_handle(void *arg, struct ctl_peer *p, struct ctl_msg *m)
+{
+	struct requests *rq = arg;
+	const struct field_rule *rules;
+	switch (m->type) {
+	case CTL_SUBSCRIBE: rules = subscribe_rules; break;
+	case CTL_PUBLISH: rules = publish_rules; break;
+	case CTL_HISTORY: rules = history_rules; break;
+	case CTL_STATS: rules = stats_rules; break;
+	default: rules = NULL; break;
+	}
+	char err[200];
+	if (!rules) {
+		snprintf(err, sizeof err, "unknown request type %u", (unsigned)m->type);
+	} else if (check_fields(m, rules, err, sizeof err) == 0) {
+		if (m->type != CTL_SUBSCRIBE && m->fd >= 0)
+			snprintf(err, sizeof err, "a descriptor was passed with request type %u",
+				 (unsigned)m->type);
+		else
+			err[0] = '\0';
+	}
+	if (err[0]) {
+		ctl_peer_reply_error(p, m->request, 400, err);
+		ctl_peer_close(p, err);
+		ctl_msg_clear(m);
+		return;
+	}
+	ctl_peer_ref(p);
+	switch (m->type) {
+	case CTL_SUBSCRIBE: handle_subscribe(rq, p, m); break;
+	case CTL_PUBLISH: handle_publish(rq, p, m); break;
+	case CTL_HISTORY: handle_history(rq, p, m); break;
+	case CTL_STATS: {
+		struct buf body = {0}, b = {0};
+		hub_stats_json(rq->hub, &body);
+		ctl_put(&b, CTL_T_BODY, body.p, body.len);
+		ctl_peer_reply_ok(p, m->request, b.p, b.len);
+		buf_free(&body);
+		buf_free(&b);
+		break;
+	}
+	}
+	ctl_peer_unref(p);
+	ctl_msg_clear(m);
+}

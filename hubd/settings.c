@@ -1,0 +1,330 @@
+/* settings.c -- hubd's settings from defaults, a config file and argv. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "settings.h"
+#include "log.h"
+#include "util.h"
+
+
+
+
+void settings_defaults(struct settings *c)
+{
+	memset(c, 0, sizeof *c);
+	c->socket_path = xstrdup("/run/hubd/hubd.sock");
+	c->socket_mode = 0660;
+	c->db_path = xstrdup("/var/lib/hubd/hubd.db");
+	c->sync_full = true;
+	c->heartbeat_s = 20;
+	c->retain_count = 100000;
+	c->retain_age_s = 7 * 24 * 3600;
+	c->max_queue = 1024 * 1024;
+	c->max_update = 1024 * 1024;
+	c->history_limit = 1000;
+	c->max_subscribers = 100000;
+	c->allow_anonymous = true;
+	c->log_level = LOG_INFO;
+}
+
+void settings_free(struct settings *c)
+{
+	free(c->socket_path);
+	free(c->socket_group);
+	free(c->db_path);
+	free(c->publisher_key);
+	free(c->subscriber_key);
+	free(c->pidfile);
+	memset(c, 0, sizeof *c);
+}
+
+static void set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = xstrdup(v);
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcasecmp(v, "on") || !strcmp(v, "1"))
+		*out = true;
+	else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcasecmp(v, "off") || !strcmp(v, "0"))
+		*out = false;
+	else
+		return -1;
+	return 0;
+}
+
+/* Reads a whole key file; trailing newlines are dropped. */
+static char *read_key_file(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "cannot open key file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	struct buf b = {0};
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len < 1024 * 1024)
+		buf_add(&b, chunk, n);
+	fclose(f);
+	while (b.len > 0 && (b.p[b.len - 1] == '\n' || b.p[b.len - 1] == '\r'))
+		b.p[--b.len] = '\0';
+	if (b.len == 0) {
+		buf_free(&b);
+		snprintf(err, errlen, "key file %s is empty", path);
+		return NULL;
+	}
+	return buf_steal(&b, NULL);
+}
+
+/* Parses value as a whole number in [lo, hi] into *n. */
+static int parse_num(const char *key, const char *value, uint64_t lo,
+		     uint64_t hi, uint64_t *n, char *err, size_t errlen)
+{
+	if (!parse_digits(value, hi, n) || *n < lo) {
+		snprintf(err, errlen, "%s: expected a number from %llu to %llu, got \"%s\"",
+			 key, (unsigned long long)lo, (unsigned long long)hi, value);
+		return -1;
+	}
+	return 0;
+}
+
+int settings_set(struct settings *c, const char *key, const char *value,
+	       char *err, size_t errlen)
+{
+	uint64_t n;
+
+	if (!strcmp(key, "socket")) {
+		if (strlen(value) >= 108 || !*value) {
+			snprintf(err, errlen, "socket: path must be 1 to 107 bytes");
+			return -1;
+		}
+		set_str(&c->socket_path, value);
+	} else if (!strcmp(key, "socket-mode")) {
+		char *end;
+		errno = 0;
+		unsigned long m = strtoul(value, &end, 8);
+		if (!*value || *end || errno || m > 0777) {
+			snprintf(err, errlen, "socket-mode: expected octal like 0660, got \"%s\"", value);
+			return -1;
+		}
+		c->socket_mode = (unsigned)m;
+	} else if (!strcmp(key, "socket-group")) {
+		set_str(&c->socket_group, value);
+	} else if (!strcmp(key, "db")) {
+		set_str(&c->db_path, value);
+	} else if (!strcmp(key, "sync")) {
+		if (!strcmp(value, "full"))
+			c->sync_full = true;
+		else if (!strcmp(value, "normal"))
+			c->sync_full = false;
+		else {
+			snprintf(err, errlen, "sync: expected full or normal, got \"%s\"", value);
+			return -1;
+		}
+	} else if (!strcmp(key, "heartbeat")) {
+		if (parse_num(key, value, 1, 3600, &n, err, errlen) < 0)
+			return -1;
+		c->heartbeat_s = (int)n;
+	} else if (!strcmp(key, "retention-count")) {
+		if (parse_num(key, value, 0, INT64_MAX, &n, err, errlen) < 0)
+			return -1;
+		c->retain_count = (int64_t)n;
+	} else if (!strcmp(key, "retention-age")) {
+		if (parse_num(key, value, 0, INT64_MAX / 1000, &n, err, errlen) < 0)
+			return -1;
+		c->retain_age_s = (int64_t)n;
+	} else if (!strcmp(key, "max-queue")) {
+		if (parse_num(key, value, 4096, (uint64_t)1 << 32, &n, err, errlen) < 0)
+			return -1;
+		c->max_queue = (size_t)n;
+	} else if (!strcmp(key, "max-update-size")) {
+		if (parse_num(key, value, 1, 16u * 1024 * 1024, &n, err, errlen) < 0)
+			return -1;
+		c->max_update = (size_t)n;
+	} else if (!strcmp(key, "history-limit")) {
+		if (parse_num(key, value, 1, 100000, &n, err, errlen) < 0)
+			return -1;
+		c->history_limit = (int)n;
+	} else if (!strcmp(key, "max-subscribers")) {
+		if (parse_num(key, value, 1, 10000000, &n, err, errlen) < 0)
+			return -1;
+		c->max_subscribers = (int)n;
+	} else if (!strcmp(key, "publisher-key") || !strcmp(key, "subscriber-key")) {
+		if (!*value) {
+			snprintf(err, errlen, "%s: empty key", key);
+			return -1;
+		}
+		set_str(key[0] == 'p' ? &c->publisher_key : &c->subscriber_key, value);
+	} else if (!strcmp(key, "publisher-key-file") || !strcmp(key, "subscriber-key-file")) {
+		char *k = read_key_file(value, err, errlen);
+		if (!k)
+			return -1;
+		char **dst = key[0] == 'p' ? &c->publisher_key : &c->subscriber_key;
+		free(*dst);
+		*dst = k;
+	} else if (!strcmp(key, "anonymous")) {
+		if (parse_bool(value, &c->allow_anonymous) < 0) {
+			snprintf(err, errlen, "anonymous: expected yes or no, got \"%s\"", value);
+			return -1;
+		}
+	} else if (!strcmp(key, "pidfile")) {
+		set_str(&c->pidfile, value);
+	} else if (!strcmp(key, "log-level")) {
+		int l = log_level_from_name(value);
+		if (l < 0) {
+			snprintf(err, errlen, "log-level: expected error, warn, info or debug, got \"%s\"", value);
+			return -1;
+		}
+		c->log_level = l;
+	} else {
+		snprintf(err, errlen, "unknown setting \"%s\"", key);
+		return -1;
+	}
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int settings_load_file(struct settings *c, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	char line[4096], sub[512];
+	int lineno = 0, rc = 0;
+	while (fgets(line, sizeof line, f)) {
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			snprintf(err, errlen, "%s:%d: line too long", path, lineno);
+			rc = -1;
+			break;
+		}
+		char *hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		char *s = trim(line);
+		if (!*s)
+			continue;
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			snprintf(err, errlen, "%s:%d: expected \"key = value\"", path, lineno);
+			rc = -1;
+			break;
+		}
+		*eq = '\0';
+		if (settings_set(c, trim(s), trim(eq + 1), sub, sizeof sub) < 0) {
+			snprintf(err, errlen, "%s:%d: %s", path, lineno, sub);
+			rc = -1;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+void settings_usage(void *fp)
+{
+	FILE *f = fp;
+	fprintf(f,
+		"usage: hubd [-c FILE] [--KEY VALUE ...]\n"
+		"Server-Sent Events hub (Mercure protocol) behind lighttpd or Apache.\n\n"
+		"  -c, --config FILE          read settings from FILE (key = value lines)\n"
+		"  --socket PATH              control socket (/run/hubd/hubd.sock)\n"
+		"  --socket-mode MODE         its permissions, octal (0660)\n"
+		"  --socket-group GROUP       its group (the web server's)\n"
+		"  --db PATH                  SQLite database (/var/lib/hubd/hubd.db)\n"
+		"  --sync full|normal         SQLite synchronous mode (full)\n"
+		"  --heartbeat SECONDS        comment sent to idle streams (20)\n"
+		"  --retention-count N        updates kept at most, 0 = no cap (100000)\n"
+		"  --retention-age SECONDS    updates kept at most this long, 0 = forever (604800)\n"
+		"  --max-queue BYTES          bytes queued per stream before it is cut (1048576)\n"
+		"  --max-update-size BYTES    largest update data accepted (1048576)\n"
+		"  --history-limit N          most updates per history page (1000)\n"
+		"  --max-subscribers N        open streams at most (100000)\n"
+		"  --publisher-key KEY        HS256 key for publisher JWTs\n"
+		"  --publisher-key-file FILE  ... read from FILE\n"
+		"  --subscriber-key KEY       HS256 key for subscriber JWTs\n"
+		"  --subscriber-key-file FILE ... read from FILE\n"
+		"  --anonymous yes|no         allow subscribers without a JWT (yes)\n"
+		"  --pidfile FILE             write the process id here\n"
+		"  --log-level LEVEL          error, warn, info or debug (info)\n"
+		"  -h, --help                 this text\n"
+		"  -V, --version              the version\n");
+}
+
+int settings_parse_args(struct settings *c, int argc, char **argv, char *err,
+		      size_t errlen)
+{
+	/* The config file first, so that the command line wins. */
+	for (int i = 1; i < argc; i++) {
+		const char *file = NULL;
+		if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc)
+			file = argv[++i];
+		else if (!strncmp(argv[i], "--config=", 9))
+			file = argv[i] + 9;
+		if (file && settings_load_file(c, file, err, errlen) < 0)
+			return -1;
+	}
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			settings_usage(stdout);
+			return 1;
+		}
+		if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+			printf("hubd %s\n", PACKAGE_VERSION);
+			return 1;
+		}
+		if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
+			i++;
+			continue;
+		}
+		if (!strncmp(a, "--config=", 9))
+			continue;
+		if (strncmp(a, "--", 2) != 0 || !a[2]) {
+			snprintf(err, errlen, "unexpected argument \"%s\" (try --help)", a);
+			return -1;
+		}
+		char key[64];
+		const char *value;
+		const char *eq = strchr(a + 2, '=');
+		size_t klen = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
+		if (klen >= sizeof key) {
+			snprintf(err, errlen, "unknown option \"%s\"", a);
+			return -1;
+		}
+		memcpy(key, a + 2, klen);
+		key[klen] = '\0';
+		if (eq) {
+			value = eq + 1;
+		} else if (i + 1 < argc) {
+			value = argv[++i];
+		} else {
+			snprintf(err, errlen, "option --%s needs a value", key);
+			return -1;
+		}
+		if (settings_set(c, key, value, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,51 @@
+/* settings.h -- hubd's settings: defaults, the command line and the config
+ * file. Config file lines are "key = value" with the same keys as the long
+ * options (without "--"); '#' starts a comment; the command line wins over
+ * the file. */
+#ifndef HUBD_SETTINGS_H
+#define HUBD_SETTINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct settings {
+	char *socket_path;      /* socket = /run/hubd/hubd.sock */
+	unsigned socket_mode;   /* socket-mode = 0660 (octal) */
+	char *socket_group;     /* socket-group = (none: the process's group) */
+	char *db_path;          /* db = /var/lib/hubd/hubd.db */
+	bool sync_full;         /* sync = full | normal */
+	int heartbeat_s;        /* heartbeat = 20 (seconds, 1..3600) */
+	int64_t retain_count;   /* retention-count = 100000 (0 = unlimited) */
+	int64_t retain_age_s;   /* retention-age = 604800 (seconds; 0 = unlimited) */
+	size_t max_queue;       /* max-queue = 1048576 (bytes queued per stream) */
+	size_t max_update;      /* max-update-size = 1048576 (bytes of data) */
+	int history_limit;      /* history-limit = 1000 (max updates per page) */
+	int max_subscribers;    /* max-subscribers = 100000 */
+	char *publisher_key;    /* publisher-key = HS256 secret (or -file) */
+	char *subscriber_key;   /* subscriber-key = HS256 secret (or -file) */
+	bool allow_anonymous;   /* anonymous = yes | no */
+	char *pidfile;          /* pidfile = (none) */
+	int log_level;          /* log-level = info (error|warn|info|debug) */
+};
+
+/* Fills c with the defaults. Cannot fail. */
+void settings_defaults(struct settings *c);
+/* Applies one "key = value" setting. Returns 0, or -1 with a reason in err
+ * (unknown key, bad value). */
+int settings_set(struct settings *c, const char *key, const char *value,
+	       char *err, size_t errlen);
+/* Reads a config file. Returns 0, or -1 with "path:line: reason" in err. */
+int settings_load_file(struct settings *c, const char *path, char *err, size_t errlen);
+/* Parses argv: -c/--config FILE first (loaded before the other options),
+ * then --key value or --key=value for every key above, -h/--help,
+ * -V/--version. Returns 0 to run, 1 when help or version was printed (exit
+ * 0), -1 with a reason in err. */
+int settings_parse_args(struct settings *c, int argc, char **argv, char *err,
+		      size_t errlen);
+/* Frees the strings; c is left with defaults' NULLs. */
+void settings_free(struct settings *c);
+/* Prints the usage text to f. */
+void settings_usage(void *f);
+
+#endif

@@ -1,0 +1,279 @@
+/* sub.c -- subscriber streams: output queue, limits, close detection. */
+#include "config.h"
+
+#include "sub.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ctl_proto.h"
+#include "fcgi_record.h"
+#include "hub.h"
+#include "log.h"
+#include "msg.h"
+#include "sse.h"
+#include "topic.h"
+#include "util.h"
+
+static void sub_event_cb(evutil_socket_t fd, short what, void *arg);
+
+/* (Re)arms the stream's event: read interest in FastCGI mode to notice the
+ * server closing the connection, write interest while output waits. */
+static void sub_arm(struct sub *s, bool want_write)
+{
+	short what = EV_PERSIST;
+	if (s->mode == CTL_MODE_FCGI)
+		what |= EV_READ;
+	if (want_write)
+		what |= EV_WRITE;
+	if (s->ev && s->want_write == want_write && event_pending(s->ev, EV_READ | EV_WRITE, NULL))
+		return;
+	if (s->ev)
+		event_del(s->ev);
+	s->want_write = want_write;
+	if (!(what & (EV_READ | EV_WRITE)))
+		return;
+	event_assign(s->ev, hub_base(s->hub), s->fd, what, sub_event_cb, s);
+	event_add(s->ev, NULL);
+}
+
+struct sub *sub_new(struct hub *hub, int fd, int mode, uint16_t request_id)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	struct sub *s = xcalloc(1, sizeof *s);
+	s->hub = hub;
+	s->fd = fd;
+	s->mode = (uint8_t)mode;
+	s->request_id = request_id;
+	s->refs = 1; /* the hub's */
+	s->state = SUB_REPLAYING;
+	s->out = evbuffer_new();
+	s->ev = event_new(hub_base(hub), -1, 0, sub_event_cb, s);
+	if (!s->out || !s->ev) {
+		if (s->out)
+			evbuffer_free(s->out);
+		if (s->ev)
+			event_free(s->ev);
+		close(fd);
+		free(s);
+		errno = ENOMEM;
+		return NULL;
+	}
+	s->last_write_ms = mono_ms();
+	sub_arm(s, false);
+	return s;
+}
+
+struct sub *sub_ref(struct sub *s)
+{
+	s->refs++;
+	return s;
+}
+
+void sub_unref(struct sub *s)
+{
+	if (!s || --s->refs > 0)
+		return;
+	for (int i = 0; i < s->npending; i++)
+		msg_unref(s->pending[i]);
+	free(s->pending);
+	free(s->links);
+	free(s->replay_after_id);
+	free(s->header_last_id);
+	if (s->ev)
+		event_free(s->ev);
+	if (s->out)
+		evbuffer_free(s->out);
+	free(s);
+}
+
+size_t sub_queued(const struct sub *s)
+{
+	return evbuffer_get_length(s->out);
+}
+
+void sub_queue_sse(struct sub *s, const char *sse, size_t len)
+{
+	if (s->state == SUB_CLOSED || len == 0)
+		return;
+	if (s->mode == CTL_MODE_CGI) {
+		evbuffer_add(s->out, sse, len);
+	} else {
+		struct buf b = {0};
+		fcgi_append_stdout(&b, s->request_id, sse, len);
+		evbuffer_add(s->out, b.p, b.len);
+		buf_free(&b);
+	}
+	hub_mark_dirty(s->hub, s);
+}
+
+void sub_send_headers(struct sub *s, const char *last_id, bool reset,
+		      const char *requested_id)
+{
+	struct buf b = {0};
+	buf_adds(&b, "Status: 200 OK\r\n"
+		     "Content-Type: text/event-stream\r\n"
+		     "Cache-Control: no-cache\r\n"
+		     "X-Accel-Buffering: no\r\n");
+	if (last_id)
+		buf_printf(&b, "Last-Event-ID: %s\r\n", last_id);
+	if (reset)
+		buf_adds(&b, "X-Hubd-Replay: reset\r\n");
+	buf_adds(&b, "\r\n");
+	sse_encode_comment(&b, "ok");
+	if (reset) {
+		struct buf data = {0};
+		buf_adds(&data, "{\"lastEventID\":");
+		buf_add_json_string(&data, requested_id, strlen(requested_id));
+		buf_adds(&data, "}");
+		sse_encode_event(&b, NULL, "hubd-replay-reset", -1, data.p, data.len);
+		buf_free(&data);
+	}
+	s->headers_sent = true;
+	sub_queue_sse(s, b.p, b.len);
+	buf_free(&b);
+}
+
+static void unref_msg_cb(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	msg_unref(arg);
+}
+
+bool sub_queue_msg(struct sub *s, struct msg *m, size_t max_queue)
+{
+	if (s->state == SUB_CLOSED || s->state == SUB_ENDING || m->seq <= s->last_seq)
+		return false;
+	s->last_seq = m->seq;
+	size_t len;
+	const char *bytes;
+	if (s->mode == CTL_MODE_CGI)
+		bytes = msg_sse(m, &len);
+	else if (s->request_id == 1)
+		bytes = msg_fcgi(m, &len);
+	else {
+		bytes = msg_sse(m, &len);
+		sub_queue_sse(s, bytes, len);
+		goto check;
+	}
+	if (evbuffer_add_reference(s->out, bytes, len, unref_msg_cb, msg_ref(m)) < 0) {
+		msg_unref(m);
+		sub_abort(s, "out of memory");
+		return false;
+	}
+	hub_mark_dirty(s->hub, s);
+check:
+	if (sub_queued(s) > max_queue) {
+		hub_count_drop(s->hub);
+		sub_abort(s, "output queue over its limit (slow reader)");
+		return false;
+	}
+	return true;
+}
+
+bool sub_hold(struct sub *s, struct msg *m, size_t limit)
+{
+	if (m->seq <= s->last_seq)
+		return true;
+	if (s->pending_bytes + m->datalen > limit)
+		return false;
+	if (s->npending == s->pending_cap) {
+		s->pending_cap = s->pending_cap ? s->pending_cap * 2 : 8;
+		s->pending = xrealloc(s->pending, (size_t)s->pending_cap * sizeof *s->pending);
+	}
+	s->pending[s->npending++] = msg_ref(m);
+	s->pending_bytes += m->datalen;
+	return true;
+}
+
+void sub_flush(struct sub *s)
+{
+	if (s->state == SUB_CLOSED)
+		return;
+	while (evbuffer_get_length(s->out) > 0) {
+		int n = evbuffer_write(s->out, s->fd);
+		if (n > 0) {
+			s->last_write_ms = mono_ms();
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			sub_arm(s, true);
+			return;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		sub_abort(s, n == 0 ? "connection closed" : strerror(errno));
+		return;
+	}
+	if (s->state == SUB_ENDING) {
+		sub_abort(s, "response ended");
+		return;
+	}
+	sub_arm(s, false);
+	hub_sub_drained(s->hub, s);
+}
+
+void sub_end(struct sub *s)
+{
+	if (s->state == SUB_CLOSED || s->state == SUB_ENDING)
+		return;
+	if (!s->headers_sent)
+		sub_send_headers(s, NULL, false, NULL);
+	if (s->mode == CTL_MODE_FCGI) {
+		struct buf b = {0};
+		fcgi_append_end(&b, s->request_id);
+		evbuffer_add(s->out, b.p, b.len);
+		buf_free(&b);
+	}
+	s->state = SUB_ENDING;
+	hub_mark_dirty(s->hub, s);
+}
+
+void sub_abort(struct sub *s, const char *reason)
+{
+	if (s->state == SUB_CLOSED)
+		return;
+	log_debug("stream fd %d closed: %s", s->fd, reason);
+	s->state = SUB_CLOSED;
+	event_del(s->ev);
+	/* Drop queued data now: it holds message references. */
+	evbuffer_drain(s->out, evbuffer_get_length(s->out));
+	close(s->fd);
+	s->fd = -1;
+	hub_sub_closed(s->hub, s); /* unlinks and drops the hub's reference */
+}
+
+static void sub_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sub *s = arg;
+	if (what & EV_READ) {
+		/* The web server sends nothing after the request: data is
+		 * discarded, EOF or an error means it closed the connection. */
+		char scratch[512];
+		ssize_t n = recv(fd, scratch, sizeof scratch, 0);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+			sub_ref(s);
+			sub_abort(s, n == 0 ? "peer closed" : strerror(errno));
+			sub_unref(s);
+			return;
+		}
+	}
+	if ((what & EV_WRITE) && s->state != SUB_CLOSED) {
+		sub_ref(s);
+		sub_flush(s);
+		sub_unref(s);
+	}
+}

@@ -1,0 +1,69 @@
+/* testlib.h -- a minimal unit-test harness: CHECK records a failure and
+ * goes on; TEST_MAIN runs the listed tests and prints "N passed, N failed"
+ * (exit status 1 on any failure). Header-only, one per test program. */
+#ifndef HUBD_TESTLIB_H
+#define HUBD_TESTLIB_H
+
+#include <stdio.h>
+#include <string.h>
+
+static int test_failures_;
+static int test_checks_;
+
+#define CHECK(cond)                                                                 \
+	do {                                                                        \
+		test_checks_++;                                                     \
+		if (!(cond)) {                                                      \
+			test_failures_++;                                           \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+		}                                                                   \
+	} while (0)
+
+#define CHECK_STR_EQ(a, b)                                                          \
+	do {                                                                        \
+		const char *a_ = (a), *b_ = (b);                                    \
+		test_checks_++;                                                     \
+		if (!a_ || !b_ || strcmp(a_, b_) != 0) {                            \
+			test_failures_++;                                           \
+			fprintf(stderr, "%s:%d: expected \"%s\", got \"%s\"\n", __FILE__, \
+				__LINE__, b_ ? b_ : "(null)", a_ ? a_ : "(null)");  \
+		}                                                                   \
+	} while (0)
+
+#define CHECK_MEM_EQ(a, alen, b, blen)                                              \
+	do {                                                                        \
+		test_checks_++;                                                     \
+		if ((alen) != (blen) || memcmp((a), (b), (alen)) != 0) {            \
+			test_failures_++;                                           \
+			fprintf(stderr, "%s:%d: bytes differ (%zu vs %zu)\n", __FILE__, \
+				__LINE__, (size_t)(alen), (size_t)(blen));          \
+		}                                                                   \
+	} while (0)
+
+struct test_case_ {
+	const char *name;
+	void (*fn)(void);
+};
+
+#define TEST_MAIN(...)                                                              \
+	int main(void)                                                              \
+	{                                                                           \
+		static const struct test_case_ cases[] = {__VA_ARGS__};             \
+		int passed = 0, failed = 0;                                         \
+		for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {       \
+			int before = test_failures_;                                \
+			cases[i].fn();                                              \
+			if (test_failures_ == before) {                             \
+				passed++;                                           \
+				printf("ok - %s\n", cases[i].name);                 \
+			} else {                                                    \
+				failed++;                                           \
+				printf("not ok - %s\n", cases[i].name);             \
+			}                                                           \
+		}                                                                   \
+		printf("%d passed, %d failed\n", passed, failed);                   \
+		return failed ? 1 : 0;                                              \
+	}
+#define TEST(fn) {#fn, fn}
+
+#endif
