@@ -104,6 +104,11 @@ void hub_count_drop(struct hub *h)
 	h->drops++;
 }
 
+size_t hub_max_queue(const struct hub *h)
+{
+	return h->cfg->max_queue;
+}
+
 void hub_mark_dirty(struct hub *h, struct sub *s)
 {
 	if (s->dirty || s->state == SUB_CLOSED)

@@ -58,5 +58,6 @@ void hub_mark_dirty(struct hub *h, struct sub *s);
 void hub_sub_drained(struct hub *h, struct sub *s); /* queue empty again */
 void hub_sub_closed(struct hub *h, struct sub *s);  /* unlink, drop ref */
 void hub_count_drop(struct hub *h);
+size_t hub_max_queue(const struct hub *h);
 
 #endif

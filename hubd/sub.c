@@ -153,21 +153,35 @@ static void unref_msg_cb(const void *data, size_t len, void *arg)
 	msg_unref(arg);
 }
 
+/* True (and the stream aborted) when its unsent backlog passed the limit:
+ * the reader cannot keep up. Replay paces itself and is exempt. */
+static bool over_limit(struct sub *s, size_t backlog, size_t max_queue)
+{
+	if (s->state == SUB_REPLAYING || backlog <= max_queue)
+		return false;
+	hub_count_drop(s->hub);
+	sub_abort(s, "output queue over its limit (slow reader)");
+	return true;
+}
+
 bool sub_queue_msg(struct sub *s, struct msg *m, size_t max_queue)
 {
 	if (s->state == SUB_CLOSED || s->state == SUB_ENDING || m->seq <= s->last_seq)
 		return false;
+	/* What is still queued from earlier turns could not be written. */
+	if (over_limit(s, sub_queued(s), max_queue))
+		return false;
 	s->last_seq = m->seq;
 	size_t len;
 	const char *bytes;
-	if (s->mode == CTL_MODE_CGI)
+	if (s->mode == CTL_MODE_CGI) {
 		bytes = msg_sse(m, &len);
-	else if (s->request_id == 1)
+	} else if (s->request_id == 1) {
 		bytes = msg_fcgi(m, &len);
-	else {
+	} else {
 		bytes = msg_sse(m, &len);
 		sub_queue_sse(s, bytes, len);
-		goto check;
+		return true;
 	}
 	if (evbuffer_add_reference(s->out, bytes, len, unref_msg_cb, msg_ref(m)) < 0) {
 		msg_unref(m);
@@ -175,12 +189,6 @@ bool sub_queue_msg(struct sub *s, struct msg *m, size_t max_queue)
 		return false;
 	}
 	hub_mark_dirty(s->hub, s);
-check:
-	if (sub_queued(s) > max_queue) {
-		hub_count_drop(s->hub);
-		sub_abort(s, "output queue over its limit (slow reader)");
-		return false;
-	}
 	return true;
 }
 
@@ -210,7 +218,8 @@ void sub_flush(struct sub *s)
 			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			sub_arm(s, true);
+			if (!over_limit(s, sub_queued(s), hub_max_queue(s->hub)))
+				sub_arm(s, true);
 			return;
 		}
 		if (n < 0 && errno == EINTR)

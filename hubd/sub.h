@@ -71,8 +71,10 @@ void sub_unref(struct sub *s);
 void sub_send_headers(struct sub *s, const char *last_id, bool reset,
 		      const char *requested_id);
 /* Queues update m (by reference, no copy) unless it was queued already
- * (m->seq <= last_seq). Aborts the stream when its queue passes the hard
- * limit max_queue. Returns true when queued. */
+ * (m->seq <= last_seq). The hard limit max_queue applies to the backlog the
+ * socket could not take: a live stream is aborted (and counted as a drop)
+ * when that backlog passes it, here or in sub_flush. Returns true when
+ * queued. */
 bool sub_queue_msg(struct sub *s, struct msg *m, size_t max_queue);
 /* Queues raw SSE bytes (copied), framed for the stream's mode. */
 void sub_queue_sse(struct sub *s, const char *sse, size_t len);
