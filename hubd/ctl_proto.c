@@ -152,6 +152,7 @@ int ctl_reader_feed(struct ctl_reader *r, const char *data, size_t len, int fd,
 		    size_t errlen)
 {
 	struct ctl_header h;
+	bool oversize = false;
 	if (!r->active)
 		r->fd = -1; /* a zeroed reader has fd 0: not ours */
 	if (len < sizeof h) {
@@ -191,6 +192,7 @@ int ctl_reader_feed(struct ctl_reader *r, const char *data, size_t len, int fd,
 	}
 	if (r->acc.len + h.length > max_payload) {
 		snprintf(err, errlen, "message exceeds %zu bytes", max_payload);
+		oversize = true;
 		goto fail;
 	}
 	buf_add(&r->acc, data + sizeof h, h.length);
@@ -207,6 +209,7 @@ int ctl_reader_feed(struct ctl_reader *r, const char *data, size_t len, int fd,
 	r->active = false;
 	if (ctl_parse_fields(out, err, errlen) < 0) {
 		ctl_msg_clear(out);
+		errno = EPROTO;
 		return -1;
 	}
 	return 1;
@@ -214,6 +217,7 @@ fail:
 	if (fd >= 0)
 		close(fd);
 	ctl_reader_reset(r);
+	errno = oversize ? EMSGSIZE : EPROTO;
 	return -1;
 }
 

@@ -20,7 +20,10 @@
  * and closes that peer only.
  *
  * Requests and replies (c = client, d = hubd). Each request gets exactly
- * one reply carrying its request id; replies may come out of order.
+ * one reply carrying its request id; replies may come out of order. A
+ * message hubd cannot read at all (bad framing, too large) is answered
+ * with CTL_ERROR carrying request id 0 (status 400, or 413 when too large)
+ * and the connection is closed.
  *
  *   CTL_SUBSCRIBE  c->d  + one fd (SCM_RIGHTS) -- the client connection.
  *       TOPIC (1..MSG_MAX_TOPICS), LAST_EVENT_ID (0..1; the client sent a
@@ -171,8 +174,9 @@ struct ctl_reader {
 /* Feeds one datagram (data/len as received, fd = descriptor received with
  * it or -1; ownership of fd passes to the reader). Returns 1 when a message
  * is complete (moved into *out, which owns payload and fd; fields parsed),
- * 0 when more fragments are needed, -1 on a protocol error (reason in err;
- * any held fd is closed). max_payload caps the reassembled size. */
+ * 0 when more fragments are needed, -1 on a protocol error (reason in err,
+ * errno EMSGSIZE when the message passes max_payload, EPROTO otherwise; any
+ * held fd is closed). max_payload caps the reassembled size. */
 int ctl_reader_feed(struct ctl_reader *r, const char *data, size_t len, int fd,
 		    size_t max_payload, struct ctl_msg *out, char *err,
 		    size_t errlen);

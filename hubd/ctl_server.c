@@ -193,7 +193,7 @@ static void peer_read(struct ctl_peer *p)
 		int rc = ctl_reader_feed(&p->reader, s->datagram, (size_t)n, fd, s->max_payload,
 					 &m, err, sizeof err);
 		if (rc < 0) {
-			ctl_peer_reply_error(p, 0, 400, err);
+			ctl_peer_reply_error(p, 0, errno == EMSGSIZE ? 413 : 400, err);
 			ctl_peer_close(p, err);
 			return;
 		}

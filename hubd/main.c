@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -53,6 +55,19 @@ static void write_pidfile(const char *path)
 	fclose(f);
 }
 
+/* One hubd per database: two would hand out the same update seqs. The
+ * lock is held by the open descriptor until the process exits. */
+static void lock_database(const char *db_path)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s.lock", db_path);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		fatal("cannot open %s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		fatal("%s is locked: another hubd uses this database", path);
+}
+
 static void shutdown_done(void *arg)
 {
 	struct daemon *d = arg;
@@ -96,6 +111,7 @@ int main(int argc, char **argv)
 	if (!d.base)
 		fatal("cannot create the event loop");
 
+	lock_database(d.cfg.db_path);
 	struct store_config sc = {
 		.path = d.cfg.db_path,
 		.sync_full = d.cfg.sync_full,

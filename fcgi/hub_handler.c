@@ -1,0 +1,683 @@
+/* hub_handler.c -- hub.fcgi and hub.cgi: the web server's side of hubd.
+ * Checks Mercure requests, answers bad ones itself, hands subscriber
+ * connections (by descriptor) and publishes to hubd over the control
+ * socket. One source, two programs: libfcgi tells FastCGI and CGI apart. */
+#include "config.h"
+
+#include <errno.h>
+#include <fastcgi.h>
+#include <fcgiapp.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "ctl_client.h"
+#include "ctl_proto.h"
+#include "http_form.h"
+#include "msg.h"
+#include "util.h"
+
+#define HUB_PATH "/.well-known/mercure"
+#define HISTORY_PATH "/.well-known/mercure/history"
+#define DEFAULT_SOCKET "/run/hubd/hubd.sock"
+#define DEFAULT_MAX_BODY 1114112u /* 1 MiB of data plus room for the form */
+#define TOPIC_MAX_LEN 2048
+#define QUERY_MAX (64 * 1024)
+#define CTL_TIMEOUT_MS 5000
+#define COOKIE_NAME "mercureAuthorization"
+
+static const char *prog = "hub.fcgi";
+static const char *sock_path = DEFAULT_SOCKET;
+static size_t max_body = DEFAULT_MAX_BODY;
+
+/* One request in either mode. */
+struct req {
+	bool cgi;
+	FCGX_Request *fr;  /* FastCGI mode */
+	const char *method;
+	const char *path;
+	bool handed_over;  /* hubd owns the connection: write and finish nothing */
+};
+
+/* One line on stderr, control characters escaped, one write(2). */
+static void hlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void hlog(const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	struct buf b = {0};
+	buf_printf(&b, "%s[%ld]: ", prog, (long)getpid());
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f || *p == '\\')
+			buf_printf(&b, "\\x%02x", *p);
+		else
+			buf_addc(&b, (char)*p);
+	}
+	buf_addc(&b, '\n');
+	ssize_t n = write(STDERR_FILENO, b.p, b.len);
+	(void)n;
+	buf_free(&b);
+}
+
+static const char *req_param(const struct req *r, const char *name)
+{
+	return r->cgi ? getenv(name) : FCGX_GetParam(name, r->fr->envp);
+}
+
+static void req_write(struct req *r, const char *p, size_t n)
+{
+	if (!r->cgi) {
+		while (n > 0) {
+			int k = n > INT_MAX ? INT_MAX : (int)n;
+			if (FCGX_PutStr(p, k, r->fr->out) != k)
+				return;
+			p += k;
+			n -= (size_t)k;
+		}
+		return;
+	}
+	while (n > 0) {
+		ssize_t k = write(STDOUT_FILENO, p, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return;
+		p += k;
+		n -= (size_t)k;
+	}
+}
+
+/* Reads at most n body bytes: the count, 0 at the end, -1 on an error. */
+static long req_read(struct req *r, char *p, size_t n)
+{
+	if (!r->cgi) {
+		int k = FCGX_GetStr(p, n > INT_MAX ? INT_MAX : (int)n, r->fr->in);
+		if (k <= 0 && FCGX_GetError(r->fr->in) != 0)
+			return -1;
+		return k;
+	}
+	ssize_t k;
+	do
+		k = read(STDIN_FILENO, p, n);
+	while (k < 0 && errno == EINTR);
+	return k;
+}
+
+static const char *reason_phrase(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	}
+	return status < 500 ? "Client Error" : "Server Error";
+}
+
+/* Writes a whole non-stream response. extra is "" or header lines, each
+ * ending in CRLF, built only from constants and percent-encoded input. */
+static void respond(struct req *r, int status, const char *ctype, const char *extra,
+		    const char *body, size_t body_len)
+{
+	struct buf b = {0};
+	buf_printf(&b,
+		   "Status: %d %s\r\n"
+		   "Content-Type: %s\r\n"
+		   "Cache-Control: no-store\r\n"
+		   "Content-Length: %zu\r\n"
+		   "%s\r\n",
+		   status, reason_phrase(status), ctype, body_len, extra);
+	buf_add(&b, body, body_len);
+	req_write(r, b.p, b.len);
+	buf_free(&b);
+}
+
+/* A text/plain response: text (n bytes, any content: control characters
+ * become spaces, at most 1000 bytes kept) plus a final newline. */
+static void respond_textn(struct req *r, int status, const char *extra,
+			  const char *text, size_t n)
+{
+	struct buf b = {0};
+	if (n > 1000)
+		n = 1000;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)text[i];
+		buf_addc(&b, c < 0x20 || c == 0x7f ? ' ' : (char)c);
+	}
+	if (b.len == 0)
+		buf_adds(&b, reason_phrase(status));
+	buf_addc(&b, '\n');
+	respond(r, status, "text/plain; charset=utf-8", extra, b.p, b.len);
+	buf_free(&b);
+}
+
+static void respond_text(struct req *r, int status, const char *extra,
+			 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void respond_text(struct req *r, int status, const char *extra,
+			 const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	respond_textn(r, status, extra, text, strlen(text));
+}
+
+static void respond_unavailable(struct req *r, enum ctl_client_result res,
+				const char *why)
+{
+	hlog("%s %s: hubd %s: %s", r->method, r->path, ctl_client_result_name(res), why);
+	respond_text(r, 503, "", "hub unavailable");
+}
+
+/* Answers a CTL_ERROR reply: its STATUS with its MESSAGE as the body. */
+static void respond_ctl_error(struct req *r, const struct ctl_msg *reply)
+{
+	int status = (int)ctl_client_status(reply);
+	const struct ctl_field *m = ctl_find(reply, CTL_T_MESSAGE);
+	if (status < 400) {
+		hlog("hubd answered an error with status %d", status);
+		status = 502;
+	}
+	const char *extra = status == 401 ? "WWW-Authenticate: Bearer realm=\"hubd\"\r\n" : "";
+	respond_textn(r, status, extra, m ? m->val : "", m ? m->len : 0);
+}
+
+/* True when the n bytes at s hold a control character (incl. NUL). */
+static bool has_control(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return true;
+	return false;
+}
+
+enum body_result { BODY_OK, BODY_TOO_LARGE, BODY_SHORT, BODY_BAD_LENGTH, BODY_ERROR };
+
+/* Reads the request body into b (or discards it when b is NULL), at most
+ * limit bytes. FastCGI: to the end of the stream, so that nothing is left
+ * in libfcgi's read-ahead. CGI: CONTENT_LENGTH bytes (a CGI script must
+ * not read further); without one, a POST is read to EOF and other methods
+ * not at all. */
+static enum body_result read_body(struct req *r, struct buf *b, size_t limit)
+{
+	const char *cls = req_param(r, "CONTENT_LENGTH");
+	uint64_t cl = 0;
+	bool has_cl = cls && *cls;
+	if (has_cl && !parse_digits(cls, UINT64_MAX, &cl))
+		return BODY_BAD_LENGTH;
+	if (has_cl && cl > limit)
+		return BODY_TOO_LARGE;
+	uint64_t want = UINT64_MAX;
+	if (r->cgi)
+		want = has_cl ? cl : strcmp(r->method, "POST") == 0 ? UINT64_MAX : 0;
+
+	char tmp[8192];
+	uint64_t total = 0;
+	while (total < want) {
+		size_t n = sizeof tmp;
+		if (want - total < n)
+			n = (size_t)(want - total);
+		long k = req_read(r, tmp, n);
+		if (k < 0)
+			return BODY_ERROR;
+		if (k == 0)
+			break;
+		total += (uint64_t)k;
+		if (total > limit || (has_cl && total > cl))
+			return BODY_TOO_LARGE;
+		if (b)
+			buf_add(b, tmp, (size_t)k);
+	}
+	if (has_cl && total < cl)
+		return BODY_SHORT;
+	return BODY_OK;
+}
+
+/* Answers a read_body failure. */
+static void respond_body_error(struct req *r, enum body_result br)
+{
+	if (br == BODY_TOO_LARGE)
+		respond_text(r, 413, "", "request body larger than %zu bytes", max_body);
+	else if (br == BODY_SHORT)
+		respond_text(r, 400, "", "request body shorter than its Content-Length");
+	else if (br == BODY_BAD_LENGTH)
+		respond_text(r, 400, "", "bad Content-Length");
+	else
+		respond_text(r, 400, "", "could not read the request body");
+}
+
+/* Appends every "topic" of f as a TOPIC field. On a missing, empty, too
+ * long or bad topic, or too many, answers 400 and returns false. */
+static bool put_topics(struct req *r, const struct http_form *f, struct buf *p)
+{
+	size_t n = http_form_count(f, "topic");
+	if (n == 0) {
+		respond_text(r, 400, "", "missing topic");
+		return false;
+	}
+	if (n > MSG_MAX_TOPICS) {
+		respond_text(r, 400, "", "too many topics (at most %d)", MSG_MAX_TOPICS);
+		return false;
+	}
+	for (const struct http_field *t = http_form_find(f, "topic"); t;
+	     t = http_form_next(f, t, "topic")) {
+		if (t->value_len == 0 || t->value_len > TOPIC_MAX_LEN ||
+		    has_control(t->value, t->value_len)) {
+			respond_text(r, 400, "",
+				     "a topic must be 1 to %d bytes without control characters",
+				     TOPIC_MAX_LEN);
+			return false;
+		}
+		ctl_put(p, CTL_T_TOPIC, t->value, t->value_len);
+	}
+	return true;
+}
+
+/* Parses a query string; answers 400 and returns false when malformed. */
+static bool parse_query(struct req *r, const char *query, struct http_form *q)
+{
+	char err[128];
+	if (http_form_parse(q, query, strlen(query), err, sizeof err) < 0) {
+		respond_text(r, 400, "", "malformed query string: %s", err);
+		return false;
+	}
+	return true;
+}
+
+/* The bearer token of a request, looked up in the Authorization header,
+ * then (when q is given) the "authorization" query parameter, then the
+ * mercureAuthorization cookie. malloc'ed, or NULL when there is none. */
+static char *find_token(struct req *r, const struct http_form *q)
+{
+	char *tok = http_bearer_token(req_param(r, "HTTP_AUTHORIZATION"));
+	if (tok)
+		return tok;
+	const struct http_field *a = q ? http_form_find(q, "authorization") : NULL;
+	if (a && a->value_len > 0)
+		return xmemdup(a->value, a->value_len);
+	tok = http_cookie_get(req_param(r, "HTTP_COOKIE"), COOKIE_NAME);
+	if (tok && !*tok) {
+		free(tok);
+		tok = NULL;
+	}
+	return tok;
+}
+
+static void put_token(struct buf *p, char *tok)
+{
+	if (tok)
+		ctl_put_str(p, CTL_T_AUTH, tok);
+	free(tok);
+}
+
+/* GET /.well-known/mercure: hand the connection to hubd. */
+static void subscribe(struct req *r, const char *query)
+{
+	struct http_form q = {0};
+	struct buf p = {0};
+	struct ctl_msg reply;
+	char why[256];
+	if (!parse_query(r, query, &q))
+		return;
+	if (!put_topics(r, &q, &p))
+		goto out;
+
+	const char *hdr = req_param(r, "HTTP_LAST_EVENT_ID");
+	const struct http_field *le = http_form_find(&q, "lastEventID");
+	if (hdr || le) {
+		const char *v = hdr ? hdr : le->value;
+		size_t n = hdr ? strlen(hdr) : le->value_len;
+		if (has_control(v, n)) {
+			respond_text(r, 400, "", "Last-Event-ID contains a control character");
+			goto out;
+		}
+		ctl_put(&p, CTL_T_LAST_EVENT_ID, v, n);
+	}
+	put_token(&p, find_token(r, &q));
+
+	enum body_result br = read_body(r, NULL, max_body);
+	if (br != BODY_OK) {
+		respond_body_error(r, br);
+		goto out;
+	}
+
+	int passfd;
+	if (r->cgi) {
+		ctl_put_u32(&p, CTL_T_MODE, CTL_MODE_CGI);
+		passfd = STDOUT_FILENO;
+	} else {
+		if (r->fr->keepConnection) {
+			/* The connection would carry later requests too: it
+			 * cannot be handed over (Apache: no enablereuse). */
+			hlog("the web server keeps FastCGI connections open; "
+			     "subscriptions need one connection per request");
+			respond_text(r, 500, "", "FastCGI connection reuse is not supported");
+			goto out;
+		}
+		ctl_put_u32(&p, CTL_T_MODE, CTL_MODE_FCGI);
+		ctl_put_u32(&p, CTL_T_FCGI_REQUEST_ID, (uint32_t)r->fr->requestId);
+		passfd = r->fr->ipcFd;
+	}
+
+	enum ctl_client_result res = ctl_client_call(sock_path, CTL_SUBSCRIBE, p.p, p.len,
+						     passfd, CTL_TIMEOUT_MS, &reply,
+						     why, sizeof why);
+	if (res != CTL_CLIENT_OK) {
+		respond_unavailable(r, res, why);
+		goto out;
+	}
+	if (reply.type == CTL_OK) {
+		/* hubd owns the stream now: close our copy without a word. */
+		r->handed_over = true;
+		if (!r->cgi) {
+			FCGX_Detach(r->fr);
+			FCGX_Free(r->fr, 1);
+		}
+	} else {
+		respond_ctl_error(r, &reply);
+	}
+	ctl_msg_clear(&reply);
+out:
+	buf_free(&p);
+	http_form_free(&q);
+}
+
+/* The fields publish takes at most once. */
+static const char *const single_fields[] = {"data", "id", "type", "retry", "private"};
+
+static bool value_is(const struct http_field *f, const char *s)
+{
+	return f->value_len == strlen(s) && strncasecmp(f->value, s, f->value_len) == 0;
+}
+
+/* "private" is on unless empty, "off", "false" or "0". */
+static bool is_true(const struct http_field *f)
+{
+	return f->value_len > 0 && !value_is(f, "off") && !value_is(f, "false") &&
+	       !value_is(f, "0");
+}
+
+/* POST /.well-known/mercure: check the form, forward it to hubd. */
+static void publish(struct req *r)
+{
+	struct buf body = {0};
+	struct buf p = {0};
+	struct http_form f = {0};
+	struct ctl_msg reply;
+	char why[256];
+	if (!http_media_type_is(req_param(r, "CONTENT_TYPE"),
+				"application/x-www-form-urlencoded")) {
+		respond_text(r, 415, "", "Content-Type must be application/x-www-form-urlencoded");
+		return;
+	}
+	enum body_result br = read_body(r, &body, max_body);
+	if (br != BODY_OK) {
+		respond_body_error(r, br);
+		goto out;
+	}
+	if (http_form_parse(&f, body.p ? body.p : "", body.len, why, sizeof why) < 0) {
+		respond_text(r, 400, "", "malformed form: %s", why);
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof single_fields / sizeof single_fields[0]; i++) {
+		if (http_form_count(&f, single_fields[i]) > 1) {
+			respond_text(r, 400, "", "duplicate field: %s", single_fields[i]);
+			goto out;
+		}
+	}
+	if (!put_topics(r, &f, &p))
+		goto out;
+
+	const struct http_field *fl = http_form_find(&f, "data");
+	if (fl)
+		ctl_put(&p, CTL_T_DATA, fl->value, fl->value_len);
+	fl = http_form_find(&f, "id");
+	if (fl && fl->value_len > 0) {
+		if (fl->value[0] == '#' || has_control(fl->value, fl->value_len)) {
+			respond_text(r, 400, "",
+				     "id must not start with '#' or contain control characters");
+			goto out;
+		}
+		ctl_put(&p, CTL_T_ID, fl->value, fl->value_len);
+	}
+	fl = http_form_find(&f, "type");
+	if (fl && fl->value_len > 0) {
+		if (has_control(fl->value, fl->value_len)) {
+			respond_text(r, 400, "", "type must not contain control characters");
+			goto out;
+		}
+		ctl_put(&p, CTL_T_TYPE, fl->value, fl->value_len);
+	}
+	fl = http_form_find(&f, "retry");
+	if (fl && fl->value_len > 0) {
+		uint64_t retry;
+		if (strlen(fl->value) != fl->value_len ||
+		    !parse_digits(fl->value, UINT32_MAX, &retry)) {
+			respond_text(r, 400, "", "retry must be a number of milliseconds");
+			goto out;
+		}
+		ctl_put_u32(&p, CTL_T_RETRY, (uint32_t)retry);
+	}
+	fl = http_form_find(&f, "private");
+	if (fl && is_true(fl))
+		ctl_put_u32(&p, CTL_T_PRIVATE, 1);
+	ctl_put_u32(&p, CTL_T_HTTP, 1);
+	put_token(&p, find_token(r, NULL));
+
+	enum ctl_client_result res = ctl_client_call(sock_path, CTL_PUBLISH, p.p, p.len, -1,
+						     CTL_TIMEOUT_MS, &reply, why, sizeof why);
+	if (res != CTL_CLIENT_OK) {
+		respond_unavailable(r, res, why);
+		goto out;
+	}
+	if (reply.type == CTL_OK) {
+		const struct ctl_field *id = ctl_find(&reply, CTL_T_ID);
+		if (id)
+			respond(r, 200, "text/plain; charset=utf-8", "", id->val, id->len);
+		else {
+			hlog("hubd acknowledged a publish without an ID");
+			respond_text(r, 502, "", "hub answered without an id");
+		}
+	} else {
+		respond_ctl_error(r, &reply);
+	}
+	ctl_msg_clear(&reply);
+out:
+	http_form_free(&f);
+	buf_free(&p);
+	buf_free(&body);
+}
+
+/* GET /.well-known/mercure/history: one page of updates as JSON. */
+static void history(struct req *r, const char *query)
+{
+	struct http_form q = {0};
+	struct buf p = {0};
+	struct ctl_msg reply;
+	char why[256];
+	if (!parse_query(r, query, &q))
+		return;
+	if (http_form_count(&q, "after") + http_form_count(&q, "since") > 1 ||
+	    http_form_count(&q, "limit") > 1) {
+		respond_text(r, 400, "", "give at most one after (or since) and one limit");
+		goto out;
+	}
+	if (!put_topics(r, &q, &p))
+		goto out;
+	const struct http_field *after = http_form_find(&q, "after");
+	if (!after)
+		after = http_form_find(&q, "since");
+	if (after && after->value_len > 0)
+		ctl_put(&p, CTL_T_AFTER, after->value, after->value_len);
+	const struct http_field *lim = http_form_find(&q, "limit");
+	uint64_t limit = 0;
+	if (lim && (strlen(lim->value) != lim->value_len ||
+		    !parse_digits(lim->value, UINT32_MAX, &limit))) {
+		respond_text(r, 400, "", "limit must be a number");
+		goto out;
+	}
+	if (lim)
+		ctl_put_u32(&p, CTL_T_LIMIT, (uint32_t)limit);
+	ctl_put_u32(&p, CTL_T_HTTP, 1);
+	put_token(&p, find_token(r, &q));
+
+	enum ctl_client_result res = ctl_client_call(sock_path, CTL_HISTORY, p.p, p.len, -1,
+						     CTL_TIMEOUT_MS, &reply, why, sizeof why);
+	if (res != CTL_CLIENT_OK) {
+		respond_unavailable(r, res, why);
+		goto out;
+	}
+	if (reply.type != CTL_OK) {
+		respond_ctl_error(r, &reply);
+		ctl_msg_clear(&reply);
+		goto out;
+	}
+	const struct ctl_field *body = ctl_find(&reply, CTL_T_BODY);
+	const struct ctl_field *next = ctl_find(&reply, CTL_T_NEXT);
+	if (!body) {
+		hlog("hubd answered a history request without a BODY");
+		respond_text(r, 502, "", "hub answered without a body");
+		ctl_msg_clear(&reply);
+		goto out;
+	}
+	struct buf link = {0};
+	if (next) {
+		buf_adds(&link, "Link: <" HISTORY_PATH "?");
+		for (const struct http_field *t = http_form_find(&q, "topic"); t;
+		     t = http_form_next(&q, t, "topic")) {
+			buf_adds(&link, "topic=");
+			http_percent_encode(&link, t->value, t->value_len);
+			buf_addc(&link, '&');
+		}
+		buf_adds(&link, "after=");
+		http_percent_encode(&link, next->val, next->len);
+		if (lim)
+			buf_printf(&link, "&limit=%u", (unsigned)limit);
+		buf_adds(&link, ">; rel=\"next\"\r\n");
+	}
+	respond(r, 200, "application/json", link.p ? link.p : "", body->val, body->len);
+	buf_free(&link);
+	ctl_msg_clear(&reply);
+out:
+	buf_free(&p);
+	http_form_free(&q);
+}
+
+/* The request's path: REQUEST_URI up to '?', else SCRIPT_NAME +
+ * PATH_INFO. malloc'ed. */
+static char *request_path(struct req *r)
+{
+	const char *uri = req_param(r, "REQUEST_URI");
+	if (uri && *uri)
+		return xmemdup(uri, strcspn(uri, "?"));
+	const char *sn = req_param(r, "SCRIPT_NAME");
+	const char *pi = req_param(r, "PATH_INFO");
+	struct buf b = {0};
+	buf_adds(&b, sn ? sn : "");
+	buf_adds(&b, pi ? pi : "");
+	return buf_steal(&b, NULL);
+}
+
+static void handle(struct req *r)
+{
+	r->method = req_param(r, "REQUEST_METHOD");
+	if (!r->method)
+		r->method = "";
+	const char *query = req_param(r, "QUERY_STRING");
+	if (!query)
+		query = "";
+	char *path = request_path(r);
+	r->path = path;
+	if (strlen(query) > QUERY_MAX) {
+		respond_text(r, 414, "", "query string longer than %d bytes", QUERY_MAX);
+	} else if (strcmp(path, HUB_PATH) == 0) {
+		if (strcmp(r->method, "GET") == 0)
+			subscribe(r, query);
+		else if (strcmp(r->method, "POST") == 0)
+			publish(r);
+		else
+			respond_text(r, 405, "Allow: GET, POST\r\n", "method not allowed");
+	} else if (strcmp(path, HISTORY_PATH) == 0) {
+		if (strcmp(r->method, "GET") == 0)
+			history(r, query);
+		else
+			respond_text(r, 405, "Allow: GET\r\n", "method not allowed");
+	} else {
+		respond_text(r, 404, "", "not found");
+	}
+	free(path);
+}
+
+/* Reads HUBD_SOCKET and HUBD_MAX_BODY from the environment. */
+static void read_env(void)
+{
+	const char *s = getenv("HUBD_SOCKET");
+	if (s && *s)
+		sock_path = s;
+	const char *mb = getenv("HUBD_MAX_BODY");
+	uint64_t v;
+	if (mb && *mb) {
+		if (parse_digits(mb, SIZE_MAX / 2, &v) && v > 0)
+			max_body = (size_t)v;
+		else
+			hlog("ignoring HUBD_MAX_BODY=%s: not a positive number", mb);
+	}
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	if (FCGX_Init() != 0) {
+		hlog("FCGX_Init failed");
+		return 1;
+	}
+	if (FCGX_IsCGI()) {
+		prog = "hub.cgi";
+		read_env();
+		struct req r = {.cgi = true};
+		handle(&r);
+		return 0;
+	}
+	read_env();
+	FCGX_Request fr;
+	if (FCGX_InitRequest(&fr, FCGI_LISTENSOCK_FILENO, 0) != 0) {
+		hlog("FCGX_InitRequest failed");
+		return 1;
+	}
+	for (;;) {
+		int rc = FCGX_Accept_r(&fr);
+		if (rc < 0) {
+			/* -EINTR: the server is stopping us. */
+			if (rc != -EINTR)
+				hlog("FCGX_Accept_r failed (%d), exiting", rc);
+			break;
+		}
+		struct req r = {.fr = &fr};
+		handle(&r);
+		/* After a handover, finishing would end hubd's stream. */
+		if (!r.handed_over)
+			FCGX_Finish_r(&fr);
+	}
+	return 0;
+}

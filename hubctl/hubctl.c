@@ -1,0 +1,499 @@
+/* hubctl.c -- hubd's local administration tool: publish, read history and
+ * statistics over the control socket, and mint HS256 tokens. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <jwt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl_client.h"
+#include "ctl_proto.h"
+#include "util.h"
+
+#define DEFAULT_SOCKET "/run/hubd/hubd.sock"
+#define TIMEOUT_MS 30000
+#define MAX_TOPICS 64
+
+enum { EXIT_HUB_ERROR = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+
+static const char *sock_path = DEFAULT_SOCKET;
+
+static const char usage_main[] =
+	"usage: hubctl [-s SOCKET] COMMAND [OPTIONS]\n"
+	"\n"
+	"Commands:\n"
+	"  publish   publish an update; prints its id\n"
+	"  history   print retained updates as JSON\n"
+	"  stats     print hubd's counters as JSON\n"
+	"  token     print an HS256 JWT for publishers or subscribers\n"
+	"\n"
+	"Options:\n"
+	"  -s, --socket SOCKET  hubd's control socket (default: $HUBD_SOCKET,\n"
+	"                       else " DEFAULT_SOCKET ")\n"
+	"  -h, --help           show this help ('hubctl COMMAND --help' for a command)\n"
+	"  -V, --version        show the version\n"
+	"\n"
+	"Exit status: 0 ok, 1 hubd answered an error, 2 usage, 3 hubd unreachable.\n";
+
+static const char usage_publish[] =
+	"usage: hubctl publish -t TOPIC [-t TOPIC...] [-d DATA | -d - | -f FILE]\n"
+	"                      [--id ID] [--type TYPE] [--retry MS] [--private]\n"
+	"\n"
+	"Publishes one update and prints the id hubd gave it.\n"
+	"  -t, --topic TOPIC  a topic of the update (repeatable; the first is canonical)\n"
+	"  -d, --data DATA    the update's data; '-' reads it from standard input\n"
+	"  -f, --file FILE    read the data from FILE\n"
+	"      --id ID        the update's id (default: hubd makes one)\n"
+	"      --type TYPE    the SSE event type\n"
+	"      --retry MS     the SSE reconnection time in milliseconds\n"
+	"      --private      only subscribers authorised for a topic receive it\n";
+
+static const char usage_history[] =
+	"usage: hubctl history -t TOPIC [-t TOPIC...] [--after ID] [--limit N]\n"
+	"\n"
+	"Prints the retained updates of the topics (selectors) as a JSON array.\n"
+	"When more follow, the id to pass as --after is printed on stderr.\n"
+	"  -t, --topic TOPIC  a topic selector (repeatable)\n"
+	"  -a, --after ID     start after the update with this id\n"
+	"  -n, --limit N      at most N updates (hubd caps it)\n";
+
+static const char usage_stats[] =
+	"usage: hubctl stats\n"
+	"\n"
+	"Prints hubd's counters as a JSON object.\n";
+
+static const char usage_token[] =
+	"usage: hubctl token [--key KEY] [--publish SEL...] [--subscribe SEL...]\n"
+	"                    [--exp SECONDS]\n"
+	"\n"
+	"Prints an HS256 JWT with the claim\n"
+	"{\"mercure\":{\"publish\":[...],\"subscribe\":[...]}}.\n"
+	"  -k, --key KEY        the HS256 secret (default: $HUBD_JWT_KEY)\n"
+	"  -p, --publish SEL    a topic selector the bearer may publish to (repeatable)\n"
+	"  -S, --subscribe SEL  a topic selector for private updates (repeatable)\n"
+	"  -e, --exp SECONDS    expire this many seconds from now (default: never)\n";
+
+static int usage_error(const char *usage, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int usage_error(const char *usage, const char *fmt, ...)
+{
+	if (fmt) {
+		va_list ap;
+		va_start(ap, fmt);
+		fputs("hubctl: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+		va_end(ap);
+	}
+	fputs(usage, stderr);
+	return EXIT_USAGE;
+}
+
+/* Reads all of f into b. Returns false (errno set) on a read error or
+ * when more than max bytes come. */
+static bool read_all(FILE *f, struct buf *b, size_t max)
+{
+	char tmp[65536];
+	size_t n;
+	while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) {
+		if (b->len + n > max) {
+			errno = EFBIG;
+			return false;
+		}
+		buf_add(b, tmp, n);
+	}
+	return !ferror(f);
+}
+
+/* Writes n bytes to stdout, then a newline unless they end in one. */
+static void print_body(const char *p, size_t n)
+{
+	fwrite(p, 1, n, stdout);
+	if (n == 0 || p[n - 1] != '\n')
+		fputc('\n', stdout);
+}
+
+/* Sends one request and waits for its reply. Returns 0 with the reply in
+ * *reply (type CTL_OK), or the exit status after printing why. */
+static int call(uint16_t type, const struct buf *payload, struct ctl_msg *reply)
+{
+	char why[256];
+	enum ctl_client_result res =
+		ctl_client_call(sock_path, type, payload->p, payload->len, -1, TIMEOUT_MS,
+				reply, why, sizeof why);
+	if (res != CTL_CLIENT_OK) {
+		fprintf(stderr, "hubctl: %s\n", why);
+		return EXIT_UNREACHABLE;
+	}
+	if (reply->type == CTL_OK)
+		return 0;
+	const struct ctl_field *m = ctl_find(reply, CTL_T_MESSAGE);
+	char *msg = m ? ctl_field_str(m) : xstrdup("");
+	for (char *c = msg; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = ' ';
+	fprintf(stderr, "hubctl: hubd answered %u: %s\n",
+		(unsigned)ctl_client_status(reply), msg);
+	free(msg);
+	ctl_msg_clear(reply);
+	return EXIT_HUB_ERROR;
+}
+
+static int cmd_publish(int argc, char **argv)
+{
+	enum { O_ID = 256, O_TYPE, O_RETRY, O_PRIVATE };
+	static const struct option opts[] = {
+		{"topic", required_argument, NULL, 't'},
+		{"data", required_argument, NULL, 'd'},
+		{"file", required_argument, NULL, 'f'},
+		{"id", required_argument, NULL, O_ID},
+		{"type", required_argument, NULL, O_TYPE},
+		{"retry", required_argument, NULL, O_RETRY},
+		{"private", no_argument, NULL, O_PRIVATE},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	struct buf p = {0}, data = {0};
+	const char *data_arg = NULL, *file = NULL, *id = NULL, *type = NULL;
+	uint64_t retry = 0;
+	bool has_retry = false, priv = false;
+	int ntopics = 0, c, rc;
+	while ((c = getopt_long(argc, argv, "t:d:f:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (!*optarg) {
+				rc = usage_error(usage_publish, "empty topic");
+				goto out;
+			}
+			ctl_put_str(&p, CTL_T_TOPIC, optarg);
+			ntopics++;
+			break;
+		case 'd': data_arg = optarg; break;
+		case 'f': file = optarg; break;
+		case O_ID: id = optarg; break;
+		case O_TYPE: type = optarg; break;
+		case O_RETRY:
+			if (!parse_digits(optarg, UINT32_MAX, &retry)) {
+				rc = usage_error(usage_publish, "--retry takes milliseconds");
+				goto out;
+			}
+			has_retry = true;
+			break;
+		case O_PRIVATE: priv = true; break;
+		case 'h':
+			fputs(usage_publish, stdout);
+			rc = 0;
+			goto out;
+		default:
+			rc = usage_error(usage_publish, NULL);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		rc = usage_error(usage_publish, "unexpected argument: %s", argv[optind]);
+		goto out;
+	}
+	if (ntopics == 0 || ntopics > MAX_TOPICS) {
+		rc = usage_error(usage_publish, "give 1 to %d topics with -t", MAX_TOPICS);
+		goto out;
+	}
+	if (data_arg && file) {
+		rc = usage_error(usage_publish, "give either -d or -f, not both");
+		goto out;
+	}
+	if (id && (id[0] == '#' || has_line_break(id, strlen(id)))) {
+		rc = usage_error(usage_publish, "--id must not start with '#' or hold a line break");
+		goto out;
+	}
+	if (type && has_line_break(type, strlen(type))) {
+		rc = usage_error(usage_publish, "--type must not hold a line break");
+		goto out;
+	}
+	if (file || (data_arg && strcmp(data_arg, "-") == 0)) {
+		FILE *f = file ? fopen(file, "rb") : stdin;
+		const char *name = file ? file : "standard input";
+		if (!f) {
+			fprintf(stderr, "hubctl: %s: %s\n", name, strerror(errno));
+			rc = EXIT_HUB_ERROR;
+			goto out;
+		}
+		bool ok = read_all(f, &data, CTL_PAYLOAD_MAX / 2);
+		int e = errno;
+		if (file)
+			fclose(f);
+		if (!ok) {
+			fprintf(stderr, "hubctl: %s: %s\n", name, strerror(e));
+			rc = EXIT_HUB_ERROR;
+			goto out;
+		}
+		ctl_put(&p, CTL_T_DATA, data.p, data.len);
+	} else if (data_arg) {
+		ctl_put_str(&p, CTL_T_DATA, data_arg);
+	}
+	if (id)
+		ctl_put_str(&p, CTL_T_ID, id);
+	if (type)
+		ctl_put_str(&p, CTL_T_TYPE, type);
+	if (has_retry)
+		ctl_put_u32(&p, CTL_T_RETRY, (uint32_t)retry);
+	if (priv)
+		ctl_put_u32(&p, CTL_T_PRIVATE, 1);
+
+	struct ctl_msg reply;
+	rc = call(CTL_PUBLISH, &p, &reply);
+	if (rc == 0) {
+		const struct ctl_field *f = ctl_find(&reply, CTL_T_ID);
+		if (f) {
+			print_body(f->val, f->len);
+		} else {
+			fprintf(stderr, "hubctl: hubd acknowledged without an id\n");
+			rc = EXIT_UNREACHABLE;
+		}
+		ctl_msg_clear(&reply);
+	}
+out:
+	buf_free(&p);
+	buf_free(&data);
+	return rc;
+}
+
+static int cmd_history(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"topic", required_argument, NULL, 't'},
+		{"after", required_argument, NULL, 'a'},
+		{"since", required_argument, NULL, 'a'},
+		{"limit", required_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	struct buf p = {0};
+	const char *after = NULL;
+	uint64_t limit = 0;
+	bool has_limit = false;
+	int ntopics = 0, c, rc;
+	while ((c = getopt_long(argc, argv, "t:a:n:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (!*optarg) {
+				rc = usage_error(usage_history, "empty topic");
+				goto out;
+			}
+			ctl_put_str(&p, CTL_T_TOPIC, optarg);
+			ntopics++;
+			break;
+		case 'a': after = optarg; break;
+		case 'n':
+			if (!parse_digits(optarg, UINT32_MAX, &limit)) {
+				rc = usage_error(usage_history, "--limit takes a number");
+				goto out;
+			}
+			has_limit = true;
+			break;
+		case 'h':
+			fputs(usage_history, stdout);
+			rc = 0;
+			goto out;
+		default:
+			rc = usage_error(usage_history, NULL);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		rc = usage_error(usage_history, "unexpected argument: %s", argv[optind]);
+		goto out;
+	}
+	if (ntopics == 0 || ntopics > MAX_TOPICS) {
+		rc = usage_error(usage_history, "give 1 to %d topics with -t", MAX_TOPICS);
+		goto out;
+	}
+	if (after && *after)
+		ctl_put_str(&p, CTL_T_AFTER, after);
+	if (has_limit)
+		ctl_put_u32(&p, CTL_T_LIMIT, (uint32_t)limit);
+
+	struct ctl_msg reply;
+	rc = call(CTL_HISTORY, &p, &reply);
+	if (rc == 0) {
+		const struct ctl_field *body = ctl_find(&reply, CTL_T_BODY);
+		const struct ctl_field *next = ctl_find(&reply, CTL_T_NEXT);
+		print_body(body ? body->val : "[]", body ? body->len : 2);
+		if (next) {
+			char *s = ctl_field_str(next);
+			fflush(stdout);
+			fprintf(stderr, "next: %s\n", s);
+			free(s);
+		}
+		ctl_msg_clear(&reply);
+	}
+out:
+	buf_free(&p);
+	return rc;
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(usage_stats, stdout);
+			return 0;
+		}
+		return usage_error(usage_stats, NULL);
+	}
+	if (optind < argc)
+		return usage_error(usage_stats, "unexpected argument: %s", argv[optind]);
+	struct buf p = {0};
+	struct ctl_msg reply;
+	int rc = call(CTL_STATS, &p, &reply);
+	if (rc == 0) {
+		const struct ctl_field *body = ctl_find(&reply, CTL_T_BODY);
+		print_body(body ? body->val : "{}", body ? body->len : 2);
+		ctl_msg_clear(&reply);
+	}
+	return rc;
+}
+
+/* Appends s to arr as a JSON string; false when s is not valid UTF-8. */
+static bool add_selector(json_t *arr, const char *s)
+{
+	json_t *v = json_string(s);
+	if (!v)
+		return false;
+	json_array_append_new(arr, v);
+	return true;
+}
+
+static int cmd_token(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"key", required_argument, NULL, 'k'},
+		{"publish", required_argument, NULL, 'p'},
+		{"subscribe", required_argument, NULL, 'S'},
+		{"exp", required_argument, NULL, 'e'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *key = getenv("HUBD_JWT_KEY");
+	json_t *claims = json_object();
+	json_t *mercure = json_object();
+	json_t *pub = json_array(), *sub = json_array();
+	json_object_set_new(mercure, "publish", pub);
+	json_object_set_new(mercure, "subscribe", sub);
+	json_object_set_new(claims, "mercure", mercure);
+	uint64_t exp = 0;
+	bool has_exp = false;
+	int c, rc = 0;
+	jwt_t *jwt = NULL;
+	char *grants = NULL, *token = NULL;
+	while ((c = getopt_long(argc, argv, "k:p:S:e:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'k': key = optarg; break;
+		case 'p':
+		case 'S':
+			if (!add_selector(c == 'p' ? pub : sub, optarg)) {
+				rc = usage_error(usage_token, "selector is not valid UTF-8");
+				goto out;
+			}
+			break;
+		case 'e':
+			if (!parse_digits(optarg, (uint64_t)INT32_MAX * 100, &exp)) {
+				rc = usage_error(usage_token, "--exp takes a number of seconds");
+				goto out;
+			}
+			has_exp = true;
+			break;
+		case 'h':
+			fputs(usage_token, stdout);
+			goto out;
+		default:
+			rc = usage_error(usage_token, NULL);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		rc = usage_error(usage_token, "unexpected argument: %s", argv[optind]);
+		goto out;
+	}
+	if (!key || !*key) {
+		rc = usage_error(usage_token, "no key: give --key or set HUBD_JWT_KEY");
+		goto out;
+	}
+	if (has_exp)
+		json_object_set_new(claims, "exp",
+				    json_integer((json_int_t)time(NULL) + (json_int_t)exp));
+	grants = json_dumps(claims, JSON_COMPACT);
+	if (!grants || jwt_new(&jwt) != 0 || jwt_add_grants_json(jwt, grants) != 0 ||
+	    jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)key, (int)strlen(key)) != 0 ||
+	    !(token = jwt_encode_str(jwt))) {
+		fprintf(stderr, "hubctl: could not make the token\n");
+		rc = EXIT_HUB_ERROR;
+		goto out;
+	}
+	printf("%s\n", token);
+out:
+	free(token);
+	free(grants);
+	jwt_free(jwt);
+	json_decref(claims);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"socket", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
+	};
+	const char *env = getenv("HUBD_SOCKET");
+	if (env && *env)
+		sock_path = env;
+	int c;
+	while ((c = getopt_long(argc, argv, "+s:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': sock_path = optarg; break;
+		case 'h': fputs(usage_main, stdout); return 0;
+		case 'V': printf("hubctl %s\n", PACKAGE_VERSION); return 0;
+		default: return usage_error(usage_main, NULL);
+		}
+	}
+	if (optind >= argc)
+		return usage_error(usage_main, "no command given");
+	const char *cmd = argv[optind];
+	int sub_argc = argc - optind;
+	char **sub_argv = argv + optind;
+	optind = 0; /* restart getopt for the command's options */
+
+	int rc;
+	if (strcmp(cmd, "publish") == 0)
+		rc = cmd_publish(sub_argc, sub_argv);
+	else if (strcmp(cmd, "history") == 0)
+		rc = cmd_history(sub_argc, sub_argv);
+	else if (strcmp(cmd, "stats") == 0)
+		rc = cmd_stats(sub_argc, sub_argv);
+	else if (strcmp(cmd, "token") == 0)
+		rc = cmd_token(sub_argc, sub_argv);
+	else if (strcmp(cmd, "help") == 0) {
+		fputs(usage_main, stdout);
+		rc = 0;
+	} else
+		rc = usage_error(usage_main, "unknown command: %s", cmd);
+	if (fflush(stdout) != 0 && rc == 0) {
+		fprintf(stderr, "hubctl: writing output: %s\n", strerror(errno));
+		rc = EXIT_HUB_ERROR;
+	}
+	return rc;
+}
