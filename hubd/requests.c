@@ -112,6 +112,15 @@ static int collect_topics(const struct ctl_msg *m, char **topics)
 	return n;
 }
 
+/* collect_topics, answering 400 itself on failure. */
+static int take_topics(struct ctl_peer *p, const struct ctl_msg *m, char **topics)
+{
+	int n = collect_topics(m, topics);
+	if (n < 0)
+		ctl_peer_reply_error(p, m->request, 400, "a topic is empty, too long or holds a NUL byte");
+	return n;
+}
+
 static void free_topics(char **topics, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -177,11 +186,9 @@ static void handle_subscribe(struct requests *rq, struct ctl_peer *p, struct ctl
 		return;
 	}
 	char *topics[MSG_MAX_TOPICS];
-	int ntopics = collect_topics(m, topics);
-	if (ntopics < 0) {
-		ctl_peer_reply_error(p, m->request, 400, "a topic is empty or too long");
+	int ntopics = take_topics(p, m, topics);
+	if (ntopics < 0)
 		return;
-	}
 	char *last_event_id = lei ? ctl_field_str(lei) : NULL;
 	int fd = m->fd;
 	m->fd = -1; /* hub_subscribe takes it */
@@ -391,11 +398,9 @@ static void handle_history(struct requests *rq, struct ctl_peer *p, struct ctl_m
 		return;
 	}
 	char *topics[MSG_MAX_TOPICS];
-	int ntopics = collect_topics(m, topics);
-	if (ntopics < 0) {
-		ctl_peer_reply_error(p, m->request, 400, "a topic is empty or too long");
+	int ntopics = take_topics(p, m, topics);
+	if (ntopics < 0)
 		return;
-	}
 	uint32_t limit = u32_or(m, CTL_T_LIMIT, 0);
 	if (limit == 0 || limit > (uint32_t)rq->cfg->history_limit)
 		limit = (uint32_t)rq->cfg->history_limit;
