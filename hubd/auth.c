@@ -60,6 +60,29 @@ static int64_t date_claim(jwt_t *jwt, const char *name)
 	return v;
 }
 
+/* True when token is three non-empty base64url segments ("h.p.s"). libjwt
+ * 1.10 reads and writes past a zero-byte buffer on an empty segment, so
+ * nothing else reaches it. */
+static bool token_well_formed(const char *token)
+{
+	int segments = 1;
+	size_t seglen = 0;
+	for (const char *p = token; *p; p++) {
+		if (*p == '.') {
+			if (seglen == 0)
+				return false;
+			segments++;
+			seglen = 0;
+		} else if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+			   (*p >= '0' && *p <= '9') || *p == '-' || *p == '_') {
+			seglen++;
+		} else {
+			return false;
+		}
+	}
+	return segments == 3 && seglen > 0;
+}
+
 enum auth_status auth_verify(const char *token, const char *key, size_t keylen,
 			     int64_t now_s, struct auth_claims *out, char *err,
 			     size_t errlen)
@@ -71,6 +94,10 @@ enum auth_status auth_verify(const char *token, const char *key, size_t keylen,
 	}
 	if (strlen(token) > AUTH_TOKEN_MAX) {
 		snprintf(err, errlen, "token too long");
+		return AUTH_INVALID;
+	}
+	if (!token_well_formed(token)) {
+		snprintf(err, errlen, "malformed token");
 		return AUTH_INVALID;
 	}
 	jwt_t *jwt = NULL;

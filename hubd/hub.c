@@ -164,6 +164,7 @@ static void replay_query(struct hub *h, struct sub *s)
 static void replay_finish(struct hub *h, struct sub *s)
 {
 	s->state = SUB_LIVE;
+	s->replay_draining = false;
 	for (int i = 0; i < s->npending; i++) {
 		if (s->state == SUB_LIVE && sub_queue_msg(s, s->pending[i], h->cfg->max_queue))
 			h->deliveries++;
@@ -200,8 +201,13 @@ static void replay_page_cb(void *arg, enum store_status status, struct msg **msg
 		msg_unref(msgs[i]);
 	}
 	if (s->state == SUB_REPLAYING) {
-		if (!has_more)
+		/* The stream stays in replay (exempt from the backlog limit,
+		 * live updates held back) until the replay is written out: a
+		 * reader catching up is not a slow reader. */
+		if (!has_more && sub_queued(s) == 0)
 			replay_finish(h, s);
+		else if (!has_more)
+			s->replay_draining = true; /* finishes in hub_sub_drained */
 		else if (sub_queued(s) < h->cfg->max_queue / 2)
 			replay_query(h, s);
 		else
@@ -212,7 +218,11 @@ static void replay_page_cb(void *arg, enum store_status status, struct msg **msg
 
 void hub_sub_drained(struct hub *h, struct sub *s)
 {
-	if (s->state == SUB_REPLAYING && s->replay_more && !s->replay_inflight)
+	if (s->state != SUB_REPLAYING || s->replay_inflight)
+		return;
+	if (s->replay_draining)
+		replay_finish(h, s);
+	else if (s->replay_more)
 		replay_query(h, s);
 }
 

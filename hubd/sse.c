@@ -46,8 +46,6 @@ void sse_encode_event(struct buf *out, const char *id, const char *type,
 void sse_encode_comment(struct buf *out, const char *text)
 {
 	buf_addc(out, ':');
-	if (*text)
-		buf_addc(out, ' ');
 	for (const char *p = text; *p; p++)
 		buf_addc(out, (*p == '\r' || *p == '\n') ? ' ' : *p);
 	buf_add(out, "\n\n", 2);

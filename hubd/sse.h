@@ -16,7 +16,7 @@
 void sse_encode_event(struct buf *out, const char *id, const char *type,
 		      int64_t retry, const char *data, size_t datalen);
 
-/* Appends a comment line ": TEXT\n\n" (TEXT may be empty). Line breaks in
+/* Appends a comment line ":TEXT\n\n" (TEXT may be empty). Line breaks in
  * text are replaced by spaces. */
 void sse_encode_comment(struct buf *out, const char *text);
 

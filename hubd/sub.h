@@ -47,6 +47,7 @@ struct sub {
 	/* Replay from history: pages up to replay_upto (inclusive). */
 	bool replay_inflight; /* a page query is out */
 	bool replay_more;     /* more pages follow once the queue drains */
+	bool replay_draining; /* last page queued; live once it is written */
 	int64_t replay_upto;
 	char *replay_after_id; /* NULL after the first page */
 	char *header_last_id;  /* value for the Last-Event-ID response header */

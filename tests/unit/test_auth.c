@@ -102,7 +102,9 @@ static void test_rejected(void)
 	}
 
 	static const char *garbage[] = {"", "x", "a.b", "a.b.c", "...", "eyJ.eyJ.sig",
-					"\xff\xfe.\x01.\x02"};
+					"\xff\xfe.\x01.\x02", "..", "eyJhbGciOiJIUzI1NiJ9..",
+					"eyJhbGciOiJIUzI1NiJ9..c2ln", ".e30.c2ln", "a.b.c.d",
+					"eyJhbGciOiJIUzI1NiJ9.e30.c2ln=", "eyJ hbGc.e30.c2ln"};
 	for (size_t i = 0; i < sizeof garbage / sizeof garbage[0]; i++) {
 		CHECK(verify(garbage[i], &c) == AUTH_INVALID);
 		auth_claims_free(&c);

@@ -55,7 +55,7 @@ static void test_fields(void)
 	struct buf b = {0};
 	sse_encode_comment(&b, "");
 	sse_encode_comment(&b, "hi\nthere");
-	CHECK_STR_EQ(b.p, ":\n\n: hi there\n\n");
+	CHECK_STR_EQ(b.p, ":\n\n:hi there\n\n");
 	buf_free(&b);
 }
 
