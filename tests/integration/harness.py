@@ -1,0 +1,1288 @@
+"""harness.py -- start a real hubd behind a real lighttpd and talk to both.
+
+Used by every integration test (tests/integration/test_*.py) and by the
+benchmark (tests/bench/). Python 3 standard library only.
+
+    with Stack(heartbeat=2) as s:
+        sub = s.subscribe('https://example.com/a')
+        status, headers, body = s.publish(['https://example.com/a'], data='hi')
+        ev = sub.next_event(timeout=5)      # {'id': body, 'event': None, ...}
+
+Environment:
+    HUBD_BUILDDIR      build tree holding hubd/hubd, fcgi/hub.fcgi, hubctl/hubctl
+                       (default: the current directory)
+    HUBD_SRCDIR        source tree (default: two levels above this file)
+    HUBD_VALGRIND=1    run hubd under valgrind (errors make hubd exit 99,
+                       which fails the test when the stack stops)
+    HUBD_LOG_LEVEL     hubd's --log-level (default info)
+    HUBD_TIMEOUT_SCALE multiply every deadline (default 1, 8 under valgrind)
+    HUBD_KEEP_TMP=1    keep each stack's temporary directory
+    LIGHTTPD           the lighttpd binary (default: found on PATH or /usr/sbin)
+
+Every process a Stack starts is stopped by pid (SIGTERM, then SIGKILL after
+a deadline), also when a test fails. Readiness is polled with deadlines,
+never slept for.
+"""
+
+import atexit
+import base64
+import collections
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import resource
+import selectors
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRCDIR = os.path.abspath(os.environ.get('HUBD_SRCDIR') or os.path.join(HERE, '..', '..'))
+BUILDDIR = os.path.abspath(os.environ.get('HUBD_BUILDDIR') or os.getcwd())
+VALGRIND = os.environ.get('HUBD_VALGRIND', '') not in ('', '0', 'no')
+TIMEOUT_SCALE = float(os.environ.get('HUBD_TIMEOUT_SCALE') or (8 if VALGRIND else 1))
+HUB_PATH = '/.well-known/mercure'
+DEFAULT = object()  # "use the default" marker for keyword arguments
+
+
+def scaled(seconds):
+    """A deadline in seconds, stretched when hubd runs under valgrind."""
+    return seconds * TIMEOUT_SCALE
+
+
+def program(rel):
+    """Absolute path of a built program, e.g. program('hubd/hubd')."""
+    return os.path.join(BUILDDIR, rel)
+
+
+def raise_nofile_limit():
+    """Raises the soft RLIMIT_NOFILE to the hard limit (for many sockets)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    elif hard == resource.RLIM_INFINITY and soft < 1 << 20:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1 << 20, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+raise_nofile_limit()
+
+
+class Timeout(AssertionError):
+    """Nothing arrived before the deadline."""
+
+
+class Closed(AssertionError):
+    """The stream ended (cleanly or not) before what was asked for came."""
+
+
+class ProtocolError(AssertionError):
+    """The peer sent bytes that are not valid HTTP/1.1 or chunked coding."""
+
+
+def wait_for(cond, timeout, what='condition', interval=0.02):
+    """Polls cond() until it returns a true value, which is returned.
+    Raises Timeout after timeout seconds (not scaled here)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise Timeout('timed out after %.1fs waiting for %s' % (timeout, what))
+        time.sleep(interval)
+
+
+def free_port(host='127.0.0.1'):
+    """A TCP port that was free a moment ago on host."""
+    fam = socket.AF_INET6 if ':' in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); treat it as gone.
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError:
+        return False
+
+
+def child_pids(pid):
+    """Direct children of pid (Linux /proc)."""
+    out = []
+    try:
+        for tid in os.listdir('/proc/%d/task' % pid):
+            with open('/proc/%d/task/%s/children' % (pid, tid)) as f:
+                out.extend(int(x) for x in f.read().split())
+    except OSError:
+        pass
+    return out
+
+
+def stop_process(proc, timeout=10.0, sig=signal.SIGTERM):
+    """Stops a Popen by pid: sig, wait up to timeout, then SIGKILL.
+    Returns the exit status (negative = killed by that signal)."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        try:
+            os.kill(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.kill(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(10)
+            return 'killed after %s s' % timeout
+    return proc.returncode
+
+
+# ---- JWT -------------------------------------------------------------------
+
+def b64url(data):
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.urlsafe_b64encode(data).rstrip(b'=').decode()
+
+
+def make_jwt(claims, key, alg='HS256', header=None):
+    """Encodes claims as a JWS. alg 'HS256' signs with key; 'none' makes an
+    unsigned token (empty signature), for negative tests."""
+    hdr = {'alg': alg, 'typ': 'JWT'}
+    if header:
+        hdr.update(header)
+    signing_input = (b64url(json.dumps(hdr, separators=(',', ':'))) + '.' +
+                     b64url(json.dumps(claims, separators=(',', ':'))))
+    if alg == 'none':
+        return signing_input + '.'
+    if alg != 'HS256':
+        raise ValueError('only HS256 and none are supported')
+    if isinstance(key, str):
+        key = key.encode()
+    sig = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + '.' + b64url(sig)
+
+
+def decode_jwt_unverified(token):
+    """(header, claims) of a JWS, without checking the signature."""
+    def dec(s):
+        return json.loads(base64.urlsafe_b64decode(s + '=' * (-len(s) % 4)))
+    h, c, _ = token.split('.')
+    return dec(h), dec(c)
+
+
+def verify_hs256(token, key):
+    signing_input, _, sig = token.rpartition('.')
+    if isinstance(key, str):
+        key = key.encode()
+    want = b64url(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())
+    return hmac.compare_digest(want, sig)
+
+
+# ---- HTTP/1.1 response + SSE parsing ----------------------------------------
+
+class SSEParser:
+    """Incremental Server-Sent Events parser following the HTML standard's
+    "event stream interpretation": lines end at CRLF, LF or CR; ':' starts a
+    comment; "field: value" drops one leading space; a blank line dispatches.
+    Each dispatched event is a dict: id (the id: field of this event, or None
+    when it had none), last_event_id (the stream's last event id buffer),
+    event (None = "message"), data, retry (int or None)."""
+
+    def __init__(self):
+        self.events = collections.deque()
+        self.comments = []        # comment texts, in order
+        self.last_event_id = ''
+        self.reconnection_time = None
+        self._line = bytearray()
+        self._after_cr = False
+        self._first = True
+        self._reset_event()
+
+    def _reset_event(self):
+        self._data = []
+        self._event = None
+        self._id = None
+        self._retry = None
+        self._fields = 0
+
+    def feed(self, data):
+        line = self._line
+        for b in data:  # simple and fast enough for test volumes
+            if self._after_cr:
+                self._after_cr = False
+                if b == 10:
+                    continue
+            if b == 13:
+                self._after_cr = True
+                self._line_done()
+            elif b == 10:
+                self._line_done()
+            else:
+                line.append(b)
+
+    def feed_fast(self, data):
+        """Like feed, but splits with bytes methods: much faster for big
+        payloads. Equivalent to feed()."""
+        if self._after_cr and data[:1] == b'\n':
+            data = data[1:]
+        self._after_cr = False
+        start = 0
+        n = len(data)
+        while start < n:
+            i_lf = data.find(b'\n', start)
+            i_cr = data.find(b'\r', start)
+            if i_lf < 0 and i_cr < 0:
+                self._line += data[start:]
+                return
+            if i_cr < 0 or (0 <= i_lf < i_cr):
+                i, step = i_lf, 1
+            else:
+                i = i_cr
+                if i + 1 < n:
+                    step = 2 if data[i + 1] == 10 else 1
+                else:
+                    step = 1
+                    self._after_cr = True
+            self._line += data[start:i]
+            self._line_done()
+            start = i + step
+
+    def _line_done(self):
+        raw = bytes(self._line)
+        self._line.clear()
+        text = raw.decode('utf-8', 'replace')
+        if self._first:
+            self._first = False
+            if text.startswith('\ufeff'):
+                text = text[1:]
+        if text == '':
+            self._dispatch()
+            return
+        if text.startswith(':'):
+            self.comments.append(text[1:])
+            return
+        name, sep, value = text.partition(':')
+        if sep and value.startswith(' '):
+            value = value[1:]
+        self._fields += 1
+        if name == 'data':
+            self._data.append(value)
+        elif name == 'event':
+            self._event = value
+        elif name == 'id':
+            if '\0' not in value:
+                self._id = value
+                self.last_event_id = value
+        elif name == 'retry':
+            if value.isdigit() and value.isascii():
+                self._retry = int(value)
+                self.reconnection_time = self._retry
+        # other fields are ignored, as the standard says
+
+    def _dispatch(self):
+        if self._fields == 0:
+            return
+        if self._data or self._event is not None or self._id is not None or self._retry is not None:
+            # The standard only dispatches when the data buffer is non-empty;
+            # we keep id-only/retry-only blocks visible too, flagged.
+            ev = {
+                'id': self._id,
+                'last_event_id': self.last_event_id,
+                'event': self._event,
+                'data': '\n'.join(self._data),
+                'retry': self._retry,
+                'has_data': bool(self._data),
+            }
+            self.events.append(ev)
+        self._reset_event()
+
+
+class ResponseParser:
+    """Incremental HTTP/1.1 response parser: status line, headers, then the
+    body by Content-Length, chunked coding or up to EOF. Body bytes go to
+    self.body (when keep_body) and to an SSEParser (when sse).
+
+    feed(b'') means the connection reached EOF."""
+
+    def __init__(self, sse=True, keep_body=True, head_only=False):
+        self.buf = bytearray()
+        self.status = None
+        self.reason = None
+        self.version = None
+        self.header_list = []
+        self.head_done = False
+        self.ended = False        # the response body is complete (or EOF)
+        self.clean_end = False    # ended by its framing, not by a cut
+        self.eof = False
+        self.chunked = False
+        self.chunks = 0
+        self.body = bytearray() if keep_body else None
+        self.body_len = 0
+        self.sse = SSEParser() if sse else None
+        self._remaining = None    # Content-Length left, or chunk bytes left
+        self._state = 'head'
+        self.head_only = head_only  # HEAD request: no body follows
+
+    # headers
+    def header(self, name, default=None):
+        name = name.lower()
+        for k, v in reversed(self.header_list):
+            if k.lower() == name:
+                return v
+        return default
+
+    def header_all(self, name):
+        name = name.lower()
+        return [v for k, v in self.header_list if k.lower() == name]
+
+    @property
+    def headers(self):
+        return {k.lower(): v for k, v in self.header_list}
+
+    def feed(self, data):
+        if self.ended:
+            if data == b'':
+                self.eof = True
+            return
+        if data == b'':
+            self.eof = True
+            self._on_eof()
+            return
+        self.buf += data
+        self._run()
+
+    def _body(self, b):
+        if not b:
+            return
+        self.body_len += len(b)
+        if self.body is not None:
+            self.body += b
+        if self.sse is not None:
+            self.sse.feed_fast(bytes(b))
+
+    def _run(self):
+        while True:
+            st = self._state
+            if st == 'head':
+                i = self.buf.find(b'\r\n\r\n')
+                if i < 0:
+                    if len(self.buf) > 65536:
+                        raise ProtocolError('response head too long')
+                    return
+                head = bytes(self.buf[:i]).decode('iso-8859-1')
+                del self.buf[:i + 4]
+                lines = head.split('\r\n')
+                parts = lines[0].split(' ', 2)
+                if len(parts) < 2 or not parts[0].startswith('HTTP/'):
+                    raise ProtocolError('bad status line %r' % lines[0])
+                self.version = parts[0]
+                self.status = int(parts[1])
+                self.reason = parts[2] if len(parts) > 2 else ''
+                for ln in lines[1:]:
+                    k, sep, v = ln.partition(':')
+                    if not sep:
+                        raise ProtocolError('bad header line %r' % ln)
+                    self.header_list.append((k.strip(), v.strip()))
+                if 100 <= self.status < 200:
+                    self.header_list = []
+                    continue
+                self.head_done = True
+                te = (self.header('transfer-encoding') or '').lower()
+                cl = self.header('content-length')
+                if self.head_only or self.status in (204, 304):
+                    self._finish(True)
+                    return
+                if 'chunked' in te:
+                    self.chunked = True
+                    self._state = 'size'
+                elif cl is not None:
+                    self._remaining = int(cl)
+                    self._state = 'length'
+                    if self._remaining == 0:
+                        self._finish(True)
+                        return
+                else:
+                    self._state = 'close'
+            elif st == 'length':
+                take = bytes(self.buf[:self._remaining])
+                del self.buf[:len(take)]
+                self._remaining -= len(take)
+                self._body(take)
+                if self._remaining == 0:
+                    self._finish(True)
+                return
+            elif st == 'close':
+                take = bytes(self.buf)
+                self.buf.clear()
+                self._body(take)
+                return
+            elif st == 'size':
+                i = self.buf.find(b'\r\n')
+                if i < 0:
+                    if len(self.buf) > 1024:
+                        raise ProtocolError('chunk size line too long')
+                    return
+                line = bytes(self.buf[:i]).split(b';', 1)[0].strip()
+                del self.buf[:i + 2]
+                try:
+                    size = int(line, 16)
+                except ValueError:
+                    raise ProtocolError('bad chunk size %r' % line)
+                if size == 0:
+                    self._state = 'trailer'
+                else:
+                    self.chunks += 1
+                    self._remaining = size
+                    self._state = 'data'
+            elif st == 'data':
+                if not self.buf:
+                    return
+                take = bytes(self.buf[:self._remaining])
+                del self.buf[:len(take)]
+                self._remaining -= len(take)
+                self._body(take)
+                if self._remaining:
+                    return
+                self._state = 'data_crlf'
+            elif st == 'data_crlf':
+                if len(self.buf) < 2:
+                    return
+                if self.buf[:2] != b'\r\n':
+                    raise ProtocolError('chunk not followed by CRLF: %r' % bytes(self.buf[:10]))
+                del self.buf[:2]
+                self._state = 'size'
+            elif st == 'trailer':
+                i = self.buf.find(b'\r\n')
+                if i < 0:
+                    return
+                line = self.buf[:i]
+                del self.buf[:i + 2]
+                if i == 0:
+                    self._finish(True)
+                    return
+            else:
+                return
+
+    def _finish(self, clean):
+        self.ended = True
+        self.clean_end = clean
+        self._state = 'done'
+
+    def _on_eof(self):
+        if self._state == 'close':
+            self._finish(True)
+        else:
+            self._finish(False)
+
+
+class SSEClient:
+    """A raw-socket HTTP/1.1 GET that reads an event stream.
+
+    The constructor connects, sends the request and reads the response
+    head (raising Timeout if it does not come in time). For a non-200
+    answer the whole body is read (self.body). Attributes: status,
+    headers (lower-case names), header(name), parser, comments (count)."""
+
+    def __init__(self, host, port, target, headers=None, timeout=10.0,
+                 rcvbuf=None, keep_body=True, wait_ok=True, http10=False):
+        self.host, self.port, self.target = host, port, target
+        fam = socket.AF_INET6 if ':' in host else socket.AF_INET
+        self.sock = socket.socket(fam, socket.SOCK_STREAM)
+        if rcvbuf:
+            # Before connect, so the TCP window starts small.
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.parser = ResponseParser(sse=True, keep_body=keep_body)
+        self._closed = False
+        try:
+            self.sock.connect((host, port))
+            req = ['GET %s HTTP/%s' % (target, '1.0' if http10 else '1.1'),
+                   'Host: %s:%d' % (host if ':' not in host else '[%s]' % host, port),
+                   'Accept: text/event-stream', 'Cache-Control: no-cache']
+            for k, v in (headers or {}).items():
+                req.append('%s: %s' % (k, v))
+            self.sock.sendall(('\r\n'.join(req) + '\r\n\r\n').encode('utf-8'))
+            deadline = time.monotonic() + timeout
+            while not self.parser.head_done:
+                self._recv_some(deadline, 'the response head')
+            if self.status != 200:
+                while not self.parser.ended:
+                    self._recv_some(deadline, 'the error body')
+            elif wait_ok:
+                self.wait_comment(deadline - time.monotonic())
+        except BaseException:
+            self.close()
+            raise
+
+    # response head
+    @property
+    def status(self):
+        return self.parser.status
+
+    @property
+    def headers(self):
+        return self.parser.headers
+
+    def header(self, name, default=None):
+        return self.parser.header(name, default)
+
+    @property
+    def body(self):
+        return bytes(self.parser.body) if self.parser.body is not None else b''
+
+    @property
+    def comments(self):
+        return len(self.parser.sse.comments)
+
+    @property
+    def comment_texts(self):
+        return self.parser.sse.comments
+
+    def _recv_some(self, deadline, what):
+        """One recv into the parser. Raises Timeout at the deadline and
+        Closed when the response has ended."""
+        if self.parser.ended:
+            raise Closed('stream ended (clean=%s) while waiting for %s' %
+                         (self.parser.clean_end, what))
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise Timeout('timed out waiting for %s' % what)
+        self.sock.settimeout(left)
+        try:
+            data = self.sock.recv(262144)
+        except socket.timeout:
+            raise Timeout('timed out waiting for %s' % what)
+        except ConnectionResetError:
+            data = b''
+        self.parser.feed(data)
+        if data == b'' and not self.parser.ended:
+            self.parser.feed(b'')
+
+    def next_event(self, timeout=10.0):
+        """The next dispatched event (dict: id, event, data, retry, ...).
+        Raises Timeout or Closed."""
+        deadline = time.monotonic() + timeout
+        ev = self.parser.sse.events
+        while not ev:
+            self._recv_some(deadline, 'an event')
+        return ev.popleft()
+
+    def events(self, n, timeout=10.0):
+        """The next n events (a list). Raises Timeout/Closed, with how many
+        arrived in the message."""
+        out = []
+        deadline = time.monotonic() + timeout
+        try:
+            while len(out) < n:
+                out.append(self.next_event(max(0.0, deadline - time.monotonic())))
+        except (Timeout, Closed) as e:
+            raise type(e)('%s (got %d of %d events)' % (e, len(out), n))
+        return out
+
+    def pending_events(self):
+        """Events already parsed but not yet taken."""
+        return len(self.parser.sse.events)
+
+    def wait_comment(self, timeout=10.0, count=1):
+        """Waits until at least count comments arrived (":ok" is the first)."""
+        deadline = time.monotonic() + timeout
+        while self.comments < count:
+            self._recv_some(deadline, 'comment #%d' % count)
+
+    def wait_closed(self, timeout=10.0):
+        """Reads (keeping events) until the response ends. Returns True when
+        it ended by its framing (terminating chunk), False on a bare EOF or
+        reset. Raises Timeout."""
+        deadline = time.monotonic() + timeout
+        while not self.parser.ended:
+            try:
+                self._recv_some(deadline, 'the stream to end')
+            except Closed:
+                break
+        return self.parser.clean_end
+
+    def closed(self):
+        """True when the response has ended; reads what is available now
+        without blocking."""
+        if not self.parser.ended and not self._closed:
+            try:
+                self.sock.setblocking(False)
+                while not self.parser.ended:
+                    try:
+                        data = self.sock.recv(262144)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except ConnectionResetError:
+                        data = b''
+                    self.parser.feed(data)
+                    if not data:
+                        break
+            finally:
+                self.sock.setblocking(True)
+        return self.parser.ended
+
+    def close(self, reset=False):
+        """Closes the socket. reset=True sends a TCP RST (SO_LINGER 0)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if reset:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                     struct.pack('ii', 1, 0))
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# ---- the stack -----------------------------------------------------------
+
+LIGHTTPD_CONF = r'''# generated by tests/integration/harness.py
+server.document-root = "{docroot}"
+server.bind = "{bind}"
+server.port = {port}
+server.errorlog = "{tmpdir}/lighttpd.error.log"
+server.pid-file = "{tmpdir}/lighttpd.pid"
+server.tag = "hubd-test"
+server.modules += ( "mod_fastcgi" )
+# Push backpressure back to hubd instead of buffering in lighttpd.
+server.stream-response-body = 2
+server.max-fds = {max_fds}
+server.max-connections = {max_conns}
+server.max-write-idle = 360
+mimetype.assign = ( ".html" => "text/html; charset=utf-8", ".js" => "text/javascript" )
+index-file.names = ( "index.html" )
+fastcgi.server = (
+  "{hub_path}" => ((
+    "bin-path" => "{hub_fcgi}",
+    "socket" => "{tmpdir}/hub.fcgi.sock",
+    "bin-environment" => ( {bin_env} ),
+    "check-local" => "disable",
+    "max-procs" => {max_procs}
+  ))
+)
+'''
+
+
+def lighttpd_binary():
+    env = os.environ.get('LIGHTTPD')
+    if env:
+        return env
+    found = shutil.which('lighttpd')
+    if found:
+        return found
+    for p in ('/usr/sbin/lighttpd', '/usr/local/sbin/lighttpd'):
+        if os.path.exists(p):
+            return p
+    raise RuntimeError('lighttpd not found (apt-get install lighttpd)')
+
+
+_live_stacks = set()
+
+
+def _stop_all_stacks():
+    for s in list(_live_stacks):
+        try:
+            s.stop(check=False)
+        except Exception:
+            pass
+
+
+atexit.register(_stop_all_stacks)
+
+
+class Stack:
+    """hubd + lighttpd (+ hub.fcgi spawned by lighttpd) on free ports in a
+    temporary directory. Use as a context manager or call start()/stop()."""
+
+    def __init__(self, heartbeat=20, max_queue=None, jwt_key='test-key',
+                 extra_hubd_args=(), max_fds=16384, bind='127.0.0.1',
+                 max_body=None, fcgi_env=None, max_procs=2, valgrind=None,
+                 check_exit=True, name=None):
+        self.heartbeat = heartbeat
+        self.max_queue = max_queue
+        self.jwt_key = jwt_key
+        self.extra_hubd_args = list(extra_hubd_args)
+        # lighttpd raises its own limit to max-fds and refuses to start when
+        # it cannot: without root, the hard limit is the ceiling.
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        if os.geteuid() != 0 and hard != resource.RLIM_INFINITY:
+            max_fds = min(max_fds, hard)
+        self.max_fds = max_fds
+        self.bind = bind
+        self.max_body = max_body
+        self.fcgi_env = dict(fcgi_env or {})
+        self.max_procs = max_procs
+        self.valgrind = VALGRIND if valgrind is None else valgrind
+        self.check_exit = check_exit
+        self.name = name or 'stack'
+        self.tmpdir = None
+        self.port = None
+        self.base_url = None
+        self.socket_path = None
+        self.db_path = None
+        self.hubd = None
+        self.lighttpd = None
+        self.hubd_exits = []   # exit statuses of every hubd this stack ran
+        self.fcgi_pids = []
+        self._hubd_log = None
+        self._hubd_stopped_by_us = False
+        self._started = False
+
+    # -- lifecycle
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        failing = exc_type is not None
+        if failing:
+            self.dump_logs()
+        self.stop(check=not failing)
+        return False
+
+    @property
+    def hubd_pid(self):
+        return self.hubd.pid if self.hubd else None
+
+    @property
+    def lighttpd_pid(self):
+        return self.lighttpd.pid if self.lighttpd else None
+
+    @property
+    def host(self):
+        return self.bind if self.bind not in ('0.0.0.0', '::') else (
+            '::1' if self.bind == '::' else '127.0.0.1')
+
+    def start(self):
+        for p in ('hubd/hubd', 'fcgi/hub.fcgi', 'hubctl/hubctl'):
+            if not os.access(program(p), os.X_OK):
+                raise RuntimeError('%s is not built (HUBD_BUILDDIR=%s)' % (p, BUILDDIR))
+        self.tmpdir = tempfile.mkdtemp(prefix='hubd-it-')
+        self.socket_path = os.path.join(self.tmpdir, 'hubd.sock')
+        self.db_path = os.path.join(self.tmpdir, 'hubd.db')
+        self.docroot = os.path.join(self.tmpdir, 'www')
+        os.mkdir(self.docroot)
+        with open(os.path.join(self.docroot, 'index.html'), 'w') as f:
+            f.write('<!doctype html><title>hubd test</title>\n')
+        _live_stacks.add(self)
+        self._started = True
+        try:
+            self.start_hubd()
+            self._start_lighttpd()
+        except BaseException:
+            self.dump_logs()
+            self.stop(check=False)
+            raise
+        return self
+
+    def hubd_argv(self):
+        argv = [program('hubd/hubd'),
+                '--socket', self.socket_path,
+                '--db', self.db_path,
+                '--heartbeat', str(self.heartbeat),
+                '--publisher-key', self.jwt_key,
+                '--log-level', os.environ.get('HUBD_LOG_LEVEL', 'info')]
+        if self.max_queue is not None:
+            argv += ['--max-queue', str(self.max_queue)]
+        argv += self.extra_hubd_args
+        if self.valgrind:
+            argv = ['valgrind', '--quiet', '--error-exitcode=99',
+                    '--leak-check=full', '--errors-for-leak-kinds=definite',
+                    '--show-leak-kinds=definite', '--num-callers=30'] + argv
+        return argv
+
+    def start_hubd(self, wait=True):
+        """Starts hubd (again) with this stack's settings and database; waits
+        until its control socket accepts connections."""
+        if self.hubd is not None and self.hubd.poll() is None:
+            raise RuntimeError('hubd is already running')
+        self._hubd_stopped_by_us = False
+        self._hubd_log = open(os.path.join(self.tmpdir, 'hubd.log'), 'ab')
+        env = dict(os.environ)
+        env.setdefault('ASAN_OPTIONS', 'abort_on_error=0:detect_leaks=1')
+        self.hubd = subprocess.Popen(self.hubd_argv(), stdin=subprocess.DEVNULL,
+                                     stdout=self._hubd_log, stderr=self._hubd_log,
+                                     env=env)
+        self._hubd_log.close()
+        if wait:
+            self.wait_hubd_ready()
+        return self.hubd.pid
+
+    def wait_hubd_ready(self, timeout=None):
+        timeout = timeout or scaled(15)
+        proc = self.hubd
+
+        def ready():
+            if proc.poll() is not None:
+                raise RuntimeError('hubd exited with status %s during start-up:\n%s'
+                                   % (proc.returncode, self.log_tail('hubd.log')))
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as c:
+                    c.connect(self.socket_path)
+                return True
+            except OSError:
+                return False
+        wait_for(ready, timeout, 'hubd to accept on %s' % self.socket_path)
+
+    def kill_hubd(self, sig=signal.SIGTERM, timeout=None):
+        """Sends sig to hubd and waits for it to exit. Returns the exit
+        status (negative: killed by a signal). Raises Timeout if it does not
+        exit in time (hubd is then SIGKILLed)."""
+        proc = self.hubd
+        if proc is None or proc.poll() is not None:
+            raise RuntimeError('hubd is not running')
+        timeout = timeout or scaled(15)
+        self._hubd_stopped_by_us = True
+        os.kill(proc.pid, sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+            self.hubd_exits.append(('timeout', sig))
+            raise Timeout('hubd did not exit within %.0fs of signal %s' % (timeout, sig))
+        self.hubd_exits.append((proc.returncode, sig))
+        return proc.returncode
+
+    def _start_lighttpd(self):
+        env = {'HUBD_SOCKET': self.socket_path}
+        if self.max_body is not None:
+            env['HUBD_MAX_BODY'] = str(self.max_body)
+        env.update(self.fcgi_env)
+        bin_env = ', '.join('"%s" => "%s"' % (k, v) for k, v in env.items())
+        last_err = None
+        for attempt in range(5):
+            self.port = free_port(self.bind if self.bind not in ('0.0.0.0', '::') else '127.0.0.1')
+            bind = self.bind
+            if ':' in bind:
+                bind = '[%s]' % bind
+            conf = LIGHTTPD_CONF.format(
+                docroot=self.docroot, bind=bind, port=self.port, tmpdir=self.tmpdir,
+                max_fds=self.max_fds, max_conns=max(16, self.max_fds // 2 - 16),
+                hub_path=HUB_PATH, hub_fcgi=program('fcgi/hub.fcgi'),
+                bin_env=bin_env, max_procs=self.max_procs)
+            self.lighttpd_conf = os.path.join(self.tmpdir, 'lighttpd.conf')
+            with open(self.lighttpd_conf, 'w') as f:
+                f.write(conf)
+            log = open(os.path.join(self.tmpdir, 'lighttpd.out'), 'ab')
+            self.lighttpd = subprocess.Popen([lighttpd_binary(), '-D', '-f', self.lighttpd_conf],
+                                             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            log.close()
+            proc = self.lighttpd
+
+            def ready():
+                if proc.poll() is not None:
+                    return 'exited'
+                try:
+                    with socket.create_connection((self.host, self.port), timeout=1):
+                        return 'ok'
+                except OSError:
+                    return None
+            r = wait_for(ready, scaled(15), 'lighttpd to listen on port %d' % self.port)
+            if r == 'ok':
+                self.base_url = 'http://%s:%d' % (
+                    self.host if ':' not in self.host else '[%s]' % self.host, self.port)
+                # lighttpd spawns hub.fcgi at start-up; remember the pids so
+                # stop() can make sure they are gone.
+                self.fcgi_pids = wait_for(lambda: [p for p in child_pids(proc.pid)],
+                                          scaled(5), 'lighttpd to spawn hub.fcgi')
+                return
+            last_err = ('lighttpd exited with status %s:\n%s\n%s' %
+                        (proc.returncode, self.log_tail('lighttpd.out'),
+                         self.log_tail('lighttpd.error.log')))
+            if 'Address already in use' not in last_err:
+                break
+        raise RuntimeError(last_err)
+
+    def stop(self, check=True):
+        """Stops hubd (SIGTERM) and lighttpd (SIGTERM) by pid, SIGKILL after a
+        deadline, then hub.fcgi leftovers. With check, raises when hubd did
+        not exit with status 0 (under valgrind: 99 = memory errors)."""
+        if not self._started:
+            return
+        self._started = False
+        problems = []
+        try:
+            if self.hubd is not None and self.hubd.poll() is None:
+                st = stop_process(self.hubd, scaled(15))
+                self.hubd_exits.append((st, signal.SIGTERM))
+                if st != 0:
+                    problems.append('hubd exited with status %s on SIGTERM' % st)
+            elif self.hubd is not None and not self._hubd_stopped_by_us:
+                problems.append('hubd died on its own (status %s)' % self.hubd.returncode)
+            if self.lighttpd is not None:
+                if self.lighttpd.poll() is not None:
+                    problems.append('lighttpd died on its own (status %s)'
+                                    % self.lighttpd.returncode)
+                fcgi = set(self.fcgi_pids) | set(child_pids(self.lighttpd.pid))
+                stop_process(self.lighttpd, scaled(10))
+                for pid in fcgi:
+                    if pid_alive(pid):
+                        try:
+                            os.kill(pid, signal.SIGTERM)
+                        except ProcessLookupError:
+                            pass
+                for pid in fcgi:
+                    deadline = time.monotonic() + 5
+                    while pid_alive(pid) and time.monotonic() < deadline:
+                        time.sleep(0.02)
+                    if pid_alive(pid):
+                        try:
+                            os.kill(pid, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
+        finally:
+            _live_stacks.discard(self)
+            if problems and check and self.check_exit:
+                self.dump_logs()
+                self._cleanup_tmp(keep=True)
+                raise AssertionError('; '.join(problems))
+            self._cleanup_tmp(keep=bool(problems))
+
+    def _cleanup_tmp(self, keep=False):
+        if self.tmpdir is None:
+            return
+        if keep or os.environ.get('HUBD_KEEP_TMP'):
+            print('# kept %s' % self.tmpdir)
+        else:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def log_tail(self, name, lines=40):
+        path = os.path.join(self.tmpdir or '', name)
+        try:
+            with open(path, 'rb') as f:
+                data = f.read().decode('utf-8', 'replace').splitlines()
+        except OSError:
+            return '(no %s)' % name
+        return '\n'.join(data[-lines:])
+
+    def dump_logs(self, lines=40):
+        for name in ('hubd.log', 'lighttpd.error.log', 'lighttpd.out'):
+            tail = self.log_tail(name, lines)
+            if tail and not tail.startswith('(no'):
+                print('# ---- %s: last lines of %s ----' % (self.name, name))
+                for ln in tail.splitlines():
+                    print('# ' + ln)
+
+    # -- JWT
+    def token(self, publish=DEFAULT, subscribe=None, exp=None, key=None, alg='HS256',
+              claims=None):
+        """An HS256 JWT made in Python. publish: list of topic selectors
+        (default ['*']; None leaves the claim out); subscribe likewise
+        (default: left out); exp: seconds from now (negative = expired),
+        None = no exp; key: default the stack's publisher key; alg 'none'
+        makes an unsigned token."""
+        if publish is DEFAULT:
+            publish = ['*']
+        mercure = {}
+        if publish is not None:
+            mercure['publish'] = list(publish)
+        if subscribe is not None:
+            mercure['subscribe'] = list(subscribe)
+        body = {'mercure': mercure}
+        if exp is not None:
+            body['exp'] = int(time.time()) + int(exp)
+        if claims:
+            body.update(claims)
+        return make_jwt(body, self.jwt_key if key is None else key, alg)
+
+    # -- HTTP
+    def request(self, method, target, body=None, headers=None, timeout=30.0):
+        """One HTTP request on a fresh connection. Returns (status, headers
+        (http.client.HTTPMessage, case-insensitive), body str)."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        try:
+            if isinstance(body, str):
+                body = body.encode('utf-8')
+            conn.request(method, target, body=body, headers=headers or {})
+            r = conn.getresponse()
+            data = r.read()
+            return r.status, r.headers, data.decode('utf-8', 'replace')
+        finally:
+            conn.close()
+
+    @staticmethod
+    def publish_body(topics, data='', id=None, type=None, retry=None, private=False,
+                     extra_fields=None):
+        if isinstance(topics, str):
+            topics = [topics]
+        fields = [('topic', t) for t in topics]
+        if data is not None:
+            fields.append(('data', data))
+        if id is not None:
+            fields.append(('id', id))
+        if type is not None:
+            fields.append(('type', type))
+        if retry is not None:
+            fields.append(('retry', str(retry)))
+        if private:
+            fields.append(('private', 'on'))
+        if extra_fields:
+            items = extra_fields.items() if isinstance(extra_fields, dict) else extra_fields
+            fields.extend(items)
+        return urllib.parse.urlencode(fields)
+
+    def publish(self, topics, data='', id=None, type=None, retry=None, private=False,
+                token=DEFAULT, extra_fields=None, headers=None, timeout=30.0):
+        """POSTs an update. token: DEFAULT = a valid publish-everything JWT,
+        None = no Authorization header, else the JWT to send. Returns
+        (status, headers, body)."""
+        body = self.publish_body(topics, data, id, type, retry, private, extra_fields)
+        h = {'Content-Type': 'application/x-www-form-urlencoded'}
+        if token is DEFAULT:
+            token = self.token()
+        if token is not None:
+            h['Authorization'] = 'Bearer ' + token
+        h.update(headers or {})
+        return self.request('POST', HUB_PATH, body, h, timeout)
+
+    def publish_ok(self, topics, data='', **kw):
+        """Publishes and asserts 200; returns the update's id."""
+        st, h, body = self.publish(topics, data, **kw)
+        if st != 200:
+            raise AssertionError('publish answered %s: %r' % (st, body))
+        return body
+
+    @staticmethod
+    def topic_query(topics, **extra):
+        if isinstance(topics, str):
+            topics = [topics]
+        q = [('topic', t) for t in topics]
+        q += [(k, str(v)) for k, v in extra.items() if v is not None]
+        return urllib.parse.urlencode(q)
+
+    def history(self, topics, after=None, limit=None, headers=None):
+        """GET .../history. Returns (status, headers, parsed JSON or the body
+        text when it is not JSON)."""
+        target = HUB_PATH + '/history?' + self.topic_query(topics, after=after, limit=limit)
+        return self.history_url(target, headers)
+
+    def history_url(self, target, headers=None):
+        st, h, body = self.request('GET', target, headers=headers)
+        try:
+            return st, h, json.loads(body)
+        except ValueError:
+            return st, h, body
+
+    def subscribe_target(self, topics, query_last_event_id=None, extra_query=None):
+        q = self.topic_query(topics, lastEventID=query_last_event_id)
+        if extra_query:
+            q += '&' + extra_query
+        return HUB_PATH + '?' + q
+
+    def subscribe(self, topics, last_event_id=None, query_last_event_id=None,
+                  timeout=10.0, headers=None, rcvbuf=None, wait_ok=True, target=None,
+                  keep_body=True):
+        """Opens an event stream. With wait_ok (default) returns once the
+        opening ":ok" comment arrived. Returns an SSEClient (check .status)."""
+        h = dict(headers or {})
+        if last_event_id is not None:
+            h['Last-Event-ID'] = last_event_id
+        if target is None:
+            target = self.subscribe_target(topics, query_last_event_id)
+        return SSEClient(self.host, self.port, target, h, scaled(timeout),
+                         rcvbuf=rcvbuf, wait_ok=wait_ok, keep_body=keep_body)
+
+    # -- hubctl
+    def hubctl(self, *args, timeout=30.0, socket_path=None):
+        """Runs hubctl -s SOCKET ARGS...; returns the CompletedProcess (text)."""
+        argv = [program('hubctl/hubctl'), '-s', socket_path or self.socket_path]
+        argv += [str(a) for a in args]
+        return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=scaled(timeout))
+
+    def stats(self):
+        """hubctl stats as a dict."""
+        r = self.hubctl('stats')
+        if r.returncode != 0:
+            raise AssertionError('hubctl stats: exit %d: %s' % (r.returncode, r.stderr))
+        return json.loads(r.stdout)
+
+    def ctl_connect(self):
+        """A raw SOCK_SEQPACKET connection to hubd's control socket."""
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        c.connect(self.socket_path)
+        return c
+
+    def check_pubsub(self, topic='urn:hubd:check', timeout=10.0):
+        """Proves the stack still works: subscribe, publish, receive."""
+        with self.subscribe(topic) as sub:
+            assert sub.status == 200, 'subscribe answered %s' % sub.status
+            data = 'check %f' % time.time()
+            uid = self.publish_ok(topic, data)
+            ev = sub.next_event(scaled(timeout))
+            assert ev['id'] == uid and ev['data'] == data, ev
+
+
+# ---- control protocol (see hubd/ctl_proto.h) ---------------------------------
+
+CTL_VERSION = 1
+CTL_SUBSCRIBE, CTL_PUBLISH, CTL_HISTORY, CTL_STATS = 1, 2, 3, 4
+CTL_OK, CTL_ERROR = 0x100, 0x101
+CTL_F_MORE = 1
+T_TOPIC, T_DATA, T_ID, T_TYPE, T_RETRY, T_PRIVATE, T_LAST_EVENT_ID = 1, 2, 3, 4, 5, 6, 7
+T_MODE, T_FCGI_REQUEST_ID, T_AUTH, T_LIMIT, T_AFTER, T_STATUS, T_MESSAGE = 8, 9, 10, 11, 12, 13, 14
+T_BODY, T_NEXT, T_HTTP = 15, 16, 17
+CTL_MODE_FCGI, CTL_MODE_CGI = 1, 2
+CTL_HEADER = struct.Struct('=HHIII')   # version, type, flags, request, length
+CTL_FIELD = struct.Struct('=HHI')      # tag, reserved, len
+
+
+def ctl_field(tag, value):
+    if isinstance(value, str):
+        value = value.encode()
+    elif isinstance(value, int):
+        value = struct.pack('=I', value)
+    return CTL_FIELD.pack(tag, 0, len(value)) + value
+
+
+def ctl_datagram(mtype, payload=b'', request=1, flags=0, version=CTL_VERSION, length=None):
+    return CTL_HEADER.pack(version, mtype, flags, request,
+                           len(payload) if length is None else length) + payload
+
+
+def ctl_parse(datagram):
+    """(type, request, flags, [(tag, bytes)]) of one received datagram."""
+    version, mtype, flags, request, length = CTL_HEADER.unpack_from(datagram)
+    payload = datagram[CTL_HEADER.size:CTL_HEADER.size + length]
+    fields = []
+    off = 0
+    while off + CTL_FIELD.size <= len(payload):
+        tag, _, ln = CTL_FIELD.unpack_from(payload, off)
+        off += CTL_FIELD.size
+        fields.append((tag, payload[off:off + ln]))
+        off += ln
+    return mtype, request, flags, fields
+
+
+def ctl_recv(sock, timeout=5.0):
+    """Receives one datagram: returns bytes, or b'' when the peer closed.
+    Raises Timeout."""
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(65536 + 16)
+    except socket.timeout:
+        raise Timeout('no datagram from hubd within %.1fs' % timeout)
+    except ConnectionResetError:
+        return b''
+
+
+def ctl_send_fd(sock, datagram, fd):
+    sock.sendmsg([datagram], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack('i', fd))])
+
+
+# ---- running tests -----------------------------------------------------------
+
+def run_tests(namespace, argv=None):
+    """Runs every function named test_* in namespace (definition order; the
+    command-line arguments select a subset by name), prints "ok - NAME" or
+    "not ok - NAME" with the traceback, then "N passed, N failed", and
+    exits 0 only when all passed."""
+    argv = sys.argv[1:] if argv is None else argv
+    tests = [(n, f) for n, f in namespace.items() if n.startswith('test_') and callable(f)]
+    if argv:
+        tests = [(n, f) for n, f in tests if n in argv]
+    print('# hubd integration: %s (builddir %s%s)' % (
+        os.path.basename(namespace.get('__file__', '?')), BUILDDIR,
+        ', valgrind' if VALGRIND else ''))
+    sys.stdout.flush()
+    passed = failed = 0
+    for name, fn in tests:
+        t0 = time.monotonic()
+        try:
+            fn()
+        except BaseException as e:
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            failed += 1
+            print('not ok - %s (%.1fs)' % (name, time.monotonic() - t0))
+            for ln in traceback.format_exc().rstrip().splitlines():
+                print('#   ' + ln)
+        else:
+            passed += 1
+            print('ok - %s (%.1fs)' % (name, time.monotonic() - t0))
+        sys.stdout.flush()
+    _stop_all_stacks()
+    print('%d passed, %d failed' % (passed, failed))
+    sys.stdout.flush()
+    sys.exit(0 if failed == 0 else 1)
+
+
+def expect(cond, msg, *args):
+    """assert that survives python -O, with a formatted message."""
+    if not cond:
+        raise AssertionError(msg % args if args else msg)
+
+
+def expect_eq(got, want, what='value'):
+    if got != want:
+        g, w = repr(got), repr(want)
+        if len(g) > 300:
+            g = g[:300] + '...(%d chars)' % len(g)
+        if len(w) > 300:
+            w = w[:300] + '...(%d chars)' % len(w)
+        raise AssertionError('%s: got %s, want %s' % (what, g, w))
+
+
+class Publisher(threading.Thread):
+    """Publishes count updates to topics one after another (each waits for
+    its answer), recording acknowledged ids in order. Stops early on an
+    error when stop_on_error (and keeps the statuses seen)."""
+
+    def __init__(self, stack, topics, count, prefix='p', stop_on_error=True, delay=0.0):
+        super().__init__(daemon=True)
+        self.stack, self.topics, self.count = stack, topics, count
+        self.prefix, self.stop_on_error, self.delay = prefix, stop_on_error, delay
+        self.acked = []       # (id, data)
+        self.errors = []      # (i, status or exception text)
+        self.stop_flag = threading.Event()
+
+    def run(self):
+        tok = self.stack.token()
+        for i in range(self.count):
+            if self.stop_flag.is_set():
+                break
+            data = '%s-%d' % (self.prefix, i)
+            try:
+                st, _, body = self.stack.publish(self.topics, data, token=tok, timeout=scaled(30))
+            except Exception as e:
+                st, body = 'exc', repr(e)
+            if st == 200:
+                self.acked.append((body, data))
+            else:
+                self.errors.append((i, st, body))
+                if self.stop_on_error:
+                    break
+            if self.delay:
+                time.sleep(self.delay)
