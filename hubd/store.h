@@ -49,6 +49,13 @@ struct store_query {
 	int64_t upto_seq;
 	int limit;
 	bool include_private;
+	/* Optional: a further test of each candidate (one that passed the
+	 * topic and private checks above), run on the store's own thread;
+	 * only kept updates count toward limit. It must be thread-safe and
+	 * may read only data behind filter_arg that stays unchanged until the
+	 * query's callback has run. NULL keeps every candidate. */
+	bool (*filter)(const struct msg *m, const void *filter_arg);
+	const void *filter_arg;
 };
 
 /* Append completion: status STORE_OK (committed durably: it survives the

@@ -66,6 +66,8 @@ struct query_job {
 	int64_t upto_seq;
 	int limit;
 	bool include_private;
+	bool (*filter)(const struct msg *m, const void *filter_arg);
+	const void *filter_arg;
 
 	/* Result, filled by the reader. */
 	enum store_status status;
@@ -568,6 +570,16 @@ static void result_add(struct query_job *qj, int *cap, struct msg *m)
 	qj->msgs[qj->n++] = m;
 }
 
+/* Adds m to the results when the query's filter keeps it; drops it
+ * otherwise. */
+static void keep_or_drop(struct query_job *qj, int *cap, struct msg *m)
+{
+	if (qj->filter && !qj->filter(m, qj->filter_arg))
+		msg_unref(m);
+	else
+		result_add(qj, cap, m);
+}
+
 /* The seqs of the first `want` matching updates: at most `want` per topic,
  * merged and deduplicated, then cut to `want`. The union's first `want`
  * lie within each topic's first `want`, so the result is exact while the
@@ -638,38 +650,52 @@ static void reader_query(struct sqlite_store *s, struct query_job *qj)
 		}
 	}
 
-	if (qj->all) {
-		sqlite3_stmt *st = r->all;
-		sqlite3_bind_int64(st, 1, after);
-		sqlite3_bind_int64(st, 2, upto);
-		sqlite3_bind_int(st, 3, qj->include_private);
-		sqlite3_bind_int(st, 4, want);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			struct msg *m = row_to_msg(st);
-			if (!m) {
-				bad = "malformed row";
-				break;
+	/* Candidates come in batches of `want` from `after` on; the filter
+	 * may drop some, so batches repeat until enough are kept or the
+	 * candidates run out. */
+	for (;;) {
+		int fetched = 0;
+		if (qj->all) {
+			sqlite3_stmt *st = r->all;
+			sqlite3_bind_int64(st, 1, after);
+			sqlite3_bind_int64(st, 2, upto);
+			sqlite3_bind_int(st, 3, qj->include_private);
+			sqlite3_bind_int(st, 4, want);
+			while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+				struct msg *m = row_to_msg(st);
+				if (!m) {
+					bad = "malformed row";
+					break;
+				}
+				fetched++;
+				after = m->seq;
+				keep_or_drop(qj, &cap, m);
 			}
-			result_add(qj, &cap, m);
+			sqlite3_reset(st);
+			if (bad || rc != SQLITE_DONE)
+				goto fail;
+		} else {
+			free(seqs);
+			seqs = NULL;
+			int ns = topic_seqs(r, qj, after, upto, want, &seqs);
+			if (ns < 0)
+				goto fail;
+			for (int i = 0; i < ns; i++) {
+				sqlite3_bind_int64(r->by_seq, 1, seqs[i]);
+				rc = sqlite3_step(r->by_seq);
+				struct msg *m = rc == SQLITE_ROW ? row_to_msg(r->by_seq) : NULL;
+				sqlite3_reset(r->by_seq);
+				if (rc == SQLITE_ROW && !m)
+					bad = "malformed row";
+				if (!m)
+					goto fail; /* the snapshot holds every seq just found */
+				after = m->seq;
+				keep_or_drop(qj, &cap, m);
+			}
+			fetched = ns;
 		}
-		sqlite3_reset(st);
-		if (bad || rc != SQLITE_DONE)
-			goto fail;
-	} else {
-		int ns = topic_seqs(r, qj, after, upto, want, &seqs);
-		if (ns < 0)
-			goto fail;
-		for (int i = 0; i < ns; i++) {
-			sqlite3_bind_int64(r->by_seq, 1, seqs[i]);
-			rc = sqlite3_step(r->by_seq);
-			struct msg *m = rc == SQLITE_ROW ? row_to_msg(r->by_seq) : NULL;
-			sqlite3_reset(r->by_seq);
-			if (rc == SQLITE_ROW && !m)
-				bad = "malformed row";
-			if (!m)
-				goto fail; /* the snapshot holds every seq just found */
-			result_add(qj, &cap, m);
-		}
+		if (qj->n >= want || fetched < want || !qj->filter)
+			break;
 	}
 	if (step_done(r->commit) != SQLITE_DONE)
 		goto fail;
@@ -786,6 +812,8 @@ static void sqlite_query(struct store *st, const struct store_query *q,
 	qj->upto_seq = q->upto_seq;
 	qj->limit = q->limit < 1 ? 1 : q->limit > QUERY_LIMIT_MAX ? QUERY_LIMIT_MAX : q->limit;
 	qj->include_private = q->include_private;
+	qj->filter = q->filter;
+	qj->filter_arg = q->filter_arg;
 	qj->cb = cb;
 	qj->arg = arg;
 	qj->status = STORE_ERROR;
