@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "selector.h"
 #include "util.h"
 
 #define AUTH_TOKEN_MAX 8192
@@ -143,8 +144,12 @@ done:
 
 bool auth_can_publish(const struct auth_claims *c, const char *topic)
 {
-	for (int i = 0; i < c->npublish; i++)
-		if (strcmp(c->publish[i], "*") == 0 || strcmp(c->publish[i], topic) == 0)
+	for (int i = 0; i < c->npublish; i++) {
+		struct selector *sel = selector_parse(c->publish[i]);
+		bool ok = selector_match(sel, topic);
+		selector_free(sel);
+		if (ok)
 			return true;
+	}
 	return false;
 }

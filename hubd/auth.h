@@ -34,7 +34,9 @@ enum auth_status auth_verify(const char *token, const char *key, size_t keylen,
 			     int64_t now_s, struct auth_claims *out, char *err,
 			     size_t errlen);
 
-/* True when the publish selectors cover topic ("*" or an exact match). */
+/* True when a publish selector covers topic: "*", the topic itself, or
+ * a URI template matching it (a malformed template counts as an exact
+ * topic, as in the Mercure hub). */
 bool auth_can_publish(const struct auth_claims *c, const char *topic);
 
 /* Frees what auth_verify filled; the struct is left zeroed. */

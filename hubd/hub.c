@@ -10,12 +10,18 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "match.h"
 #include "msg.h"
+#include "selector.h"
 #include "settings.h"
 #include "sub.h"
 #include "topic.h"
 
 #define REPLAY_PAGE 1000
+/* Subscribers with URI-template selectors are linked under this topic
+ * name, which no update can have (topics are never empty); every update
+ * visits them and tests their templates. */
+#define TEMPLATE_SUBSCRIBERS ""
 
 struct hub {
 	struct event_base *base;
@@ -38,7 +44,7 @@ struct hub {
 	struct event *done_ev;
 	struct event *deadline_ev;
 	/* counters */
-	uint64_t published, conflicts, store_errors, deliveries, replayed;
+	uint64_t published, duplicates, conflicts, store_errors, deliveries, replayed;
 	uint64_t drops, streams_opened, streams_closed;
 };
 
@@ -143,17 +149,28 @@ static void replay_page_cb(void *arg, enum store_status status, struct msg **msg
 
 static void replay_query(struct hub *h, struct sub *s)
 {
+	const struct match_rules *r = s->rules;
 	const char *names[MSG_MAX_TOPICS];
-	for (int i = 0; i < s->nlinks; i++)
-		names[i] = s->links[i]->topic->name;
+	const char *all = "*";
+	int n = 0;
+	/* Exact selectors use the store's topic index; templates need every
+	 * update of the range, tested by the filter. */
+	if (r->has_all || r->has_templates)
+		names[n++] = all;
+	else
+		for (int i = 0; i < r->ntopics; i++)
+			names[n++] = selector_text(r->topics[i]);
+	bool priv = r->nallowed > 0;
 	struct store_query q = {
 		.topics = names,
-		.ntopics = s->nlinks,
+		.ntopics = n,
 		.after_id = s->replay_after_id,
 		.after_seq = s->last_seq,
 		.upto_seq = s->replay_upto,
 		.limit = REPLAY_PAGE,
-		.include_private = false,
+		.include_private = priv,
+		.filter = (priv || r->has_templates) ? match_rules_accept : NULL,
+		.filter_arg = r,
 	};
 	s->replay_inflight = true;
 	s->replay_more = false;
@@ -229,33 +246,45 @@ void hub_sub_drained(struct hub *h, struct sub *s)
 /* ---- streams ----------------------------------------------------------- */
 
 int hub_subscribe(struct hub *h, int fd, int mode, uint16_t request_id,
-		  const char *const *topics, int ntopics,
+		  struct match_rules *rules, int64_t exp_s,
 		  const char *last_event_id, char *err, size_t errlen)
 {
 	if (h->shutting_down || h->nsubs >= h->cfg->max_subscribers) {
 		close(fd);
+		match_rules_free(rules);
 		snprintf(err, errlen, "%s", h->shutting_down ? "hub is shutting down" : "too many subscribers");
 		return 503;
 	}
 	struct sub *s = sub_new(h, fd, mode, request_id);
 	if (!s) {
+		match_rules_free(rules);
 		snprintf(err, errlen, "cannot watch the connection");
 		return 503;
 	}
+	s->rules = rules;
 	s->next = h->subs;
 	if (h->subs)
 		h->subs->prev = s;
 	h->subs = s;
 	h->nsubs++;
 	h->streams_opened++;
+	if (exp_s > 0 && sub_expire_at(s, exp_s) < 0) {
+		sub_abort(s, "cannot set the expiry timer");
+		snprintf(err, errlen, "cannot watch the token's expiry");
+		return 503;
+	}
 
-	s->links = xcalloc((size_t)ntopics, sizeof *s->links);
-	for (int i = 0; i < ntopics; i++) {
+	/* Exact topics and "*" in the index, templates on their own list. */
+	s->links = xcalloc((size_t)rules->ntopics + 1, sizeof *s->links);
+	for (int i = 0; i < rules->ntopics; i++) {
+		const char *name = selector_kind(rules->topics[i]) == SELECTOR_TEMPLATE
+					   ? TEMPLATE_SUBSCRIBERS
+					   : selector_text(rules->topics[i]);
 		bool dup = false;
-		for (int j = 0; j < i && !dup; j++)
-			dup = strcmp(topics[i], topics[j]) == 0;
+		for (int j = 0; j < s->nlinks && !dup; j++)
+			dup = strcmp(s->links[j]->topic->name, name) == 0;
 		if (!dup)
-			s->links[s->nlinks++] = topic_subscribe(h->topics, topics[i], s);
+			s->links[s->nlinks++] = topic_subscribe(h->topics, name, s);
 	}
 
 	if (!last_event_id) {
@@ -319,7 +348,9 @@ static void deliver(struct hub *h, struct sub *s, struct msg *m)
 	}
 }
 
-static void fan_out_topic(struct hub *h, const char *name, struct msg *m)
+/* Delivers m to the streams linked under name that may see it (and, for
+ * the template list, whose selectors match it). */
+static void fan_out_topic(struct hub *h, const char *name, struct msg *m, bool test_topic)
 {
 	struct topic *t = topic_find(h->topics, name);
 	if (!t)
@@ -328,20 +359,24 @@ static void fan_out_topic(struct hub *h, const char *name, struct msg *m)
 	 * never frees the saved next link. */
 	for (struct topic_link *l = t->links, *next; l; l = next) {
 		next = l->next;
-		deliver(h, l->sub, m);
+		struct sub *s = l->sub;
+		if (m->seq <= s->last_seq || !match_rules_may_see(s->rules, m))
+			continue;
+		if (test_topic && !match_rules_topic(s->rules, m))
+			continue;
+		deliver(h, s, m);
 	}
 }
 
-/* Queues m for every stream whose topics match; streams are written when
- * the loop turn ends (flush_cb). Private updates reach nobody until
- * subscriber authorization exists. */
+/* Queues m for every stream it matches; streams are written when the loop
+ * turn ends (flush_cb). Exact topics cost one lookup each, whatever the
+ * number of subscribers; template subscribers are tested one by one. */
 static void fan_out(struct hub *h, struct msg *m)
 {
-	if (m->priv)
-		return;
 	for (int i = 0; i < m->ntopics; i++)
-		fan_out_topic(h, m->topics[i], m);
-	fan_out_topic(h, "*", m);
+		fan_out_topic(h, m->topics[i], m, false);
+	fan_out_topic(h, "*", m, false);
+	fan_out_topic(h, TEMPLATE_SUBSCRIBERS, m, true);
 }
 
 struct publish_ctx {
@@ -361,9 +396,14 @@ static void appended_cb(void *arg, enum store_status status, struct msg *m)
 		h->last_id = xstrdup(m->id);
 		fan_out(h, m);
 		ctx->cb(ctx->arg, 200, m->id);
+	} else if (status == STORE_DUPLICATE) {
+		/* A publisher retried an update that is stored already:
+		 * acknowledge it again, deliver it no second time. */
+		h->duplicates++;
+		ctx->cb(ctx->arg, 200, m->id);
 	} else if (status == STORE_CONFLICT) {
 		h->conflicts++;
-		ctx->cb(ctx->arg, 409, "an update with this id is already stored");
+		ctx->cb(ctx->arg, 409, "another update with this id is already stored");
 	} else {
 		h->store_errors++;
 		ctx->cb(ctx->arg, 503, "the update could not be stored");
@@ -409,12 +449,13 @@ void hub_stats_json(struct hub *h, struct buf *out)
 		   "{\"subscribers\":%d,\"topics\":%zu,\"updates_stored\":%" PRId64
 		   ",\"updates_published\":%" PRIu64 ",\"deliveries\":%" PRIu64
 		   ",\"replayed\":%" PRIu64 ",\"drops\":%" PRIu64
-		   ",\"conflicts\":%" PRIu64 ",\"store_errors\":%" PRIu64
+		   ",\"duplicates\":%" PRIu64 ",\"conflicts\":%" PRIu64 ",\"store_errors\":%" PRIu64
 		   ",\"streams_opened\":%" PRIu64 ",\"streams_closed\":%" PRIu64
 		   ",\"commits\":%" PRId64 ",\"expired\":%" PRId64
 		   ",\"last_id\":",
-		   h->nsubs, topic_count(h->topics), st.stored, h->published,
-		   h->deliveries, h->replayed, h->drops, h->conflicts,
+		   h->nsubs, topic_count(h->topics) - (topic_find(h->topics, TEMPLATE_SUBSCRIBERS) != NULL),
+		   st.stored, h->published,
+		   h->deliveries, h->replayed, h->drops, h->duplicates, h->conflicts,
 		   h->store_errors + (uint64_t)st.errors, h->streams_opened,
 		   h->streams_closed, st.commits, st.expired);
 	if (h->last_id)

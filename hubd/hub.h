@@ -16,6 +16,7 @@ struct event_base;
 struct settings;
 struct msg;
 struct sub;
+struct match_rules;
 
 struct hub;
 
@@ -26,12 +27,14 @@ struct hub *hub_new(struct event_base *base, const struct settings *cfg,
 /* Frees the hub; every stream must be closed (hub_shutdown). NULL: no-op. */
 void hub_free(struct hub *h);
 
-/* Opens a stream on fd (taken, closed on failure too) for topics (copied).
- * last_event_id: what the client sent as Last-Event-ID / lastEventID, or
- * NULL when it sent neither ("earliest" = all history). Returns 0, or an
- * HTTP status (503) with a reason in err. */
+/* Opens a stream on fd (taken, closed on failure too) that receives what
+ * rules allow (taken, freed with the stream). exp_s: when the subscriber's
+ * JWT expires (seconds since the epoch; the stream is ended then), 0 for
+ * never. last_event_id: what the client sent as Last-Event-ID /
+ * lastEventID, or NULL when it sent neither ("earliest" = all history).
+ * Returns 0, or an HTTP status (503) with a reason in err. */
 int hub_subscribe(struct hub *h, int fd, int mode, uint16_t request_id,
-		  const char *const *topics, int ntopics,
+		  struct match_rules *rules, int64_t exp_s,
 		  const char *last_event_id, char *err, size_t errlen);
 
 /* Called once per publish with status 200 (then text is the id), 409

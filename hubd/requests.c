@@ -12,7 +12,9 @@
 #include "auth.h"
 #include "hub.h"
 #include "log.h"
+#include "match.h"
 #include "msg.h"
+#include "selector.h"
 #include "settings.h"
 #include "store.h"
 
@@ -148,16 +150,18 @@ static int verify_token(const struct ctl_msg *m, const char *key,
 	return st == AUTH_OK ? 0 : 401;
 }
 
-/* Anonymous access when allowed; otherwise a valid subscriber token. */
+/* Who a subscriber (or history reader) is: a token, when one was sent,
+ * must be valid (401 otherwise, even where anonymous access is allowed);
+ * without one, anonymous access must be allowed. Fills claims (empty for
+ * an anonymous subscriber; the caller frees them). Returns 0 or 401. */
 static int check_subscriber(const struct requests *rq, const struct ctl_msg *m,
-			    char *err, size_t errlen)
+			    struct auth_claims *claims, char *err, size_t errlen)
 {
-	if (rq->cfg->allow_anonymous)
+	const struct ctl_field *f = ctl_find(m, CTL_T_AUTH);
+	memset(claims, 0, sizeof *claims);
+	if ((!f || f->len == 0) && rq->cfg->allow_anonymous)
 		return 0;
-	struct auth_claims claims;
-	int status = verify_token(m, rq->cfg->subscriber_key, &claims, err, errlen);
-	auth_claims_free(&claims);
-	return status;
+	return verify_token(m, rq->cfg->subscriber_key, claims, err, errlen);
 }
 
 /* ---- subscribe --------------------------------------------------------- */
@@ -180,26 +184,30 @@ static void handle_subscribe(struct requests *rq, struct ctl_peer *p, struct ctl
 		ctl_peer_reply_error(p, m->request, 400, "Last-Event-ID too long or not one line");
 		return;
 	}
-	int status = check_subscriber(rq, m, err, sizeof err);
-	if (status) {
-		ctl_peer_reply_error(p, m->request, status, err);
-		return;
-	}
+	struct auth_claims claims;
+	int status = check_subscriber(rq, m, &claims, err, sizeof err);
 	char *topics[MSG_MAX_TOPICS];
-	int ntopics = take_topics(p, m, topics);
-	if (ntopics < 0)
-		return;
-	char *last_event_id = lei ? ctl_field_str(lei) : NULL;
-	int fd = m->fd;
-	m->fd = -1; /* hub_subscribe takes it */
-	status = hub_subscribe(rq->hub, fd, (int)mode, (uint16_t)reqid,
-			       (const char *const *)topics, ntopics, last_event_id, err, sizeof err);
+	int ntopics = 0;
+	struct match_rules *rules = NULL;
 	if (status)
 		ctl_peer_reply_error(p, m->request, status, err);
-	else
-		ctl_peer_reply_ok(p, m->request, NULL, 0);
-	free(last_event_id);
-	free_topics(topics, ntopics);
+	else if ((ntopics = take_topics(p, m, topics)) >= 0)
+		rules = match_rules_new((const char *const *)topics, ntopics,
+					claims.subscribe, claims.nsubscribe);
+	if (rules) {
+		char *last_event_id = lei ? ctl_field_str(lei) : NULL;
+		int fd = m->fd;
+		m->fd = -1; /* hub_subscribe takes it, and the rules */
+		status = hub_subscribe(rq->hub, fd, (int)mode, (uint16_t)reqid, rules,
+				       claims.exp, last_event_id, err, sizeof err);
+		if (status)
+			ctl_peer_reply_error(p, m->request, status, err);
+		else
+			ctl_peer_reply_ok(p, m->request, NULL, 0);
+		free(last_event_id);
+	}
+	free_topics(topics, ntopics > 0 ? ntopics : 0);
+	auth_claims_free(&claims);
 }
 
 /* ---- publish ----------------------------------------------------------- */
@@ -310,6 +318,7 @@ struct history_reply {
 	struct ctl_peer *peer;
 	uint32_t request;
 	bool asked_after;
+	struct match_rules *rules; /* the query's filter_arg */
 };
 
 static void add_time(struct buf *b, int64_t ms)
@@ -380,48 +389,68 @@ static void history_cb(void *arg, enum store_status status, struct msg **msgs, i
 	for (int i = 0; i < n; i++)
 		msg_unref(msgs[i]);
 	ctl_peer_unref(r->peer);
+	match_rules_free(r->rules);
 	free(r);
 }
 
 static void handle_history(struct requests *rq, struct ctl_peer *p, struct ctl_msg *m)
 {
 	char err[256];
+	struct auth_claims claims = {0};
+	/* Over HTTP the reader's token decides which private updates it sees;
+	 * a local administrator sees them all. */
 	bool http = u32_or(m, CTL_T_HTTP, 0) != 0;
-	int status = http ? check_subscriber(rq, m, err, sizeof err) : 0;
-	if (status) {
-		ctl_peer_reply_error(p, m->request, status, err);
-		return;
+	char *everything = "*";
+	if (!http) {
+		claims.subscribe = &everything;
+		claims.nsubscribe = 1;
 	}
+	int status = http ? check_subscriber(rq, m, &claims, err, sizeof err) : 0;
 	const struct ctl_field *after = ctl_find(m, CTL_T_AFTER);
-	if (after && !text_ok(after, ID_MAX_LEN, false, true)) {
-		ctl_peer_reply_error(p, m->request, 400, "after must be an update id");
-		return;
-	}
 	char *topics[MSG_MAX_TOPICS];
-	int ntopics = take_topics(p, m, topics);
-	if (ntopics < 0)
+	int ntopics = 0;
+	struct match_rules *rules = NULL;
+	if (status)
+		ctl_peer_reply_error(p, m->request, status, err);
+	else if (after && !text_ok(after, ID_MAX_LEN, false, true))
+		ctl_peer_reply_error(p, m->request, 400, "after must be an update id");
+	else if ((ntopics = take_topics(p, m, topics)) >= 0)
+		rules = match_rules_new((const char *const *)topics, ntopics,
+					claims.subscribe, claims.nsubscribe);
+	if (http)
+		auth_claims_free(&claims);
+	free_topics(topics, ntopics > 0 ? ntopics : 0);
+	if (!rules)
 		return;
+
 	uint32_t limit = u32_or(m, CTL_T_LIMIT, 0);
 	if (limit == 0 || limit > (uint32_t)rq->cfg->history_limit)
 		limit = (uint32_t)rq->cfg->history_limit;
+	const char *names[MSG_MAX_TOPICS];
+	int nnames = 0;
+	if (rules->has_all || rules->has_templates)
+		names[nnames++] = "*";
+	else
+		for (int i = 0; i < rules->ntopics; i++)
+			names[nnames++] = selector_text(rules->topics[i]);
 	char *after_s = after ? ctl_field_str(after) : NULL;
 	struct store_query q = {
-		.topics = (const char *const *)topics,
-		.ntopics = ntopics,
+		.topics = names,
+		.ntopics = nnames,
 		.after_id = after_s,
 		.limit = (int)limit,
-		/* Private updates stay hidden over HTTP until subscriber
-		 * authorization exists; a local administrator sees all. */
-		.include_private = !http,
+		.include_private = rules->nallowed > 0,
+		.filter = match_rules_accept,
+		.filter_arg = rules,
 	};
 	struct history_reply *r = xmalloc(sizeof *r);
 	r->peer = ctl_peer_ref(p);
 	r->request = m->request;
 	r->asked_after = after_s != NULL;
+	r->rules = rules;
 	struct store *store = hub_store(rq->hub);
 	store->ops->query(store, &q, history_cb, r);
 	free(after_s);
-	free_topics(topics, ntopics);
 }
 
 /* ---- dispatch ---------------------------------------------------------- */

@@ -20,6 +20,9 @@ enum store_status {
 	STORE_OK = 0,
 	STORE_CONFLICT = 1, /* append: an update with this id is stored already */
 	STORE_ERROR = 2,    /* I/O or database error (logged by the store) */
+	STORE_DUPLICATE = 3, /* append: this very update (same id, topics, type,
+			      * retry, private flag and data) is stored already:
+			      * a publisher's retry; nothing new was stored */
 };
 
 struct store_config {
@@ -59,8 +62,9 @@ struct store_query {
 };
 
 /* Append completion: status STORE_OK (committed durably: it survives the
- * process being killed right after), STORE_CONFLICT (nothing stored; the
- * other appends of the same batch are not affected) or STORE_ERROR. The
+ * process being killed right after), STORE_DUPLICATE or STORE_CONFLICT
+ * (nothing stored; the other appends of the same batch are not affected)
+ * or STORE_ERROR. The
  * store held its own reference to m until now and drops it after the
  * callback returns. Callbacks run in the order of the append calls. */
 typedef void (*store_append_cb)(void *arg, enum store_status status, struct msg *m);

@@ -85,7 +85,7 @@ struct query_job {
 struct writer {
 	sqlite3 *db;
 	sqlite3_stmt *begin, *commit, *rollback;
-	sqlite3_stmt *insert, *insert_topic;
+	sqlite3_stmt *insert, *insert_topic, *same_row;
 	sqlite3_stmt *expire_count, *expire_age;
 	struct buf json;      /* scratch for the topics column */
 	int64_t stored;       /* rows in updates */
@@ -271,6 +271,10 @@ static int writer_prepare(struct writer *w, char *err, size_t errlen)
 		    "INSERT INTO update_topics (topic, seq) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
 		    &w->insert_topic, err, errlen) < 0 ||
 	    prepare(w->db,
+		    "SELECT 1 FROM updates WHERE id = ?1 AND topics = ?2 AND type IS ?3"
+		    " AND retry IS ?4 AND private = ?5 AND data = ?6",
+		    &w->same_row, err, errlen) < 0 ||
+	    prepare(w->db,
 		    "DELETE FROM updates WHERE seq IN"
 		    " (SELECT seq FROM updates ORDER BY seq LIMIT ?1)",
 		    &w->expire_count, err, errlen) < 0 ||
@@ -307,7 +311,7 @@ static int reader_prepare(struct reader *r, char *err, size_t errlen)
 static void writer_close(struct writer *w)
 {
 	sqlite3_stmt *sts[] = {w->begin, w->commit, w->rollback, w->insert,
-			       w->insert_topic, w->expire_count, w->expire_age};
+			       w->insert_topic, w->same_row, w->expire_count, w->expire_age};
 	for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++)
 		sqlite3_finalize(sts[i]);
 	if (w->db && sqlite3_close(w->db) != SQLITE_OK)
@@ -390,7 +394,26 @@ static bool writer_insert(struct sqlite_store *s, struct append_job *aj)
 		return false;
 	}
 	if (sqlite3_changes(w->db) == 0) {
-		aj->status = STORE_CONFLICT;
+		/* The id is taken: by the same update (a publisher retrying),
+		 * or by another one. */
+		sqlite3_stmt *q = w->same_row;
+		sqlite3_bind_text(q, 1, m->id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, w->json.p, (int)w->json.len, SQLITE_STATIC);
+		if (m->type)
+			sqlite3_bind_text(q, 3, m->type, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(q, 3);
+		if (m->retry >= 0)
+			sqlite3_bind_int64(q, 4, m->retry);
+		else
+			sqlite3_bind_null(q, 4);
+		sqlite3_bind_int(q, 5, m->priv ? 1 : 0);
+		sqlite3_bind_blob64(q, 6, m->data ? m->data : "", m->datalen, SQLITE_STATIC);
+		rc = sqlite3_step(q);
+		sqlite3_reset(q);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return false;
+		aj->status = rc == SQLITE_ROW ? STORE_DUPLICATE : STORE_CONFLICT;
 		return true;
 	}
 	for (int i = 0; i < m->ntopics; i++) {

@@ -16,6 +16,7 @@
 #include "fcgi_record.h"
 #include "hub.h"
 #include "log.h"
+#include "match.h"
 #include "msg.h"
 #include "sse.h"
 #include "topic.h"
@@ -90,6 +91,9 @@ void sub_unref(struct sub *s)
 		msg_unref(s->pending[i]);
 	free(s->pending);
 	free(s->links);
+	match_rules_free(s->rules);
+	if (s->expiry)
+		event_free(s->expiry);
 	free(s->replay_after_id);
 	free(s->header_last_id);
 	if (s->ev)
@@ -194,8 +198,8 @@ bool sub_queue_msg(struct sub *s, struct msg *m, size_t max_queue)
 
 bool sub_hold(struct sub *s, struct msg *m, size_t limit)
 {
-	if (m->seq <= s->last_seq)
-		return true;
+	if (m->seq <= s->last_seq || (s->npending > 0 && s->pending[s->npending - 1]->seq >= m->seq))
+		return true; /* held already (it matched through another topic) */
 	if (s->pending_bytes + m->datalen > limit)
 		return false;
 	if (s->npending == s->pending_cap) {
@@ -251,6 +255,23 @@ void sub_end(struct sub *s)
 	hub_mark_dirty(s->hub, s);
 }
 
+static void expiry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sub *s = arg;
+	log_debug("stream fd %d: the subscriber's token expired", s->fd);
+	sub_end(s);
+}
+
+int sub_expire_at(struct sub *s, int64_t exp_s)
+{
+	int64_t ms = exp_s * 1000 - now_ms();
+	struct timeval tv = {.tv_sec = ms > 0 ? ms / 1000 : 0,
+			     .tv_usec = ms > 0 ? (ms % 1000) * 1000 : 0};
+	if (!s->expiry)
+		s->expiry = evtimer_new(hub_base(s->hub), expiry_cb, s);
+	return s->expiry ? evtimer_add(s->expiry, &tv) : -1;
+}
+
 void sub_abort(struct sub *s, const char *reason)
 {
 	if (s->state == SUB_CLOSED)
@@ -258,6 +279,8 @@ void sub_abort(struct sub *s, const char *reason)
 	log_debug("stream fd %d closed: %s", s->fd, reason);
 	s->state = SUB_CLOSED;
 	event_del(s->ev);
+	if (s->expiry)
+		evtimer_del(s->expiry);
 	/* Drop queued data now: it holds message references. */
 	evbuffer_drain(s->out, evbuffer_get_length(s->out));
 	close(s->fd);

@@ -38,6 +38,8 @@ struct sub {
 	struct evbuffer *out;
 	int64_t last_seq;    /* highest update seq queued (no duplicates) */
 	int64_t last_write_ms;
+	struct match_rules *rules; /* what it may receive; owned */
+	struct event *expiry;      /* ends the stream when its JWT expires */
 	struct topic_link **links;
 	int nlinks;
 	/* Live updates that arrive while replaying, oldest first. */
@@ -88,6 +90,10 @@ size_t sub_queued(const struct sub *s);
 /* Holds back live update m while replaying (takes a reference). Returns
  * false when the hold-back passes limit bytes (the caller aborts). */
 bool sub_hold(struct sub *s, struct msg *m, size_t limit);
+
+/* Ends the stream cleanly at epoch second exp_s (its JWT's exp). Returns
+ * -1 when the timer cannot be set. */
+int sub_expire_at(struct sub *s, int64_t exp_s);
 
 /* Ends the response cleanly: queues the end of the stream (FastCGI: an
  * empty FCGI_STDOUT and END_REQUEST), closes once it is written. */

@@ -20,6 +20,7 @@ Environment (all optional):
     BENCH_PUB_SECONDS           (3) seconds (default 10)
     BENCH_SUBS_PER_PROC         subscribers per loadgen process (default 4000, quick 250)
     BENCH_JSON=PATH             also write every raw result there as JSON
+    BENCH_HUBD_ARGS             extra hubd options for every run, e.g. '--sync normal'
     LOADGEN                     a prebuilt loadgen binary to use
 """
 
@@ -61,6 +62,8 @@ def env_int(name, default, quick):
     v = os.environ.get(name)
     return int(v) if v else (quick if QUICK else default)
 
+
+HUBD_ARGS = tuple(os.environ.get('BENCH_HUBD_ARGS', '').split())
 
 ROUNDS = env_int('BENCH_ROUNDS', 3, 1)
 FANOUT_SUBS = env_int('BENCH_FANOUT_SUBS', 1000, 100)
@@ -310,7 +313,7 @@ TOPIC = 'https://bench.example/updates'
 def scenario_fanout(rnd, tmp, procs):
     """(1) FANOUT_SUBS subscribers, FANOUT_RATE updates/s for FANOUT_SECONDS."""
     total = FANOUT_RATE * FANOUT_SECONDS
-    with Stack() as s:
+    with Stack(extra_hubd_args=HUBD_ARGS) as s:
         url = s.base_url + HUB_PATH
         subs = Subscribers(procs, tmp, 'fanout%d' % rnd, url, TOPIC, FANOUT_SUBS,
                            duration=FANOUT_SECONDS + 90, expect=total)
@@ -362,7 +365,7 @@ def scenario_fanout(rnd, tmp, procs):
 
 def scenario_idle(rnd, tmp, procs):
     """(2) RSS of hubd and lighttpd before and after IDLE_SUBS idle subscribers."""
-    with Stack() as s:
+    with Stack(extra_hubd_args=HUBD_ARGS) as s:
         s.check_pubsub()  # warm up: store, first subscriber, first publish
         time.sleep(0.3)
         before = {'hubd': rss_kb(s.hubd_pid), 'lighttpd': rss_kb(s.lighttpd_pid)}
@@ -398,7 +401,7 @@ def scenario_idle(rnd, tmp, procs):
 
 def scenario_publish(rnd, tmp, procs):
     """(3) PUB_CONNS closed-loop publishers for PUB_SECONDS, no subscribers."""
-    with Stack() as s:
+    with Stack(extra_hubd_args=HUBD_ARGS) as s:
         c0 = cpu_snapshot(s)
         pub = run_publisher(procs, tmp, 'publish%d' % rnd, s.base_url + HUB_PATH,
                             s.token(publish=['*']), PUB_SECONDS, PUB_CONNS)

@@ -135,6 +135,26 @@ def test_publish_409():
         s.check_pubsub()
 
 
+def test_publish_retry_is_idempotent():
+    """A publisher that retries (same id, same content) gets 200 again; the
+    update is stored and delivered once."""
+    with Stack() as s:
+        sub = s.subscribe(T)
+        st, _, body = s.publish(T, 'once', id='retry-1', type='t')
+        expect_eq((st, body), (200, 'retry-1'), 'first publish')
+        st, _, body = s.publish(T, 'once', id='retry-1', type='t')
+        expect_eq((st, body), (200, 'retry-1'), 'the retry is acknowledged with the same id')
+        st, _, _ = s.publish(T, 'once', id='retry-1', type='other')
+        expect_eq(st, 409, 'same id, another type')
+        after = s.publish_ok(T, 'after')
+        evs = sub.events(2, scaled(5))
+        expect_eq([e['id'] for e in evs], ['retry-1', after], 'delivered once, then the next')
+        st, _, items = s.history(T)
+        expect_eq([it['id'] for it in items], ['retry-1', after], 'stored once')
+        expect_eq(s.stats()['duplicates'], 1, 'duplicates counter')
+        sub.close()
+
+
 def test_publish_413():
     with Stack(extra_hubd_args=['--max-update-size', '4096'], max_body=16384) as s:
         st, _, _ = s.publish(T, 'd' * 4096)

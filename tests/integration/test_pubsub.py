@@ -150,7 +150,7 @@ def test_data_encoding():
         sub.close()
 
 
-def test_private_updates_not_delivered():
+def test_private_updates_hidden_from_anonymous():
     T = 'urn:hubd:test:private'
     with Stack() as s:
         sub = s.subscribe(T)

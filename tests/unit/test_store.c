@@ -334,17 +334,34 @@ static void test_conflict(void)
 		CHECK(run_until(base, &ncb, 7));
 		CHECK(status[6] == STORE_CONFLICT);
 
+		/* The very same update again (a publisher's retry): a
+		 * duplicate, stored once; any difference is a conflict. */
+		append(s, mk(8, "x2", "t", NULL, false, "2", 1), 7);
+		append(s, mk(9, "x2", "u", NULL, false, "2", 1), 8);
+		append(s, mk(10, "x2", "t", NULL, true, "2", 1), 9);
+		append(s, mk(11, "x2", "t", "u", false, "2", 1), 10);
+		CHECK(run_until(base, &ncb, 11));
+		CHECK(status[7] == STORE_DUPLICATE);
+		CHECK(status[8] == STORE_CONFLICT);
+		CHECK(status[9] == STORE_CONFLICT);
+		CHECK(status[10] == STORE_CONFLICT);
+		/* Within one batch: the first stores, the retry is a duplicate. */
+		append(s, mk(12, "y1", "t", NULL, false, "y", 1), 11);
+		append(s, mk(13, "y1", "t", NULL, false, "y", 1), 12);
+		CHECK(run_until(base, &ncb, 13));
+		CHECK(status[11] == STORE_OK && status[12] == STORE_DUPLICATE);
+
 		struct store_stats st;
 		s->ops->stats(s, &st);
-		CHECK(st.appended == 4);
-		CHECK(st.stored == 4);
+		CHECK(st.appended == 5);
+		CHECK(st.stored == 5);
 		CHECK(st.errors == 1);
 
 		struct qres r;
 		query(base, s, &r, "*", NULL, NULL, 0, 0, 100, true);
 		CHECK(r.status == STORE_OK);
-		CHECK_STR_EQ(seqs(&r), "1,2,4,6");
-		CHECK(r.n == 4 && r.msgs[0]->data[0] == '1');
+		CHECK_STR_EQ(seqs(&r), "1,2,4,6,12");
+		CHECK(r.n == 5 && r.msgs[0]->data[0] == '1');
 		qres_clear(&r);
 		s->ops->close(s);
 	}

@@ -1,0 +1,73 @@
+/* match.c -- a subscriber's delivery rules (see match.h). */
+#include "config.h"
+
+#include "match.h"
+
+#include <stdlib.h>
+
+#include "msg.h"
+#include "selector.h"
+#include "util.h"
+
+/* Compiles texts into a new array. */
+static struct selector **parse_all(const char *const *texts, int n)
+{
+	struct selector **sels = xcalloc((size_t)(n > 0 ? n : 1), sizeof *sels);
+	for (int i = 0; i < n; i++)
+		sels[i] = selector_parse(texts[i]);
+	return sels;
+}
+
+struct match_rules *match_rules_new(const char *const *topics, int ntopics,
+				    char *const *allowed, int nallowed)
+{
+	struct match_rules *r = xcalloc(1, sizeof *r);
+	r->topics = parse_all(topics, ntopics);
+	r->allowed = parse_all((const char *const *)allowed, nallowed);
+	r->ntopics = ntopics;
+	r->nallowed = nallowed;
+	for (int i = 0; i < ntopics; i++) {
+		enum selector_kind k = selector_kind(r->topics[i]);
+		r->has_templates |= k == SELECTOR_TEMPLATE;
+		r->has_all |= k == SELECTOR_ALL;
+	}
+	return r;
+}
+
+void match_rules_free(struct match_rules *r)
+{
+	if (!r)
+		return;
+	for (int i = 0; r->topics && i < r->ntopics; i++)
+		selector_free(r->topics[i]);
+	for (int i = 0; r->allowed && i < r->nallowed; i++)
+		selector_free(r->allowed[i]);
+	free(r->topics);
+	free(r->allowed);
+	free(r);
+}
+
+bool match_any(struct selector *const *sels, int n, const struct msg *m)
+{
+	for (int i = 0; i < n; i++)
+		for (int t = 0; t < m->ntopics; t++)
+			if (selector_match(sels[i], m->topics[t]))
+				return true;
+	return false;
+}
+
+bool match_rules_topic(const struct match_rules *r, const struct msg *m)
+{
+	return match_any(r->topics, r->ntopics, m);
+}
+
+bool match_rules_may_see(const struct match_rules *r, const struct msg *m)
+{
+	return !m->priv || match_any(r->allowed, r->nallowed, m);
+}
+
+bool match_rules_accept(const struct msg *m, const void *rules)
+{
+	const struct match_rules *r = rules;
+	return match_rules_may_see(r, m) && match_rules_topic(r, m);
+}

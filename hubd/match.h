@@ -1,0 +1,41 @@
+/* match.h -- what one subscriber may receive: the topic selectors it asked
+ * for and, for private updates, the selectors its JWT's mercure.subscribe
+ * claim grants. Immutable once built, so the fan-out (loop thread) and
+ * replay/history filters (store thread) can share it. */
+#ifndef HUBD_MATCH_H
+#define HUBD_MATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct msg;
+struct selector;
+
+struct match_rules {
+	struct selector **topics; /* from the request's topic parameters */
+	int ntopics;
+	struct selector **allowed; /* mercure.subscribe: private updates */
+	int nallowed;
+	bool has_templates; /* a topic selector is a URI template */
+	bool has_all;       /* a topic selector is "*" */
+};
+
+/* Compiles the selectors (copied). A malformed URI template is taken as
+ * an exact topic, as the Mercure hub does. Cannot fail (aborts on OOM). */
+struct match_rules *match_rules_new(const char *const *topics, int ntopics,
+				    char *const *allowed, int nallowed);
+/* NULL is a no-op. */
+void match_rules_free(struct match_rules *r);
+
+/* True when a topic of m matches a topic selector. */
+bool match_rules_topic(const struct match_rules *r, const struct msg *m);
+/* True when m is public, or a topic of m matches an allowed selector. */
+bool match_rules_may_see(const struct match_rules *r, const struct msg *m);
+/* Both of the above; the signature of a store_query filter (arg is the
+ * rules). Thread-safe. */
+bool match_rules_accept(const struct msg *m, const void *rules);
+
+/* True when some topic of m matches one of sels[0..n). */
+bool match_any(struct selector *const *sels, int n, const struct msg *m);
+
+#endif
