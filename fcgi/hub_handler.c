@@ -115,6 +115,7 @@ static const char *reason_phrase(int status)
 {
 	switch (status) {
 	case 200: return "OK";
+	case 204: return "No Content";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
@@ -190,6 +191,27 @@ static void respond_unavailable(struct req *r, enum ctl_client_result res,
 	respond_text(r, 503, "", "hub unavailable");
 }
 
+/* Appends the response header lines hubd sent with a reply (its HEADERS
+ * field: CORS) to out. Lines must be printable text each ending in CRLF;
+ * anything else is dropped whole, so a reply can never split the
+ * response. */
+static void add_reply_headers(struct buf *out, const struct ctl_msg *reply)
+{
+	const struct ctl_field *h = ctl_find(reply, CTL_T_HEADERS);
+	if (!h || h->len < 2 || h->val[h->len - 2] != '\r' || h->val[h->len - 1] != '\n')
+		return;
+	for (size_t i = 0; i < h->len; i++) {
+		unsigned char c = (unsigned char)h->val[i];
+		bool crlf = (c == '\r' && i + 1 < h->len && h->val[i + 1] == '\n') ||
+			    (c == '\n' && i > 0 && h->val[i - 1] == '\r');
+		if ((c < 0x20 || c == 0x7f) && !crlf) {
+			hlog("hubd sent malformed response headers; dropped");
+			return;
+		}
+	}
+	buf_add(out, h->val, h->len);
+}
+
 /* Answers a CTL_ERROR reply: its STATUS with its MESSAGE as the body. */
 static void respond_ctl_error(struct req *r, const struct ctl_msg *reply)
 {
@@ -199,8 +221,12 @@ static void respond_ctl_error(struct req *r, const struct ctl_msg *reply)
 		hlog("hubd answered an error with status %d", status);
 		status = 502;
 	}
-	const char *extra = status == 401 ? "WWW-Authenticate: Bearer realm=\"hubd\"\r\n" : "";
-	respond_textn(r, status, extra, m ? m->val : "", m ? m->len : 0);
+	struct buf extra = {0};
+	if (status == 401)
+		buf_adds(&extra, "WWW-Authenticate: Bearer realm=\"hubd\"\r\n");
+	add_reply_headers(&extra, reply);
+	respond_textn(r, status, extra.p ? extra.p : "", m ? m->val : "", m ? m->len : 0);
+	buf_free(&extra);
 }
 
 /* True when the n bytes at s hold a control character (incl. NUL). */
@@ -308,15 +334,18 @@ static bool parse_query(struct req *r, const char *query, struct http_form *q)
 /* The bearer token of a request, looked up in the Authorization header,
  * then (when q is given) the "authorization" query parameter, then the
  * mercureAuthorization cookie. malloc'ed, or NULL when there is none. */
-static char *find_token(struct req *r, const struct http_form *q)
+static char *find_token(struct req *r, const struct http_form *q, uint32_t *source)
 {
 	char *tok = http_bearer_token(req_param(r, "HTTP_AUTHORIZATION"));
+	*source = CTL_AUTH_HEADER;
 	if (tok)
 		return tok;
 	const struct http_field *a = q ? http_form_find(q, "authorization") : NULL;
+	*source = CTL_AUTH_QUERY;
 	if (a && a->value_len > 0)
 		return xmemdup(a->value, a->value_len);
 	tok = http_cookie_get(req_param(r, "HTTP_COOKIE"), COOKIE_NAME);
+	*source = CTL_AUTH_COOKIE;
 	if (tok && !*tok) {
 		free(tok);
 		tok = NULL;
@@ -324,11 +353,20 @@ static char *find_token(struct req *r, const struct http_form *q)
 	return tok;
 }
 
-static void put_token(struct buf *p, char *tok)
+/* Adds the request's token (see find_token) with where it came from, and
+ * its Origin header, for hubd's authorization and CORS decisions. */
+static void put_credentials(struct req *r, const struct http_form *q, struct buf *p)
 {
-	if (tok)
+	uint32_t source;
+	char *tok = find_token(r, q, &source);
+	if (tok) {
 		ctl_put_str(p, CTL_T_AUTH, tok);
+		ctl_put_u32(p, CTL_T_AUTH_SOURCE, source);
+	}
 	free(tok);
+	const char *origin = req_param(r, "HTTP_ORIGIN");
+	if (origin && *origin && strlen(origin) <= 512 && !has_control(origin, strlen(origin)))
+		ctl_put_str(p, CTL_T_ORIGIN, origin);
 }
 
 /* GET /.well-known/mercure: hand the connection to hubd. */
@@ -354,7 +392,7 @@ static void subscribe(struct req *r, const char *query)
 		}
 		ctl_put(&p, CTL_T_LAST_EVENT_ID, v, n);
 	}
-	put_token(&p, find_token(r, &q));
+	put_credentials(r, &q, &p);
 
 	enum body_result br = read_body(r, NULL, max_body);
 	if (br != BODY_OK) {
@@ -483,7 +521,7 @@ static void publish(struct req *r)
 	if (fl && is_true(fl))
 		ctl_put_u32(&p, CTL_T_PRIVATE, 1);
 	ctl_put_u32(&p, CTL_T_HTTP, 1);
-	put_token(&p, find_token(r, NULL));
+	put_credentials(r, NULL, &p);
 
 	enum ctl_client_result res = ctl_client_call(sock_path, CTL_PUBLISH, p.p, p.len, -1,
 						     CTL_TIMEOUT_MS, &reply, why, sizeof why);
@@ -493,9 +531,13 @@ static void publish(struct req *r)
 	}
 	if (reply.type == CTL_OK) {
 		const struct ctl_field *id = ctl_find(&reply, CTL_T_ID);
-		if (id)
-			respond(r, 200, "text/plain; charset=utf-8", "", id->val, id->len);
-		else {
+		if (id) {
+			struct buf extra = {0};
+			add_reply_headers(&extra, &reply);
+			respond(r, 200, "text/plain; charset=utf-8", extra.p ? extra.p : "",
+				id->val, id->len);
+			buf_free(&extra);
+		} else {
 			hlog("hubd acknowledged a publish without an ID");
 			respond_text(r, 502, "", "hub answered without an id");
 		}
@@ -540,7 +582,7 @@ static void history(struct req *r, const char *query)
 	if (lim)
 		ctl_put_u32(&p, CTL_T_LIMIT, (uint32_t)limit);
 	ctl_put_u32(&p, CTL_T_HTTP, 1);
-	put_token(&p, find_token(r, &q));
+	put_credentials(r, &q, &p);
 
 	enum ctl_client_result res = ctl_client_call(sock_path, CTL_HISTORY, p.p, p.len, -1,
 						     CTL_TIMEOUT_MS, &reply, why, sizeof why);
@@ -576,12 +618,41 @@ static void history(struct req *r, const char *query)
 			buf_printf(&link, "&limit=%u", (unsigned)limit);
 		buf_adds(&link, ">; rel=\"next\"\r\n");
 	}
+	add_reply_headers(&link, &reply);
 	respond(r, 200, "application/json", link.p ? link.p : "", body->val, body->len);
 	buf_free(&link);
 	ctl_msg_clear(&reply);
 out:
 	buf_free(&p);
 	http_form_free(&q);
+}
+
+/* OPTIONS: a CORS preflight, answered 204 with what hubd allows. */
+static void preflight(struct req *r)
+{
+	struct buf p = {0};
+	struct ctl_msg reply;
+	char why[256];
+	const char *origin = req_param(r, "HTTP_ORIGIN");
+	if (origin && *origin && strlen(origin) <= 512 && !has_control(origin, strlen(origin)))
+		ctl_put_str(&p, CTL_T_ORIGIN, origin);
+	enum ctl_client_result res = ctl_client_call(sock_path, CTL_PREFLIGHT, p.p, p.len, -1,
+						     CTL_TIMEOUT_MS, &reply, why, sizeof why);
+	buf_free(&p);
+	if (res != CTL_CLIENT_OK) {
+		respond_unavailable(r, res, why);
+		return;
+	}
+	if (reply.type == CTL_OK) {
+		struct buf extra = {0};
+		buf_adds(&extra, "Allow: GET, POST, OPTIONS\r\n");
+		add_reply_headers(&extra, &reply);
+		respond(r, 204, "text/plain; charset=utf-8", extra.p, "", 0);
+		buf_free(&extra);
+	} else {
+		respond_ctl_error(r, &reply);
+	}
+	ctl_msg_clear(&reply);
 }
 
 /* The request's path: REQUEST_URI up to '?', else SCRIPT_NAME +
@@ -616,13 +687,17 @@ static void handle(struct req *r)
 			subscribe(r, query);
 		else if (strcmp(r->method, "POST") == 0)
 			publish(r);
+		else if (strcmp(r->method, "OPTIONS") == 0)
+			preflight(r);
 		else
-			respond_text(r, 405, "Allow: GET, POST\r\n", "method not allowed");
+			respond_text(r, 405, "Allow: GET, POST, OPTIONS\r\n", "method not allowed");
 	} else if (strcmp(path, HISTORY_PATH) == 0) {
 		if (strcmp(r->method, "GET") == 0)
 			history(r, query);
+		else if (strcmp(r->method, "OPTIONS") == 0)
+			preflight(r);
 		else
-			respond_text(r, 405, "Allow: GET\r\n", "method not allowed");
+			respond_text(r, 405, "Allow: GET, OPTIONS\r\n", "method not allowed");
 	} else {
 		respond_text(r, 404, "", "not found");
 	}

@@ -1,4 +1,5 @@
-/* auth.c -- Mercure JWT verification with libjwt, claims with jansson. */
+/* auth.c -- Mercure JWT verification with libjwt, claims with jansson, and
+ * the start-up check of PEM keys with OpenSSL. */
 #include "config.h"
 
 #include "auth.h"
@@ -6,6 +7,11 @@
 #include <errno.h>
 #include <jansson.h>
 #include <jwt.h>
+#include <limits.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +20,64 @@
 #include "util.h"
 
 #define AUTH_TOKEN_MAX 8192
+
+/* How a PEM public key starts: SubjectPublicKeyInfo, then PKCS#1. */
+static const char *const pem_public_starts[] = {
+	"-----BEGIN PUBLIC KEY-----",
+	"-----BEGIN RSA PUBLIC KEY-----",
+};
+
+bool auth_key_is_pem(const char *key, size_t keylen)
+{
+	for (size_t i = 0; i < sizeof pem_public_starts / sizeof pem_public_starts[0]; i++) {
+		size_t n = strlen(pem_public_starts[i]);
+		if (keylen >= n && memcmp(key, pem_public_starts[i], n) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* OpenSSL's passphrase callback: a public key needs none, and the daemon
+ * must never wait for one on its terminal. */
+static int no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+	return -1;
+}
+
+int auth_key_check(const char *key, size_t keylen, char *err, size_t errlen)
+{
+	if (!key || keylen == 0 || keylen > INT_MAX) {
+		snprintf(err, errlen, "the key is empty or too long");
+		return -1;
+	}
+	if (!auth_key_is_pem(key, keylen)) {
+		if (memmem(key, keylen, "-----BEGIN", 10)) {
+			snprintf(err, errlen, "a PEM key must be an RSA public key, its first line "
+				 "\"-----BEGIN PUBLIC KEY-----\" or \"-----BEGIN RSA PUBLIC KEY-----\"");
+			return -1;
+		}
+		return 0; /* an HS256 secret */
+	}
+	/* The same reader libjwt uses, so what passes here verifies there. */
+	BIO *bio = BIO_new_mem_buf(key, (int)keylen);
+	if (!bio) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	ERR_clear_error();
+	EVP_PKEY *pkey = PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL);
+	BIO_free(bio);
+	int rc = -1;
+	if (!pkey)
+		snprintf(err, errlen, "the PEM public key does not parse");
+	else if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA)
+		snprintf(err, errlen, "the PEM public key is not an RSA key, which RS256 needs");
+	else
+		rc = 0;
+	EVP_PKEY_free(pkey);
+	ERR_clear_error();
+	return rc;
+}
 
 void auth_claims_free(struct auth_claims *c)
 {
@@ -89,7 +153,7 @@ enum auth_status auth_verify(const char *token, const char *key, size_t keylen,
 			     size_t errlen)
 {
 	memset(out, 0, sizeof *out);
-	if (!key || keylen == 0) {
+	if (!key || keylen == 0 || keylen > INT_MAX) {
 		snprintf(err, errlen, "no key is configured for this kind of token");
 		return AUTH_INVALID;
 	}
@@ -101,14 +165,18 @@ enum auth_status auth_verify(const char *token, const char *key, size_t keylen,
 		snprintf(err, errlen, "malformed token");
 		return AUTH_INVALID;
 	}
+	/* libjwt verifies with whatever algorithm the token names, an HS256
+	 * token against a PEM key included (its text as the secret): the
+	 * algorithm is checked against the key's below, after decoding. */
+	jwt_alg_t want = auth_key_is_pem(key, keylen) ? JWT_ALG_RS256 : JWT_ALG_HS256;
 	jwt_t *jwt = NULL;
 	if (jwt_decode(&jwt, token, (const unsigned char *)key, (int)keylen) != 0 || !jwt) {
 		snprintf(err, errlen, "invalid token");
 		return AUTH_INVALID;
 	}
 	enum auth_status st = AUTH_INVALID;
-	if (jwt_get_alg(jwt) != JWT_ALG_HS256) {
-		snprintf(err, errlen, "token algorithm must be HS256");
+	if (jwt_get_alg(jwt) != want) {
+		snprintf(err, errlen, "token algorithm must be %s", jwt_alg_str(want));
 		goto done;
 	}
 	int64_t exp = date_claim(jwt, "exp"), nbf = date_claim(jwt, "nbf");

@@ -51,6 +51,15 @@
  *       names no retained update.
  *   CTL_STATS      c->d  (no fields)
  *       Reply: CTL_OK with BODY, a JSON object of counters.
+ *   CTL_PREFLIGHT  c->d  ORIGIN (0..1): a CORS preflight (HTTP OPTIONS).
+ *       Reply: CTL_OK with HEADERS (0..1) for a 204 answer.
+ *
+ *   SUBSCRIBE, PUBLISH and HISTORY coming over HTTP also carry ORIGIN
+ *   (0..1, the Origin request header) and, with AUTH, AUTH_SOURCE (u32,
+ *   CTL_AUTH_*). hubd decides the CORS and CSRF policy: its replies to them
+ *   (CTL_OK and CTL_ERROR) may carry HEADERS, response header lines each
+ *   ending in CRLF, which the client adds to its HTTP response as they
+ *   are; for a stream, hubd writes them itself.
  *   CTL_OK         d->c  fields per request above.
  *   CTL_ERROR      d->c  STATUS (u32, an HTTP status code), MESSAGE
  *       (0..1, one line of text for the HTTP body / hubctl's stderr).
@@ -65,7 +74,7 @@
 
 #include "util.h"
 
-#define CTL_PROTOCOL_VERSION 1
+#define CTL_PROTOCOL_VERSION 2
 #define CTL_DATAGRAM_MAX 65536           /* header included */
 #define CTL_PAYLOAD_MAX (32u * 1024 * 1024) /* reassembled, all fragments */
 #define CTL_FIELDS_MAX 256               /* fields in one message */
@@ -75,6 +84,7 @@ enum ctl_type {
 	CTL_PUBLISH = 2,
 	CTL_HISTORY = 3,
 	CTL_STATS = 4,
+	CTL_PREFLIGHT = 5,
 	CTL_OK = 0x100,
 	CTL_ERROR = 0x101,
 };
@@ -97,8 +107,16 @@ enum ctl_tag {
 	CTL_T_BODY = 15,
 	CTL_T_NEXT = 16,
 	CTL_T_HTTP = 17,
-	CTL_T_MAX_ = 18
+	CTL_T_ORIGIN = 18,
+	CTL_T_AUTH_SOURCE = 19,
+	CTL_T_HEADERS = 20,
+	CTL_T_MAX_ = 21
 };
+
+/* AUTH_SOURCE: where the HTTP request carried its token. */
+#define CTL_AUTH_HEADER 1 /* Authorization: Bearer */
+#define CTL_AUTH_QUERY 2  /* the authorization query parameter */
+#define CTL_AUTH_COOKIE 3 /* the mercureAuthorization cookie */
 
 #define CTL_MODE_FCGI 1
 #define CTL_MODE_CGI 2

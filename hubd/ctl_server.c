@@ -135,6 +135,12 @@ static void queue_reply(struct ctl_peer *p, uint16_t type, uint32_t request,
 		peer_send(p);
 }
 
+void ctl_peer_reply(struct ctl_peer *p, uint16_t type, uint32_t request, const void *fields,
+		    size_t len)
+{
+	queue_reply(p, type, request, fields, len);
+}
+
 void ctl_peer_reply_ok(struct ctl_peer *p, uint32_t request, const void *fields, size_t len)
 {
 	queue_reply(p, CTL_OK, request, fields, len);

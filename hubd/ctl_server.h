@@ -36,8 +36,11 @@ int ctl_server_peers(const struct ctl_server *s);
 
 struct ctl_peer *ctl_peer_ref(struct ctl_peer *p);
 void ctl_peer_unref(struct ctl_peer *p);
-/* Queues a CTL_OK reply with the given encoded fields (copied; may be
+/* Queues a reply of type with the given encoded fields (copied; may be
  * NULL/0). Dropped silently when the peer has gone. Cannot fail. */
+void ctl_peer_reply(struct ctl_peer *p, uint16_t type, uint32_t request, const void *fields,
+		    size_t len);
+/* ctl_peer_reply for CTL_OK. */
 void ctl_peer_reply_ok(struct ctl_peer *p, uint32_t request, const void *fields, size_t len);
 /* Queues a CTL_ERROR reply with STATUS and MESSAGE. */
 void ctl_peer_reply_error(struct ctl_peer *p, uint32_t request, int status, const char *message);

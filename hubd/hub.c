@@ -151,19 +151,12 @@ static void replay_query(struct hub *h, struct sub *s)
 {
 	const struct match_rules *r = s->rules;
 	const char *names[MSG_MAX_TOPICS];
-	const char *all = "*";
-	int n = 0;
+	bool priv = r->nallowed > 0;
 	/* Exact selectors use the store's topic index; templates need every
 	 * update of the range, tested by the filter. */
-	if (r->has_all || r->has_templates)
-		names[n++] = all;
-	else
-		for (int i = 0; i < r->ntopics; i++)
-			names[n++] = selector_text(r->topics[i]);
-	bool priv = r->nallowed > 0;
 	struct store_query q = {
 		.topics = names,
-		.ntopics = n,
+		.ntopics = match_rules_store_topics(r, names),
 		.after_id = s->replay_after_id,
 		.after_seq = s->last_seq,
 		.upto_seq = s->replay_upto,
@@ -247,7 +240,8 @@ void hub_sub_drained(struct hub *h, struct sub *s)
 
 int hub_subscribe(struct hub *h, int fd, int mode, uint16_t request_id,
 		  struct match_rules *rules, int64_t exp_s,
-		  const char *last_event_id, char *err, size_t errlen)
+		  const char *last_event_id, const char *extra_headers,
+		  char *err, size_t errlen)
 {
 	if (h->shutting_down || h->nsubs >= h->cfg->max_subscribers) {
 		close(fd);
@@ -262,6 +256,7 @@ int hub_subscribe(struct hub *h, int fd, int mode, uint16_t request_id,
 		return 503;
 	}
 	s->rules = rules;
+	s->extra_headers = extra_headers && *extra_headers ? xstrdup(extra_headers) : NULL;
 	s->next = h->subs;
 	if (h->subs)
 		h->subs->prev = s;

@@ -32,10 +32,12 @@ void hub_free(struct hub *h);
  * JWT expires (seconds since the epoch; the stream is ended then), 0 for
  * never. last_event_id: what the client sent as Last-Event-ID /
  * lastEventID, or NULL when it sent neither ("earliest" = all history).
- * Returns 0, or an HTTP status (503) with a reason in err. */
+ * extra_headers: response header lines (copied) or NULL. Returns 0, or an
+ * HTTP status (503) with a reason in err. */
 int hub_subscribe(struct hub *h, int fd, int mode, uint16_t request_id,
 		  struct match_rules *rules, int64_t exp_s,
-		  const char *last_event_id, char *err, size_t errlen);
+		  const char *last_event_id, const char *extra_headers,
+		  char *err, size_t errlen);
 
 /* Called once per publish with status 200 (then text is the id), 409
  * (duplicate id) or 500/503, text a reason. */

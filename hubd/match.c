@@ -47,6 +47,17 @@ void match_rules_free(struct match_rules *r)
 	free(r);
 }
 
+int match_rules_store_topics(const struct match_rules *r, const char **names)
+{
+	if (r->has_all || r->has_templates) {
+		names[0] = "*";
+		return 1;
+	}
+	for (int i = 0; i < r->ntopics; i++)
+		names[i] = selector_text(r->topics[i]);
+	return r->ntopics;
+}
+
 bool match_any(struct selector *const *sels, int n, const struct msg *m)
 {
 	for (int i = 0; i < n; i++)

@@ -35,6 +35,12 @@ bool match_rules_may_see(const struct match_rules *r, const struct msg *m);
  * rules). Thread-safe. */
 bool match_rules_accept(const struct msg *m, const void *rules);
 
+/* The topics that narrow a store query for these rules, into names
+ * (MSG_MAX_TOPICS entries, borrowed from r): "*" alone when a selector is
+ * "*" or a template (the filter decides), else every exact topic. Returns
+ * how many. */
+int match_rules_store_topics(const struct match_rules *r, const char **names);
+
 /* True when some topic of m matches one of sels[0..n). */
 bool match_any(struct selector *const *sels, int n, const struct msg *m);
 

@@ -10,11 +10,11 @@
 #include <time.h>
 
 #include "auth.h"
+#include "cors.h"
 #include "hub.h"
 #include "log.h"
 #include "match.h"
 #include "msg.h"
-#include "selector.h"
 #include "settings.h"
 #include "store.h"
 
@@ -31,18 +31,22 @@ struct field_rule {
 
 static const struct field_rule subscribe_rules[] = {
 	{CTL_T_TOPIC, 1, MSG_MAX_TOPICS}, {CTL_T_LAST_EVENT_ID, 0, 1}, {CTL_T_MODE, 1, 1},
-	{CTL_T_FCGI_REQUEST_ID, 0, 1},    {CTL_T_AUTH, 0, 1},          {0, 0, 0},
+	{CTL_T_FCGI_REQUEST_ID, 0, 1},    {CTL_T_AUTH, 0, 1},          {CTL_T_AUTH_SOURCE, 0, 1},
+	{CTL_T_ORIGIN, 0, 1},             {0, 0, 0},
 };
 static const struct field_rule publish_rules[] = {
 	{CTL_T_TOPIC, 1, MSG_MAX_TOPICS}, {CTL_T_DATA, 0, 1}, {CTL_T_ID, 0, 1},
 	{CTL_T_TYPE, 0, 1},               {CTL_T_RETRY, 0, 1}, {CTL_T_PRIVATE, 0, 1},
-	{CTL_T_HTTP, 0, 1},               {CTL_T_AUTH, 0, 1},  {0, 0, 0},
+	{CTL_T_HTTP, 0, 1},               {CTL_T_AUTH, 0, 1},  {CTL_T_AUTH_SOURCE, 0, 1},
+	{CTL_T_ORIGIN, 0, 1},             {0, 0, 0},
 };
 static const struct field_rule history_rules[] = {
 	{CTL_T_TOPIC, 1, MSG_MAX_TOPICS}, {CTL_T_AFTER, 0, 1}, {CTL_T_LIMIT, 0, 1},
-	{CTL_T_HTTP, 0, 1},               {CTL_T_AUTH, 0, 1},  {0, 0, 0},
+	{CTL_T_HTTP, 0, 1},               {CTL_T_AUTH, 0, 1},  {CTL_T_AUTH_SOURCE, 0, 1},
+	{CTL_T_ORIGIN, 0, 1},             {0, 0, 0},
 };
 static const struct field_rule stats_rules[] = {{0, 0, 0}};
+static const struct field_rule preflight_rules[] = {{CTL_T_ORIGIN, 0, 1}, {0, 0, 0}};
 
 /* Checks m's fields against rules; u32 tags must be 4 bytes. */
 static int check_fields(const struct ctl_msg *m, const struct field_rule *rules,
@@ -66,8 +70,9 @@ static int check_fields(const struct ctl_msg *m, const struct field_rule *rules,
 			return -1;
 		}
 	}
-	static const uint16_t u32_tags[] = {CTL_T_MODE, CTL_T_FCGI_REQUEST_ID, CTL_T_RETRY,
-					    CTL_T_PRIVATE, CTL_T_HTTP, CTL_T_LIMIT};
+	static const uint16_t u32_tags[] = {CTL_T_MODE,    CTL_T_FCGI_REQUEST_ID, CTL_T_RETRY,
+					    CTL_T_PRIVATE, CTL_T_HTTP,            CTL_T_LIMIT,
+					    CTL_T_AUTH_SOURCE};
 	for (size_t i = 0; i < sizeof u32_tags / sizeof u32_tags[0]; i++) {
 		const struct ctl_field *f = ctl_find(m, u32_tags[i]);
 		if (f && f->len != 4) {
@@ -95,6 +100,58 @@ static bool text_ok(const struct ctl_field *f, size_t max, bool allow_empty, boo
 	return !one_line || !has_line_break(f->val, f->len);
 }
 
+/* Where and how one request is answered: the peer (referenced), the
+ * request id, and the CORS header lines every reply to it carries
+ * (computed once from its ORIGIN). Lives on the stack for requests answered
+ * at once, inside the context of those answered later. */
+struct answer {
+	struct ctl_peer *peer;
+	uint32_t request;
+	char *origin;  /* the Origin request header, or NULL */
+	char *headers; /* CORS lines, or NULL */
+};
+
+static void answer_init(struct answer *a, const struct requests *rq, struct ctl_peer *p,
+			const struct ctl_msg *m, bool preflight)
+{
+	const struct ctl_field *o = ctl_find(m, CTL_T_ORIGIN);
+	a->peer = ctl_peer_ref(p);
+	a->request = m->request;
+	a->origin = o && o->len > 0 && text_ok(o, 512, false, true) ? ctl_field_str(o) : NULL;
+	a->headers = NULL;
+	struct buf b = {0};
+	cors_headers(rq->cfg->cors_origins, a->origin, preflight, &b);
+	if (b.len)
+		a->headers = buf_steal(&b, NULL);
+}
+
+static void answer_done(struct answer *a)
+{
+	ctl_peer_unref(a->peer);
+	free(a->origin);
+	free(a->headers);
+}
+
+/* Sends CTL_OK with fields (may be empty) plus the CORS headers. */
+static void answer_ok(const struct answer *a, struct buf *fields)
+{
+	if (a->headers)
+		ctl_put_str(fields, CTL_T_HEADERS, a->headers);
+	ctl_peer_reply(a->peer, CTL_OK, a->request, fields->p, fields->len);
+}
+
+/* Sends CTL_ERROR with status and text plus the CORS headers. */
+static void answer_error(const struct answer *a, int status, const char *text)
+{
+	struct buf b = {0};
+	ctl_put_u32(&b, CTL_T_STATUS, (uint32_t)status);
+	ctl_put_str(&b, CTL_T_MESSAGE, text);
+	if (a->headers)
+		ctl_put_str(&b, CTL_T_HEADERS, a->headers);
+	ctl_peer_reply(a->peer, CTL_ERROR, a->request, b.p, b.len);
+	buf_free(&b);
+}
+
 /* Collects the TOPIC fields as malloc'ed strings into topics[]. Returns
  * the count, or -1 when one is empty, too long or holds a NUL. */
 static int collect_topics(const struct ctl_msg *m, char **topics)
@@ -115,11 +172,11 @@ static int collect_topics(const struct ctl_msg *m, char **topics)
 }
 
 /* collect_topics, answering 400 itself on failure. */
-static int take_topics(struct ctl_peer *p, const struct ctl_msg *m, char **topics)
+static int take_topics(const struct answer *a, const struct ctl_msg *m, char **topics)
 {
 	int n = collect_topics(m, topics);
 	if (n < 0)
-		ctl_peer_reply_error(p, m->request, 400, "a topic is empty, too long or holds a NUL byte");
+		answer_error(a, 400, "a topic is empty, too long or holds a NUL byte");
 	return n;
 }
 
@@ -179,57 +236,52 @@ static void handle_subscribe(struct requests *rq, struct ctl_peer *p, struct ctl
 		ctl_peer_close(p, "malformed subscribe");
 		return;
 	}
+	struct answer a;
+	answer_init(&a, rq, p, m, false);
 	const struct ctl_field *lei = ctl_find(m, CTL_T_LAST_EVENT_ID);
-	if (lei && !text_ok(lei, ID_MAX_LEN, true, true)) {
-		ctl_peer_reply_error(p, m->request, 400, "Last-Event-ID too long or not one line");
-		return;
-	}
-	struct auth_claims claims;
-	int status = check_subscriber(rq, m, &claims, err, sizeof err);
+	struct auth_claims claims = {0};
 	char *topics[MSG_MAX_TOPICS];
-	int ntopics = 0;
+	int ntopics = 0, status = 0;
 	struct match_rules *rules = NULL;
-	if (status)
-		ctl_peer_reply_error(p, m->request, status, err);
-	else if ((ntopics = take_topics(p, m, topics)) >= 0)
+	if (lei && !text_ok(lei, ID_MAX_LEN, true, true))
+		answer_error(&a, 400, "Last-Event-ID too long or not one line");
+	else if ((status = check_subscriber(rq, m, &claims, err, sizeof err)))
+		answer_error(&a, status, err);
+	else if ((ntopics = take_topics(&a, m, topics)) >= 0)
 		rules = match_rules_new((const char *const *)topics, ntopics,
 					claims.subscribe, claims.nsubscribe);
 	if (rules) {
 		char *last_event_id = lei ? ctl_field_str(lei) : NULL;
 		int fd = m->fd;
 		m->fd = -1; /* hub_subscribe takes it, and the rules */
-		status = hub_subscribe(rq->hub, fd, (int)mode, (uint16_t)reqid, rules,
-				       claims.exp, last_event_id, err, sizeof err);
+		status = hub_subscribe(rq->hub, fd, (int)mode, (uint16_t)reqid, rules, claims.exp,
+				       last_event_id, a.headers, err, sizeof err);
 		if (status)
-			ctl_peer_reply_error(p, m->request, status, err);
-		else
-			ctl_peer_reply_ok(p, m->request, NULL, 0);
+			answer_error(&a, status, err);
+		else /* the CORS headers go out on the stream itself */
+			ctl_peer_reply(p, CTL_OK, m->request, NULL, 0);
 		free(last_event_id);
 	}
 	free_topics(topics, ntopics > 0 ? ntopics : 0);
 	auth_claims_free(&claims);
+	answer_done(&a);
 }
 
 /* ---- publish ----------------------------------------------------------- */
 
-struct publish_reply {
-	struct ctl_peer *peer;
-	uint32_t request;
-};
-
 static void published_cb(void *arg, int status, const char *text)
 {
-	struct publish_reply *r = arg;
+	struct answer *a = arg;
 	if (status == 200) {
 		struct buf b = {0};
 		ctl_put_str(&b, CTL_T_ID, text);
-		ctl_peer_reply_ok(r->peer, r->request, b.p, b.len);
+		answer_ok(a, &b);
 		buf_free(&b);
 	} else {
-		ctl_peer_reply_error(r->peer, r->request, status, text);
+		answer_error(a, status, text);
 	}
-	ctl_peer_unref(r->peer);
-	free(r);
+	answer_done(a);
+	free(a);
 }
 
 /* Checks the publish's values; 0 or an HTTP status with err. */
@@ -257,10 +309,20 @@ static int check_publish_values(const struct requests *rq, const struct ctl_msg 
 
 /* Over HTTP a publisher JWT must cover every topic of the update. */
 static int check_publisher(const struct requests *rq, const struct ctl_msg *m,
-			   char **topics, int ntopics, char *err, size_t errlen)
+			   const char *origin, char **topics, int ntopics, char *err,
+			   size_t errlen)
 {
 	if (!u32_or(m, CTL_T_HTTP, 0))
 		return 0; /* local administrator, trusted by socket permissions */
+	/* A browser sends cookies along on any site's request: a publish
+	 * authorized by the cookie must come from a page of a listed origin
+	 * (CSRF protection). */
+	if (u32_or(m, CTL_T_AUTH_SOURCE, 0) == CTL_AUTH_COOKIE &&
+	    !cors_origin_listed(rq->cfg->publish_origins, origin)) {
+		snprintf(err, errlen, "publishing with cookie authorization is not allowed from %s",
+			 origin ? "this origin" : "a request without an Origin header");
+		return 403;
+	}
 	struct auth_claims claims;
 	int status = verify_token(m, rq->cfg->publisher_key, &claims, err, errlen);
 	for (int i = 0; !status && i < ntopics; i++) {
@@ -277,6 +339,8 @@ static void handle_publish(struct requests *rq, struct ctl_peer *p, struct ctl_m
 {
 	char err[256];
 	char *topics[MSG_MAX_TOPICS];
+	struct answer *a = xmalloc(sizeof *a);
+	answer_init(a, rq, p, m, false);
 	int status = check_publish_values(rq, m, err, sizeof err);
 	int ntopics = 0;
 	if (!status && (ntopics = collect_topics(m, topics)) < 0) {
@@ -285,10 +349,12 @@ static void handle_publish(struct requests *rq, struct ctl_peer *p, struct ctl_m
 		ntopics = 0;
 	}
 	if (!status)
-		status = check_publisher(rq, m, topics, ntopics, err, sizeof err);
+		status = check_publisher(rq, m, a->origin, topics, ntopics, err, sizeof err);
 	if (status) {
 		free_topics(topics, ntopics);
-		ctl_peer_reply_error(p, m->request, status, err);
+		answer_error(a, status, err);
+		answer_done(a);
+		free(a);
 		return;
 	}
 	const struct ctl_field *data = ctl_find(m, CTL_T_DATA);
@@ -306,17 +372,13 @@ static void handle_publish(struct requests *rq, struct ctl_peer *p, struct ctl_m
 	free(type_s);
 	free_topics(topics, ntopics);
 
-	struct publish_reply *r = xmalloc(sizeof *r);
-	r->peer = ctl_peer_ref(p);
-	r->request = m->request;
-	hub_publish(rq->hub, msg, published_cb, r);
+	hub_publish(rq->hub, msg, published_cb, a);
 }
 
 /* ---- history ----------------------------------------------------------- */
 
 struct history_reply {
-	struct ctl_peer *peer;
-	uint32_t request;
+	struct answer a;
 	bool asked_after;
 	struct match_rules *rules; /* the query's filter_arg */
 };
@@ -359,9 +421,9 @@ static void history_cb(void *arg, enum store_status status, struct msg **msgs, i
 {
 	struct history_reply *r = arg;
 	if (status != STORE_OK) {
-		ctl_peer_reply_error(r->peer, r->request, 503, "history unavailable");
+		answer_error(&r->a, 503, "history unavailable");
 	} else if (r->asked_after && !after_found) {
-		ctl_peer_reply_error(r->peer, r->request, 404, "no retained update has that id");
+		answer_error(&r->a, 404, "no retained update has that id");
 	} else {
 		struct buf body = {0};
 		const char *next = NULL;
@@ -382,13 +444,13 @@ static void history_cb(void *arg, enum store_status status, struct msg **msgs, i
 		ctl_put(&b, CTL_T_BODY, body.p, body.len);
 		if (next)
 			ctl_put_str(&b, CTL_T_NEXT, next);
-		ctl_peer_reply_ok(r->peer, r->request, b.p, b.len);
+		answer_ok(&r->a, &b);
 		buf_free(&b);
 		buf_free(&body);
 	}
 	for (int i = 0; i < n; i++)
 		msg_unref(msgs[i]);
-	ctl_peer_unref(r->peer);
+	answer_done(&r->a);
 	match_rules_free(r->rules);
 	free(r);
 }
@@ -396,6 +458,8 @@ static void history_cb(void *arg, enum store_status status, struct msg **msgs, i
 static void handle_history(struct requests *rq, struct ctl_peer *p, struct ctl_msg *m)
 {
 	char err[256];
+	struct history_reply *r = xcalloc(1, sizeof *r);
+	answer_init(&r->a, rq, p, m, false);
 	struct auth_claims claims = {0};
 	/* Over HTTP the reader's token decides which private updates it sees;
 	 * a local administrator sees them all. */
@@ -409,48 +473,51 @@ static void handle_history(struct requests *rq, struct ctl_peer *p, struct ctl_m
 	const struct ctl_field *after = ctl_find(m, CTL_T_AFTER);
 	char *topics[MSG_MAX_TOPICS];
 	int ntopics = 0;
-	struct match_rules *rules = NULL;
 	if (status)
-		ctl_peer_reply_error(p, m->request, status, err);
+		answer_error(&r->a, status, err);
 	else if (after && !text_ok(after, ID_MAX_LEN, false, true))
-		ctl_peer_reply_error(p, m->request, 400, "after must be an update id");
-	else if ((ntopics = take_topics(p, m, topics)) >= 0)
-		rules = match_rules_new((const char *const *)topics, ntopics,
-					claims.subscribe, claims.nsubscribe);
+		answer_error(&r->a, 400, "after must be an update id");
+	else if ((ntopics = take_topics(&r->a, m, topics)) >= 0)
+		r->rules = match_rules_new((const char *const *)topics, ntopics,
+					   claims.subscribe, claims.nsubscribe);
 	if (http)
 		auth_claims_free(&claims);
 	free_topics(topics, ntopics > 0 ? ntopics : 0);
-	if (!rules)
+	if (!r->rules) {
+		answer_done(&r->a);
+		free(r);
 		return;
+	}
 
 	uint32_t limit = u32_or(m, CTL_T_LIMIT, 0);
 	if (limit == 0 || limit > (uint32_t)rq->cfg->history_limit)
 		limit = (uint32_t)rq->cfg->history_limit;
 	const char *names[MSG_MAX_TOPICS];
-	int nnames = 0;
-	if (rules->has_all || rules->has_templates)
-		names[nnames++] = "*";
-	else
-		for (int i = 0; i < rules->ntopics; i++)
-			names[nnames++] = selector_text(rules->topics[i]);
 	char *after_s = after ? ctl_field_str(after) : NULL;
 	struct store_query q = {
 		.topics = names,
-		.ntopics = nnames,
+		.ntopics = match_rules_store_topics(r->rules, names),
 		.after_id = after_s,
 		.limit = (int)limit,
-		.include_private = rules->nallowed > 0,
+		.include_private = r->rules->nallowed > 0,
 		.filter = match_rules_accept,
-		.filter_arg = rules,
+		.filter_arg = r->rules,
 	};
-	struct history_reply *r = xmalloc(sizeof *r);
-	r->peer = ctl_peer_ref(p);
-	r->request = m->request;
 	r->asked_after = after_s != NULL;
-	r->rules = rules;
 	struct store *store = hub_store(rq->hub);
 	store->ops->query(store, &q, history_cb, r);
 	free(after_s);
+}
+
+/* A CORS preflight: the headers for a 204. */
+static void handle_preflight(struct requests *rq, struct ctl_peer *p, struct ctl_msg *m)
+{
+	struct answer a;
+	struct buf b = {0};
+	answer_init(&a, rq, p, m, true);
+	answer_ok(&a, &b);
+	buf_free(&b);
+	answer_done(&a);
 }
 
 /* ---- dispatch ---------------------------------------------------------- */
@@ -464,6 +531,7 @@ void requests_handle(void *arg, struct ctl_peer *p, struct ctl_msg *m)
 	case CTL_PUBLISH: rules = publish_rules; break;
 	case CTL_HISTORY: rules = history_rules; break;
 	case CTL_STATS: rules = stats_rules; break;
+	case CTL_PREFLIGHT: rules = preflight_rules; break;
 	default: rules = NULL; break;
 	}
 	char err[200];
@@ -487,6 +555,7 @@ void requests_handle(void *arg, struct ctl_peer *p, struct ctl_msg *m)
 	case CTL_SUBSCRIBE: handle_subscribe(rq, p, m); break;
 	case CTL_PUBLISH: handle_publish(rq, p, m); break;
 	case CTL_HISTORY: handle_history(rq, p, m); break;
+	case CTL_PREFLIGHT: handle_preflight(rq, p, m); break;
 	case CTL_STATS: {
 		struct buf body = {0}, b = {0};
 		hub_stats_json(rq->hub, &body);

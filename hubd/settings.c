@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "settings.h"
+#include "auth.h"
 #include "log.h"
 #include "util.h"
 
@@ -42,6 +43,8 @@ void settings_free(struct settings *c)
 	free(c->publisher_key);
 	free(c->subscriber_key);
 	free(c->pidfile);
+	free(c->cors_origins);
+	free(c->publish_origins);
 	memset(c, 0, sizeof *c);
 }
 
@@ -62,10 +65,17 @@ static int parse_bool(const char *v, bool *out)
 	return 0;
 }
 
-/* Reads a whole key file; trailing newlines are dropped. */
+#define KEY_FILE_MAX (1024 * 1024)
+
+/* Reads the whole key file at path into a new string (the caller frees it).
+ * A PEM file (one that starts with "-----BEGIN") is kept byte for byte;
+ * trailing newlines are dropped from anything else, an HS256 secret.
+ * Returns NULL with a reason naming the file in err when the file cannot be
+ * read, is empty, is larger than KEY_FILE_MAX, or holds a NUL byte (the key
+ * is used as a C string, so it would be cut short there). */
 static char *read_key_file(const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "r");
+	FILE *f = fopen(path, "rb");
 	if (!f) {
 		snprintf(err, errlen, "cannot open key file %s: %s", path, strerror(errno));
 		return NULL;
@@ -73,11 +83,30 @@ static char *read_key_file(const char *path, char *err, size_t errlen)
 	struct buf b = {0};
 	char chunk[4096];
 	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len < 1024 * 1024)
-		buf_add(&b, chunk, n);
+	bool too_big = false;
+	while (!too_big && (n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		if (b.len + n > KEY_FILE_MAX)
+			too_big = true;
+		else
+			buf_add(&b, chunk, n);
+	}
+	int read_errno = ferror(f) ? errno : 0;
 	fclose(f);
-	while (b.len > 0 && (b.p[b.len - 1] == '\n' || b.p[b.len - 1] == '\r'))
-		b.p[--b.len] = '\0';
+	bool has_nul = b.len > 0 && memchr(b.p, '\0', b.len);
+	if (read_errno || too_big || has_nul) {
+		if (read_errno)
+			snprintf(err, errlen, "cannot read key file %s: %s", path, strerror(read_errno));
+		else if (too_big)
+			snprintf(err, errlen, "key file %s is larger than %d bytes", path, KEY_FILE_MAX);
+		else
+			snprintf(err, errlen, "key file %s holds a NUL byte", path);
+		buf_free(&b);
+		return NULL;
+	}
+	if (b.len < 10 || memcmp(b.p, "-----BEGIN", 10) != 0) {
+		while (b.len > 0 && (b.p[b.len - 1] == '\n' || b.p[b.len - 1] == '\r'))
+			b.p[--b.len] = '\0';
+	}
 	if (b.len == 0) {
 		buf_free(&b);
 		snprintf(err, errlen, "key file %s is empty", path);
@@ -164,11 +193,22 @@ int settings_set(struct settings *c, const char *key, const char *value,
 			snprintf(err, errlen, "%s: empty key", key);
 			return -1;
 		}
+		char why[256];
+		if (auth_key_check(value, strlen(value), why, sizeof why) < 0) {
+			snprintf(err, errlen, "%s: %s", key, why);
+			return -1;
+		}
 		set_str(key[0] == 'p' ? &c->publisher_key : &c->subscriber_key, value);
 	} else if (!strcmp(key, "publisher-key-file") || !strcmp(key, "subscriber-key-file")) {
 		char *k = read_key_file(value, err, errlen);
 		if (!k)
 			return -1;
+		char why[256];
+		if (auth_key_check(k, strlen(k), why, sizeof why) < 0) {
+			snprintf(err, errlen, "%s: %s: %s", key, value, why);
+			free(k);
+			return -1;
+		}
 		char **dst = key[0] == 'p' ? &c->publisher_key : &c->subscriber_key;
 		free(*dst);
 		*dst = k;
@@ -177,6 +217,14 @@ int settings_set(struct settings *c, const char *key, const char *value,
 			snprintf(err, errlen, "anonymous: expected yes or no, got \"%s\"", value);
 			return -1;
 		}
+	} else if (!strcmp(key, "cors-origins") || !strcmp(key, "publish-origins")) {
+		for (const char *p = value; *p; p++) {
+			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+				snprintf(err, errlen, "%s: control character in the origin list", key);
+				return -1;
+			}
+		}
+		set_str(key[0] == 'c' ? &c->cors_origins : &c->publish_origins, value);
 	} else if (!strcmp(key, "pidfile")) {
 		set_str(&c->pidfile, value);
 	} else if (!strcmp(key, "log-level")) {
@@ -261,11 +309,13 @@ void settings_usage(void *fp)
 		"  --max-update-size BYTES    largest update data accepted (1048576)\n"
 		"  --history-limit N          most updates per history page (1000)\n"
 		"  --max-subscribers N        open streams at most (100000)\n"
-		"  --publisher-key KEY        HS256 key for publisher JWTs\n"
-		"  --publisher-key-file FILE  ... read from FILE\n"
-		"  --subscriber-key KEY       HS256 key for subscriber JWTs\n"
-		"  --subscriber-key-file FILE ... read from FILE\n"
+		"  --publisher-key KEY        HS256 secret for publisher JWTs\n"
+		"  --publisher-key-file FILE  ... read from FILE, or an RSA public key (PEM): RS256\n"
+		"  --subscriber-key KEY       HS256 secret for subscriber JWTs\n"
+		"  --subscriber-key-file FILE ... read from FILE, or an RSA public key (PEM): RS256\n"
 		"  --anonymous yes|no         allow subscribers without a JWT (yes)\n"
+		"  --cors-origins 'O1 O2'     origins allowed cross-origin (or *; none)\n"
+		"  --publish-origins 'O1 O2'  origins allowed to publish with cookie auth (none)\n"
 		"  --pidfile FILE             write the process id here\n"
 		"  --log-level LEVEL          error, warn, info or debug (info)\n"
 		"  -h, --help                 this text\n"

@@ -22,9 +22,14 @@ struct settings {
 	size_t max_update;      /* max-update-size = 1048576 (bytes of data) */
 	int history_limit;      /* history-limit = 1000 (max updates per page) */
 	int max_subscribers;    /* max-subscribers = 100000 */
-	char *publisher_key;    /* publisher-key = HS256 secret (or -file) */
-	char *subscriber_key;   /* subscriber-key = HS256 secret (or -file) */
+	char *publisher_key;    /* publisher-key = HS256 secret, or -file (also
+				 * an RSA public key, PEM: RS256) */
+	char *subscriber_key;   /* subscriber-key = the same for subscribers */
 	bool allow_anonymous;   /* anonymous = yes | no */
+	char *cors_origins;     /* cors-origins = origins allowed cross-origin
+				 * (space-separated, or *); none by default */
+	char *publish_origins;  /* publish-origins = origins allowed to publish
+				 * with cookie auth (space-separated, or *) */
 	char *pidfile;          /* pidfile = (none) */
 	int log_level;          /* log-level = info (error|warn|info|debug) */
 };
@@ -32,7 +37,8 @@ struct settings {
 /* Fills c with the defaults. Cannot fail. */
 void settings_defaults(struct settings *c);
 /* Applies one "key = value" setting. Returns 0, or -1 with a reason in err
- * (unknown key, bad value). */
+ * (unknown key, bad value, a key file that cannot be read or a key that
+ * fails auth_key_check, with the option and the file named). */
 int settings_set(struct settings *c, const char *key, const char *value,
 	       char *err, size_t errlen);
 /* Reads a config file. Returns 0, or -1 with "path:line: reason" in err. */

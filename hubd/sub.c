@@ -96,6 +96,7 @@ void sub_unref(struct sub *s)
 		event_free(s->expiry);
 	free(s->replay_after_id);
 	free(s->header_last_id);
+	free(s->extra_headers);
 	if (s->ev)
 		event_free(s->ev);
 	if (s->out)
@@ -135,6 +136,11 @@ void sub_send_headers(struct sub *s, const char *last_id, bool reset,
 		buf_printf(&b, "Last-Event-ID: %s\r\n", last_id);
 	if (reset)
 		buf_adds(&b, "X-Hubd-Replay: reset\r\n");
+	if (s->extra_headers) {
+		buf_adds(&b, s->extra_headers);
+		free(s->extra_headers);
+		s->extra_headers = NULL;
+	}
 	buf_adds(&b, "\r\n");
 	sse_encode_comment(&b, "ok");
 	if (reset) {

@@ -53,6 +53,7 @@ struct sub {
 	int64_t replay_upto;
 	char *replay_after_id; /* NULL after the first page */
 	char *header_last_id;  /* value for the Last-Event-ID response header */
+	char *extra_headers;   /* more response header lines (CORS), or NULL */
 	struct sub *prev, *next;  /* the hub's list of every open stream */
 	struct sub *dirty_next;   /* the hub's flush list */
 };
@@ -67,7 +68,8 @@ struct sub *sub_ref(struct sub *s);
 /* Drops a reference; frees at zero (the stream must be closed by then). */
 void sub_unref(struct sub *s);
 
-/* Queues the response header block and the opening comment. last_id:
+/* Queues the response header block (with s->extra_headers, which it
+ * frees) and the opening comment. last_id:
  * value of the Last-Event-ID response header or NULL for none; reset: the
  * requested Last-Event-ID was unknown (adds X-Hubd-Replay: reset and the
  * hubd-replay-reset event naming requested_id). */

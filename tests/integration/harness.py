@@ -1166,13 +1166,13 @@ class Stack:
 
 # ---- control protocol (see hubd/ctl_proto.h) ---------------------------------
 
-CTL_VERSION = 1
-CTL_SUBSCRIBE, CTL_PUBLISH, CTL_HISTORY, CTL_STATS = 1, 2, 3, 4
+CTL_VERSION = 2   # hubd/ctl_proto.h CTL_PROTOCOL_VERSION
+CTL_SUBSCRIBE, CTL_PUBLISH, CTL_HISTORY, CTL_STATS, CTL_PREFLIGHT = 1, 2, 3, 4, 5
 CTL_OK, CTL_ERROR = 0x100, 0x101
 CTL_F_MORE = 1
 T_TOPIC, T_DATA, T_ID, T_TYPE, T_RETRY, T_PRIVATE, T_LAST_EVENT_ID = 1, 2, 3, 4, 5, 6, 7
 T_MODE, T_FCGI_REQUEST_ID, T_AUTH, T_LIMIT, T_AFTER, T_STATUS, T_MESSAGE = 8, 9, 10, 11, 12, 13, 14
-T_BODY, T_NEXT, T_HTTP = 15, 16, 17
+T_BODY, T_NEXT, T_HTTP, T_ORIGIN, T_AUTH_SOURCE, T_HEADERS = 15, 16, 17, 18, 19, 20
 CTL_MODE_FCGI, CTL_MODE_CGI = 1, 2
 CTL_HEADER = struct.Struct('=HHIII')   # version, type, flags, request, length
 CTL_FIELD = struct.Struct('=HHI')      # tag, reserved, len

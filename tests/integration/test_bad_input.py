@@ -342,7 +342,7 @@ def test_ctl_malformed_messages():
         cases = [
             ('short header', b'\x01\x00\x04\x00\x00'),
             ('one byte', b'\x01'),
-            ('wrong version', H.ctl_datagram(H.CTL_STATS, version=2)),
+            ('wrong version', H.ctl_datagram(H.CTL_STATS, version=H.CTL_VERSION + 1)),
             ('version 0', H.ctl_datagram(H.CTL_STATS, version=0)),
             ('length past the datagram', H.ctl_datagram(H.CTL_STATS, b'abcd', length=100)),
             ('length short of the datagram', H.ctl_datagram(H.CTL_PUBLISH, topic + b'junk',
@@ -362,6 +362,11 @@ def test_ctl_malformed_messages():
             ('subscribe without fd', H.ctl_datagram(
                 H.CTL_SUBSCRIBE, topic + H.ctl_field(H.T_MODE, 2))),
             ('unknown message type', H.ctl_datagram(77, topic)),
+            ('preflight with a topic', H.ctl_datagram(H.CTL_PREFLIGHT, topic)),
+            ('a reply-only HEADERS field in a request',
+             H.ctl_datagram(H.CTL_PUBLISH, topic + H.ctl_field(H.T_HEADERS, 'X-A: b\r\n'))),
+            ('AUTH_SOURCE of the wrong size',
+             H.ctl_datagram(H.CTL_PUBLISH, topic + H.ctl_field(H.T_AUTH_SOURCE, 'x'))),
             ('a reply type from a client', H.ctl_datagram(H.CTL_OK, b'')),
             ('too many fields', H.ctl_datagram(H.CTL_PUBLISH, topic * 300)),
             ('datagram over CTL_DATAGRAM_MAX', H.ctl_datagram(
@@ -398,7 +403,7 @@ def test_ctl_malformed_messages():
                 H.CTL_SUBSCRIBE, H.ctl_field(H.T_MODE, 2))),
             ('fd with SUBSCRIBE and a bad mode', H.ctl_datagram(
                 H.CTL_SUBSCRIBE, topic + H.ctl_field(H.T_MODE, 9))),
-            ('fd with a wrong version', H.ctl_datagram(H.CTL_SUBSCRIBE, topic, version=3)),
+            ('fd with a wrong version', H.ctl_datagram(H.CTL_SUBSCRIBE, topic, version=H.CTL_VERSION + 1)),
             ('fd with garbage', b'\xff' * 40),
             ('fd on a middle fragment', None),
         ]

@@ -1,8 +1,13 @@
 /* test_auth.c -- JWT verification: valid, expired, wrong key, alg none,
- * other algorithms, malformed tokens and claims, topic coverage. */
+ * other algorithms, malformed tokens and claims, topic coverage; RS256 with
+ * RSA keys made at test time, algorithm confusion, the start-up key check. */
 #include "config.h"
 
 #include <jwt.h>
+#include <openssl/bio.h>
+#include <openssl/encoder.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,4 +162,230 @@ static void test_bad_claims(void)
 	}
 }
 
-TEST_MAIN(TEST(test_valid), TEST(test_time), TEST(test_rejected), TEST(test_bad_claims))
+/* ---- RS256 ------------------------------------------------------------- */
+
+/* A key pair in PEM: the private key (PKCS#8), the public key as
+ * SubjectPublicKeyInfo ("BEGIN PUBLIC KEY") and as PKCS#1 ("BEGIN RSA PUBLIC
+ * KEY"). */
+struct pem_pair {
+	char *priv, *pub, *pub_pkcs1;
+};
+
+/* Returns what bio holds as a new string. */
+static char *bio_string(BIO *bio)
+{
+	char *data;
+	long n = BIO_get_mem_data(bio, &data);
+	char *s = malloc((size_t)n + 1);
+	memcpy(s, data, (size_t)n);
+	s[n] = '\0';
+	BIO_free(bio);
+	return s;
+}
+
+/* PEM of pkey's public half: "PEM"/"SubjectPublicKeyInfo" or
+ * "PEM"/"type-specific" (PKCS#1 for RSA). */
+static char *public_pem(EVP_PKEY *pkey, const char *structure)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	OSSL_ENCODER_CTX *ctx = OSSL_ENCODER_CTX_new_for_pkey(pkey, EVP_PKEY_PUBLIC_KEY, "PEM",
+							      structure, NULL);
+	int ok = ctx && OSSL_ENCODER_to_bio(ctx, bio) == 1;
+	OSSL_ENCODER_CTX_free(ctx);
+	CHECK(ok);
+	return bio_string(bio);
+}
+
+/* A new key pair: RSA of the given bits, or EC P-256 when bits is 0. */
+static struct pem_pair make_keys(unsigned bits)
+{
+	EVP_PKEY *pkey = bits ? EVP_RSA_gen(bits) : EVP_EC_gen("P-256");
+	CHECK(pkey != NULL);
+	struct pem_pair k;
+	BIO *bio = BIO_new(BIO_s_mem());
+	CHECK(PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL) == 1);
+	k.priv = bio_string(bio);
+	k.pub = public_pem(pkey, "SubjectPublicKeyInfo");
+	k.pub_pkcs1 = bits ? public_pem(pkey, "type-specific") : NULL;
+	EVP_PKEY_free(pkey);
+	return k;
+}
+
+static void free_keys(struct pem_pair *k)
+{
+	free(k->priv);
+	free(k->pub);
+	free(k->pub_pkcs1);
+}
+
+static enum auth_status verify_with(const char *token, const char *key, struct auth_claims *c)
+{
+	char err[128];
+	enum auth_status st = auth_verify(token, key, strlen(key), NOW, c, err, sizeof err);
+	auth_claims_free(c);
+	return st;
+}
+
+/* 1024 bits keep the test quick under valgrind; the size is not what is
+ * tested. */
+#define TEST_RSA_BITS 1024
+
+static void test_rs256(void)
+{
+	struct pem_pair k = make_keys(TEST_RSA_BITS), other = make_keys(TEST_RSA_BITS);
+	CHECK(strncmp(k.pub, "-----BEGIN PUBLIC KEY-----\n", 27) == 0);
+	CHECK(strncmp(k.pub_pkcs1, "-----BEGIN RSA PUBLIC KEY-----\n", 31) == 0);
+	CHECK(auth_key_is_pem(k.pub, strlen(k.pub)) && auth_key_is_pem(k.pub_pkcs1, strlen(k.pub_pkcs1)));
+	CHECK(!auth_key_is_pem(KEY, strlen(KEY)) && !auth_key_is_pem(k.priv, strlen(k.priv)));
+	const char *grants = "{\"mercure\":{\"publish\":[\"a\"],\"subscribe\":[\"s\",\"t\"]},"
+			     "\"exp\":1900000000}";
+
+	/* Valid, with either form of the public key. */
+	char *t = make_token(JWT_ALG_RS256, k.priv, grants);
+	CHECK(t != NULL);
+	struct auth_claims c;
+	char err[128];
+	CHECK(auth_verify(t, k.pub, strlen(k.pub), NOW, &c, err, sizeof err) == AUTH_OK);
+	CHECK(c.npublish == 1 && c.nsubscribe == 2 && c.exp == 1900000000);
+	CHECK(auth_can_publish(&c, "a") && !auth_can_publish(&c, "b"));
+	CHECK_STR_EQ(c.subscribe[1], "t");
+	auth_claims_free(&c);
+	CHECK(verify_with(t, k.pub_pkcs1, &c) == AUTH_OK);
+
+	/* Another RSA key, an HS256 secret, the private key as the key. */
+	CHECK(verify_with(t, other.pub, &c) == AUTH_INVALID);
+	CHECK(verify_with(t, other.pub_pkcs1, &c) == AUTH_INVALID);
+	CHECK(verify_with(t, KEY, &c) == AUTH_INVALID);
+	CHECK(verify_with(t, k.priv, &c) == AUTH_INVALID);
+
+	/* Payload swapped under the signature. */
+	char *u = make_token(JWT_ALG_RS256, k.priv, "{\"mercure\":{\"publish\":[\"*\"]}}");
+	char *dot_t = strrchr(t, '.'), *dot_u = strrchr(u, '.');
+	size_t head = (size_t)(dot_u - u);
+	char *forged = malloc(head + strlen(dot_t) + 1);
+	memcpy(forged, u, head);
+	strcpy(forged + head, dot_t);
+	CHECK(verify_with(forged, k.pub, &c) == AUTH_INVALID);
+	free(forged);
+	free(u);
+	free(t);
+
+	/* Expired, not yet valid. */
+	t = make_token(JWT_ALG_RS256, k.priv, "{\"exp\":1700000000}");
+	CHECK(verify_with(t, k.pub, &c) == AUTH_EXPIRED);
+	free(t);
+	t = make_token(JWT_ALG_RS256, k.priv, "{\"nbf\":1900000000}");
+	CHECK(verify_with(t, k.pub, &c) == AUTH_EXPIRED);
+	free(t);
+
+	/* The right RSA key, another RSA algorithm. */
+	t = make_token(JWT_ALG_RS512, k.priv, grants);
+	CHECK(verify_with(t, k.pub, &c) == AUTH_INVALID);
+	free(t);
+
+	/* An RS256 token where an HS256 secret is configured. */
+	t = make_token(JWT_ALG_RS256, k.priv, grants);
+	CHECK(verify_with(t, KEY, &c) == AUTH_INVALID);
+	free(t);
+
+	free_keys(&k);
+	free_keys(&other);
+}
+
+/* Algorithm confusion: an HS256 token signed with the text of the public key
+ * (which anybody may hold) as its secret. libjwt alone accepts it. */
+static void test_alg_confusion(void)
+{
+	struct pem_pair k = make_keys(TEST_RSA_BITS);
+	const char *keys[] = {k.pub, k.pub_pkcs1};
+	for (size_t i = 0; i < 2; i++) {
+		char *t = make_token(JWT_ALG_HS256, keys[i], "{\"mercure\":{\"publish\":[\"*\"]}}");
+		jwt_t *jwt = NULL;
+		CHECK(jwt_decode(&jwt, t, (const unsigned char *)keys[i], (int)strlen(keys[i])) == 0);
+		CHECK(jwt && jwt_get_alg(jwt) == JWT_ALG_HS256); /* the attack works on libjwt */
+		jwt_free(jwt);
+		struct auth_claims c;
+		char err[128];
+		CHECK(auth_verify(t, keys[i], strlen(keys[i]), NOW, &c, err, sizeof err) == AUTH_INVALID);
+		CHECK(c.npublish == 0 && strstr(err, "RS256"));
+		auth_claims_free(&c);
+		free(t);
+
+		/* The same with HS512 and HS384. */
+		t = make_token(JWT_ALG_HS512, keys[i], "{}");
+		CHECK(verify_with(t, keys[i], &c) == AUTH_INVALID);
+		free(t);
+		t = make_token(JWT_ALG_HS384, keys[i], "{}");
+		CHECK(verify_with(t, keys[i], &c) == AUTH_INVALID);
+		free(t);
+	}
+
+	/* alg none, also where a PEM key is configured. */
+	static const char *none_tokens[] = {
+		"eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJtZXJjdXJlIjp7InB1Ymxpc2giOlsiKiJdfX0.",
+		"eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJtZXJjdXJlIjp7InB1Ymxpc2giOlsiKiJdfX0",
+		"eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJtZXJjdXJlIjp7InB1Ymxpc2giOlsiKiJdfX0.c2ln",
+	};
+	for (size_t i = 0; i < sizeof none_tokens / sizeof none_tokens[0]; i++) {
+		struct auth_claims c;
+		CHECK(verify_with(none_tokens[i], k.pub, &c) == AUTH_INVALID);
+	}
+	free_keys(&k);
+}
+
+static void test_key_check(void)
+{
+	struct pem_pair k = make_keys(TEST_RSA_BITS), ec = make_keys(0);
+	char err[256];
+	CHECK(auth_key_check(k.pub, strlen(k.pub), err, sizeof err) == 0);
+	CHECK(auth_key_check(k.pub_pkcs1, strlen(k.pub_pkcs1), err, sizeof err) == 0);
+	CHECK(auth_key_check(KEY, strlen(KEY), err, sizeof err) == 0);
+	/* Without the final newline, as a one-line setting would strip it. */
+	CHECK(auth_key_check(k.pub, strlen(k.pub) - 1, err, sizeof err) == 0);
+
+	/* An EC public key: a PEM public key, but not RSA. */
+	CHECK(auth_key_is_pem(ec.pub, strlen(ec.pub)));
+	CHECK(auth_key_check(ec.pub, strlen(ec.pub), err, sizeof err) == -1 && strstr(err, "RSA"));
+
+	/* PEM blocks that would otherwise be taken for HS256 secrets. */
+	CHECK(auth_key_check(k.priv, strlen(k.priv), err, sizeof err) == -1 && strstr(err, "PEM"));
+	CHECK(auth_key_check(ec.priv, strlen(ec.priv), err, sizeof err) == -1);
+	char *indented = malloc(strlen(k.pub) + 2);
+	indented[0] = '\n';
+	strcpy(indented + 1, k.pub);
+	CHECK(auth_key_check(indented, strlen(indented), err, sizeof err) == -1);
+	free(indented);
+
+	/* Broken PEM: a damaged body, cut short, no body, only the first line. */
+	char *bad = strdup(k.pub);
+	bad[40] = bad[40] == 'A' ? '!' : 'A';
+	bad[41] = '*';
+	CHECK(auth_key_check(bad, strlen(bad), err, sizeof err) == -1 && strstr(err, "parse"));
+	free(bad);
+	bad = strdup(k.pub);
+	bad[strlen(bad) / 2] = '\0';
+	CHECK(auth_key_check(bad, strlen(bad), err, sizeof err) == -1);
+	free(bad);
+	static const char *broken[] = {
+		"-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n",
+		"-----BEGIN PUBLIC KEY-----",
+		"-----BEGIN RSA PUBLIC KEY-----\nAAAA\n-----END RSA PUBLIC KEY-----\n",
+		"-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----\n",
+	};
+	for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++)
+		CHECK(auth_key_check(broken[i], strlen(broken[i]), err, sizeof err) == -1);
+	CHECK(auth_key_check("", 0, err, sizeof err) == -1);
+
+	/* A broken PEM key given anyway verifies nothing. */
+	char *t = make_token(JWT_ALG_RS256, k.priv, "{}");
+	struct auth_claims c;
+	CHECK(verify_with(t, broken[3], &c) == AUTH_INVALID);
+	CHECK(verify_with(t, ec.pub, &c) == AUTH_INVALID);
+	free(t);
+
+	free_keys(&k);
+	free_keys(&ec);
+}
+
+TEST_MAIN(TEST(test_valid), TEST(test_time), TEST(test_rejected), TEST(test_bad_claims),
+	  TEST(test_rs256), TEST(test_alg_confusion), TEST(test_key_check))

@@ -1,6 +1,10 @@
-/* test_settings.c -- defaults, values, config file and command line. */
+/* test_settings.c -- defaults, values, config file and command line, key
+ * files (HS256 secrets and PEM public keys). */
 #include "config.h"
 
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,4 +86,154 @@ static void test_file_and_args(void)
 	rmdir(dir);
 }
 
-TEST_MAIN(TEST(test_values), TEST(test_file_and_args))
+/* Writes n bytes of data to path. */
+static void write_file(const char *path, const char *data, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	CHECK(fwrite(data, 1, n, f) == n);
+	fclose(f);
+}
+
+/* A new RSA public key in PEM ("BEGIN PUBLIC KEY"), or with private, the
+ * private key. */
+static char *make_rsa_pem(bool private)
+{
+	EVP_PKEY *pkey = EVP_RSA_gen(1024);
+	CHECK(pkey != NULL);
+	BIO *bio = BIO_new(BIO_s_mem());
+	if (private)
+		CHECK(PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL) == 1);
+	else
+		CHECK(PEM_write_bio_PUBKEY(bio, pkey) == 1);
+	char *data;
+	long n = BIO_get_mem_data(bio, &data);
+	char *s = malloc((size_t)n + 1);
+	memcpy(s, data, (size_t)n);
+	s[n] = '\0';
+	BIO_free(bio);
+	EVP_PKEY_free(pkey);
+	return s;
+}
+
+static void test_key_files(void)
+{
+	char dir[] = "/tmp/hubd-settings-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char path[256], conf[256];
+	snprintf(path, sizeof path, "%s/key.pem", dir);
+	snprintf(conf, sizeof conf, "%s/hubd.conf", dir);
+	struct settings c;
+	char err[512];
+
+	/* A PEM public key comes back byte for byte, final newline included. */
+	char *pem = make_rsa_pem(false);
+	write_file(path, pem, strlen(pem));
+	settings_defaults(&c);
+	CHECK(settings_set(&c, "publisher-key-file", path, err, sizeof err) == 0);
+	CHECK(settings_set(&c, "subscriber-key-file", path, err, sizeof err) == 0);
+	CHECK_STR_EQ(c.publisher_key, pem);
+	CHECK_STR_EQ(c.subscriber_key, pem);
+	settings_free(&c);
+
+	/* The same through a config file. */
+	FILE *f = fopen(conf, "w");
+	fprintf(f, "subscriber-key-file = %s\n", path);
+	fclose(f);
+	settings_defaults(&c);
+	CHECK(settings_load_file(&c, conf, err, sizeof err) == 0);
+	CHECK_STR_EQ(c.subscriber_key, pem);
+	settings_free(&c);
+
+	/* With CRLF line ends. */
+	char crlf[4096];
+	size_t crlf_len = 0;
+	for (const char *p = pem; *p && crlf_len + 2 < sizeof crlf; p++) {
+		if (*p == '\n')
+			crlf[crlf_len++] = '\r';
+		crlf[crlf_len++] = *p;
+	}
+	crlf[crlf_len] = '\0';
+	write_file(path, crlf, crlf_len);
+	settings_defaults(&c);
+	CHECK(settings_set(&c, "publisher-key-file", path, err, sizeof err) == 0);
+	CHECK_STR_EQ(c.publisher_key, crlf);
+	settings_free(&c);
+
+	/* A damaged PEM key is refused at start-up, naming the option and file. */
+	char *bad = strdup(pem);
+	bad[50] = bad[50] == '#' ? '$' : '#';
+	write_file(path, bad, strlen(bad));
+	settings_defaults(&c);
+	CHECK(settings_set(&c, "publisher-key-file", path, err, sizeof err) == -1);
+	CHECK(strstr(err, "publisher-key-file") && strstr(err, path) && strstr(err, "PEM"));
+	CHECK(c.publisher_key == NULL);
+	f = fopen(conf, "w");
+	fprintf(f, "# keys\n\nsubscriber-key-file = %s\n", path);
+	fclose(f);
+	CHECK(settings_load_file(&c, conf, err, sizeof err) == -1 && strstr(err, ":3:") &&
+	      strstr(err, path));
+	CHECK(c.subscriber_key == NULL);
+	settings_free(&c);
+	free(bad);
+
+	/* Cut short. */
+	write_file(path, pem, strlen(pem) / 2);
+	settings_defaults(&c);
+	CHECK(settings_set(&c, "subscriber-key-file", path, err, sizeof err) == -1 &&
+	      strstr(err, path));
+	settings_free(&c);
+
+	/* A private key, or text before the public key, is no HS256 secret. */
+	char *priv = make_rsa_pem(true);
+	write_file(path, priv, strlen(priv));
+	settings_defaults(&c);
+	CHECK(settings_set(&c, "publisher-key-file", path, err, sizeof err) == -1 &&
+	      strstr(err, path));
+	free(priv);
+	char *lead = malloc(strlen(pem) + 16);
+	sprintf(lead, "my key:\n%s", pem);
+	write_file(path, lead, strlen(lead));
+	CHECK(settings_set(&c, "publisher-key-file", path, err, sizeof err) == -1);
+	free(lead);
+
+	/* A PEM key as a plain value is checked the same way. */
+	CHECK(settings_set(&c, "publisher-key", pem, err, sizeof err) == 0);
+	CHECK_STR_EQ(c.publisher_key, pem);
+	CHECK(settings_set(&c, "subscriber-key", "-----BEGIN PUBLIC KEY-----", err, sizeof err) == -1);
+	CHECK(c.subscriber_key == NULL);
+	settings_free(&c);
+
+	/* HS256 secrets: trailing newlines dropped, the rest kept. */
+	write_file(path, "  two words \r\n\n", 15);
+	settings_defaults(&c);
+	CHECK(settings_set(&c, "publisher-key-file", path, err, sizeof err) == 0);
+	CHECK_STR_EQ(c.publisher_key, "  two words ");
+	/* Empty, only newlines, a NUL byte, over 1 MiB, a directory. */
+	write_file(path, "", 0);
+	CHECK(settings_set(&c, "publisher-key-file", path, err, sizeof err) == -1 && strstr(err, "empty"));
+	write_file(path, "\n\r\n", 3);
+	CHECK(settings_set(&c, "publisher-key-file", path, err, sizeof err) == -1 && strstr(err, "empty"));
+	write_file(path, "abc\0def", 7);
+	CHECK(settings_set(&c, "publisher-key-file", path, err, sizeof err) == -1 && strstr(err, "NUL"));
+	size_t big = 1024 * 1024 + 1;
+	char *huge = malloc(big);
+	memset(huge, 'k', big);
+	write_file(path, huge, big);
+	CHECK(settings_set(&c, "publisher-key-file", path, err, sizeof err) == -1 && strstr(err, "larger"));
+	write_file(path, huge, big - 1); /* exactly 1 MiB is allowed */
+	CHECK(settings_set(&c, "publisher-key-file", path, err, sizeof err) == 0);
+	CHECK(c.publisher_key && strlen(c.publisher_key) == big - 1);
+	free(huge);
+	CHECK(settings_set(&c, "publisher-key-file", dir, err, sizeof err) == -1 && strstr(err, dir));
+	settings_free(&c);
+
+	free(pem);
+	unlink(path);
+	unlink(conf);
+	rmdir(dir);
+}
+
+TEST_MAIN(TEST(test_values), TEST(test_file_and_args), TEST(test_key_files))
