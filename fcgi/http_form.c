@@ -23,12 +23,12 @@ static int hex_value(char c)
 /* Decodes s[0..len) into out (room for len bytes) and NUL-terminates it.
  * base is the offset of s in the whole input, for the error message.
  * Returns the decoded length, or -1 with a reason in err. */
-static long decode(const char *s, size_t len, char *out, size_t base, char *err,
-		   size_t errlen)
+static long decode(const char *s, size_t len, char *out, size_t base, bool plus_is_space,
+		   char *err, size_t errlen)
 {
 	size_t o = 0;
 	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '+') {
+		if (s[i] == '+' && plus_is_space) {
 			out[o++] = ' ';
 		} else if (s[i] == '%') {
 			int hi = len - i >= 3 ? hex_value(s[i + 1]) : -1;
@@ -68,7 +68,7 @@ int http_form_parse(struct http_form *f, const char *s, size_t len, char *err,
 			const char *eq = memchr(seg, '=', seglen);
 			size_t nlen = eq ? (size_t)(eq - seg) : seglen;
 			struct http_field *fl = &f->fields[f->n];
-			long d = decode(seg, nlen, a, pos, err, errlen);
+			long d = decode(seg, nlen, a, pos, true, err, errlen);
 			if (d < 0)
 				goto fail;
 			fl->name = a;
@@ -76,7 +76,7 @@ int http_form_parse(struct http_form *f, const char *s, size_t len, char *err,
 			a += d + 1;
 			if (eq) {
 				size_t voff = nlen + 1;
-				d = decode(seg + voff, seglen - voff, a, pos + voff, err, errlen);
+				d = decode(seg + voff, seglen - voff, a, pos + voff, true, err, errlen);
 				if (d < 0)
 					goto fail;
 			} else {
@@ -222,4 +222,16 @@ void http_percent_encode(struct buf *out, const char *s, size_t len)
 			buf_add(out, e, sizeof e);
 		}
 	}
+}
+
+char *http_path_decode(const char *s, size_t len)
+{
+	char *out = xmalloc(len + 1);
+	char err[64];
+	long n = decode(s, len, out, 0, false, err, sizeof err);
+	if (n < 0 || memchr(out, '\0', (size_t)n)) {
+		free(out);
+		return NULL;
+	}
+	return out;
 }

@@ -73,4 +73,9 @@ bool http_media_type_is(const char *content_type, const char *type);
  * the result is safe in a URL query value and in a header. Copies. */
 void http_percent_encode(struct buf *out, const char *s, size_t len);
 
+/* Percent-decodes a URL path segment s[0..len) ('+' stays '+'). Returns a
+ * malloc'ed NUL-terminated copy, or NULL for a malformed escape or an
+ * encoded NUL byte. */
+char *http_path_decode(const char *s, size_t len);
+
 #endif

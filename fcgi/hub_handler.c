@@ -24,6 +24,7 @@
 
 #define HUB_PATH "/.well-known/mercure"
 #define HISTORY_PATH "/.well-known/mercure/history"
+#define SUBSCRIPTIONS_PATH "/.well-known/mercure/subscriptions"
 #define DEFAULT_SOCKET "/run/hubd/hubd.sock"
 #define DEFAULT_MAX_BODY 1114112u /* 1 MiB of data plus room for the form */
 #define TOPIC_MAX_LEN 2048
@@ -627,6 +628,62 @@ out:
 	http_form_free(&q);
 }
 
+/* GET /.well-known/mercure/subscriptions[/{topic}[/{subscriber}]]: the
+ * active subscriptions as JSON-LD. rest: the path after SUBSCRIPTIONS_PATH
+ * ("" or "/..."). */
+static void subscriptions(struct req *r, const char *rest, const char *query)
+{
+	struct http_form q = {0};
+	struct buf p = {0};
+	struct ctl_msg reply;
+	char why[256];
+	char *seg[2] = {NULL, NULL};
+	int nseg = 0;
+	if (!parse_query(r, query, &q))
+		return;
+	while (*rest == '/' && rest[1] && nseg < 3) {
+		size_t n = strcspn(rest + 1, "/");
+		if (nseg == 2 || !(seg[nseg] = http_path_decode(rest + 1, n))) {
+			respond_text(r, nseg == 2 ? 404 : 400, "", "%s",
+				     nseg == 2 ? "not found" : "malformed path segment");
+			goto out;
+		}
+		nseg++;
+		rest += 1 + n;
+	}
+	if (*rest && strcmp(rest, "/") != 0) {
+		respond_text(r, 404, "", "not found");
+		goto out;
+	}
+	if (seg[0])
+		ctl_put_str(&p, CTL_T_TOPIC, seg[0]);
+	if (seg[1])
+		ctl_put_str(&p, CTL_T_SUBSCRIBER, seg[1]);
+	ctl_put_u32(&p, CTL_T_HTTP, 1);
+	put_credentials(r, &q, &p);
+	enum ctl_client_result res = ctl_client_call(sock_path, CTL_SUBSCRIPTIONS, p.p, p.len, -1,
+						     CTL_TIMEOUT_MS, &reply, why, sizeof why);
+	if (res != CTL_CLIENT_OK) {
+		respond_unavailable(r, res, why);
+		goto out;
+	}
+	const struct ctl_field *body = ctl_find(&reply, CTL_T_BODY);
+	if (reply.type == CTL_OK && body) {
+		struct buf extra = {0};
+		add_reply_headers(&extra, &reply);
+		respond(r, 200, "application/ld+json", extra.p ? extra.p : "", body->val, body->len);
+		buf_free(&extra);
+	} else {
+		respond_ctl_error(r, &reply);
+	}
+	ctl_msg_clear(&reply);
+out:
+	free(seg[0]);
+	free(seg[1]);
+	buf_free(&p);
+	http_form_free(&q);
+}
+
 /* OPTIONS: a CORS preflight, answered 204 with what hubd allows. */
 static void preflight(struct req *r)
 {
@@ -691,6 +748,14 @@ static void handle(struct req *r)
 			preflight(r);
 		else
 			respond_text(r, 405, "Allow: GET, POST, OPTIONS\r\n", "method not allowed");
+	} else if (strncmp(path, SUBSCRIPTIONS_PATH, strlen(SUBSCRIPTIONS_PATH)) == 0 &&
+		   (path[strlen(SUBSCRIPTIONS_PATH)] == '\0' || path[strlen(SUBSCRIPTIONS_PATH)] == '/')) {
+		if (strcmp(r->method, "GET") == 0)
+			subscriptions(r, path + strlen(SUBSCRIPTIONS_PATH), query);
+		else if (strcmp(r->method, "OPTIONS") == 0)
+			preflight(r);
+		else
+			respond_text(r, 405, "Allow: GET, OPTIONS\r\n", "method not allowed");
 	} else if (strcmp(path, HISTORY_PATH) == 0) {
 		if (strcmp(r->method, "GET") == 0)
 			history(r, query);

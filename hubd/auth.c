@@ -87,6 +87,7 @@ void auth_claims_free(struct auth_claims *c)
 		free(c->subscribe[i]);
 	free(c->publish);
 	free(c->subscribe);
+	free(c->payload);
 	memset(c, 0, sizeof *c);
 }
 
@@ -198,6 +199,9 @@ enum auth_status auth_verify(const char *token, const char *key, size_t keylen,
 		int bad = !json_is_object(m) ||
 			  take_selectors(json_object_get(m, "publish"), &out->publish, &out->npublish) < 0 ||
 			  take_selectors(json_object_get(m, "subscribe"), &out->subscribe, &out->nsubscribe) < 0;
+		json_t *payload = bad ? NULL : json_object_get(m, "payload");
+		if (payload)
+			out->payload = json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY);
 		json_decref(m);
 		if (bad) {
 			snprintf(err, errlen, "malformed mercure claim");

@@ -25,6 +25,7 @@ struct auth_claims {
 	int npublish;
 	char **subscribe;
 	int nsubscribe;
+	char *payload; /* mercure.payload as JSON text, or NULL */
 	int64_t exp;
 };
 

@@ -51,6 +51,11 @@
  *       names no retained update.
  *   CTL_STATS      c->d  (no fields)
  *       Reply: CTL_OK with BODY, a JSON object of counters.
+ *   CTL_SUBSCRIPTIONS c->d  TOPIC (0..1), SUBSCRIBER (0..1), HTTP, AUTH,
+ *       AUTH_SOURCE, ORIGIN: the active subscriptions (all, those of one
+ *       topic selector, or one), when the subscriptions API is on.
+ *       Reply: CTL_OK with BODY (JSON-LD); CTL_ERROR 404 when it is off or
+ *       the subscription is unknown, 401/403 without authorization.
  *   CTL_PREFLIGHT  c->d  ORIGIN (0..1): a CORS preflight (HTTP OPTIONS).
  *       Reply: CTL_OK with HEADERS (0..1) for a 204 answer.
  *
@@ -85,6 +90,7 @@ enum ctl_type {
 	CTL_HISTORY = 3,
 	CTL_STATS = 4,
 	CTL_PREFLIGHT = 5,
+	CTL_SUBSCRIPTIONS = 6,
 	CTL_OK = 0x100,
 	CTL_ERROR = 0x101,
 };
@@ -110,7 +116,8 @@ enum ctl_tag {
 	CTL_T_ORIGIN = 18,
 	CTL_T_AUTH_SOURCE = 19,
 	CTL_T_HEADERS = 20,
-	CTL_T_MAX_ = 21
+	CTL_T_SUBSCRIBER = 21,
+	CTL_T_MAX_ = 22
 };
 
 /* AUTH_SOURCE: where the HTTP request carried its token. */

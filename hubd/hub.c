@@ -15,6 +15,7 @@
 #include "selector.h"
 #include "settings.h"
 #include "sub.h"
+#include "subscriptions.h"
 #include "topic.h"
 
 #define REPLAY_PAGE 1000
@@ -238,35 +239,41 @@ void hub_sub_drained(struct hub *h, struct sub *s)
 
 /* ---- streams ----------------------------------------------------------- */
 
-int hub_subscribe(struct hub *h, int fd, int mode, uint16_t request_id,
-		  struct match_rules *rules, int64_t exp_s,
-		  const char *last_event_id, const char *extra_headers,
-		  char *err, size_t errlen)
+static void announce(struct hub *h, struct sub *s, bool active);
+
+int hub_subscribe(struct hub *h, const struct hub_sub_request *req, char *err, size_t errlen)
 {
+	struct match_rules *rules = req->rules;
+	const char *last_event_id = req->last_event_id;
 	if (h->shutting_down || h->nsubs >= h->cfg->max_subscribers) {
-		close(fd);
+		close(req->fd);
 		match_rules_free(rules);
 		snprintf(err, errlen, "%s", h->shutting_down ? "hub is shutting down" : "too many subscribers");
 		return 503;
 	}
-	struct sub *s = sub_new(h, fd, mode, request_id);
+	struct sub *s = sub_new(h, req->fd, req->mode, req->request_id);
 	if (!s) {
 		match_rules_free(rules);
 		snprintf(err, errlen, "cannot watch the connection");
 		return 503;
 	}
 	s->rules = rules;
-	s->extra_headers = extra_headers && *extra_headers ? xstrdup(extra_headers) : NULL;
+	s->extra_headers = req->extra_headers && *req->extra_headers ? xstrdup(req->extra_headers) : NULL;
 	s->next = h->subs;
 	if (h->subs)
 		h->subs->prev = s;
 	h->subs = s;
 	h->nsubs++;
 	h->streams_opened++;
-	if (exp_s > 0 && sub_expire_at(s, exp_s) < 0) {
+	if (req->exp_s > 0 && sub_expire_at(s, req->exp_s) < 0) {
 		sub_abort(s, "cannot set the expiry timer");
 		snprintf(err, errlen, "cannot watch the token's expiry");
 		return 503;
+	}
+	if (h->cfg->subscriptions) {
+		s->id = msg_make_id();
+		s->payload = req->payload ? xstrdup(req->payload) : NULL;
+		announce(h, s, true);
 	}
 
 	/* Exact topics and "*" in the index, templates on their own list. */
@@ -317,6 +324,8 @@ void hub_sub_closed(struct hub *h, struct sub *s)
 	s->prev = s->next = NULL;
 	h->nsubs--;
 	h->streams_closed++;
+	if (s->id && !h->shutting_down)
+		announce(h, s, false);
 	for (int i = 0; i < s->nlinks; i++)
 		topic_unsubscribe(h->topics, s->links[i]);
 	s->nlinks = 0;
@@ -419,6 +428,76 @@ void hub_publish(struct hub *h, struct msg *m, hub_publish_cb cb, void *arg)
 	ctx->arg = arg;
 	h->store->ops->append(h->store, m, appended_cb, ctx);
 	msg_unref(m);
+}
+
+/* ---- subscriptions API ---------------------------------------------------- */
+
+static void announced_cb(void *arg, int status, const char *text)
+{
+	if (status != 200)
+		log_warn("subscription update not published: %s", text);
+}
+
+/* Publishes, for each topic selector of s, the private update that says it
+ * became active (or inactive), on the subscription's own IRI. */
+static void announce(struct hub *h, struct sub *s, bool active)
+{
+	for (int i = 0; i < s->rules->ntopics; i++) {
+		const char *topic = selector_text(s->rules->topics[i]);
+		struct buf iri = {0}, doc = {0};
+		subscriptions_iri(&iri, topic, s->id);
+		subscriptions_object(&doc, topic, s->id, active, s->payload, true);
+		const char *topics[1] = {iri.p};
+		hub_publish(h, msg_new(NULL, topics, 1, NULL, -1, true, doc.p, doc.len),
+			    announced_cb, NULL);
+		buf_free(&iri);
+		buf_free(&doc);
+	}
+}
+
+int hub_subscriptions_json(struct hub *h, const char *topic, const char *subscriber,
+			   struct buf *out)
+{
+	if (!h->cfg->subscriptions)
+		return 404;
+	struct buf list = {0};
+	int n = 0;
+	for (struct sub *s = h->subs; s; s = s->next) {
+		if (!s->id || s->state == SUB_CLOSED || s->state == SUB_ENDING)
+			continue;
+		if (subscriber && strcmp(s->id, subscriber) != 0)
+			continue;
+		for (int i = 0; i < s->rules->ntopics; i++) {
+			const char *t = selector_text(s->rules->topics[i]);
+			if (topic && strcmp(t, topic) != 0)
+				continue;
+			if (subscriber) { /* one subscription: the object itself */
+				subscriptions_object(out, t, s->id, true, s->payload, true);
+				buf_free(&list);
+				return 200;
+			}
+			if (n++)
+				buf_addc(&list, ',');
+			subscriptions_object(&list, t, s->id, true, s->payload, false);
+		}
+	}
+	if (subscriber) {
+		buf_free(&list);
+		return 404;
+	}
+	struct buf iri = {0};
+	subscriptions_iri(&iri, topic, NULL);
+	buf_adds(out, "{\"@context\":\"https://mercure.rocks/\",\"id\":");
+	buf_add_json_string(out, iri.p, iri.len);
+	buf_adds(out, ",\"type\":\"Subscriptions\",\"lastEventID\":");
+	const char *last = h->last_id ? h->last_id : "earliest";
+	buf_add_json_string(out, last, strlen(last));
+	buf_adds(out, ",\"subscriptions\":[");
+	buf_add(out, list.p ? list.p : "", list.len);
+	buf_adds(out, "]}");
+	buf_free(&iri);
+	buf_free(&list);
+	return 200;
 }
 
 /* ---- heartbeat, stats, shutdown ------------------------------------------ */

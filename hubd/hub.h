@@ -27,17 +27,29 @@ struct hub *hub_new(struct event_base *base, const struct settings *cfg,
 /* Frees the hub; every stream must be closed (hub_shutdown). NULL: no-op. */
 void hub_free(struct hub *h);
 
-/* Opens a stream on fd (taken, closed on failure too) that receives what
- * rules allow (taken, freed with the stream). exp_s: when the subscriber's
- * JWT expires (seconds since the epoch; the stream is ended then), 0 for
- * never. last_event_id: what the client sent as Last-Event-ID /
- * lastEventID, or NULL when it sent neither ("earliest" = all history).
- * extra_headers: response header lines (copied) or NULL. Returns 0, or an
- * HTTP status (503) with a reason in err. */
-int hub_subscribe(struct hub *h, int fd, int mode, uint16_t request_id,
-		  struct match_rules *rules, int64_t exp_s,
-		  const char *last_event_id, const char *extra_headers,
-		  char *err, size_t errlen);
+/* A new stream. */
+struct hub_sub_request {
+	int fd;                    /* taken (closed on failure too) */
+	int mode;                  /* CTL_MODE_FCGI or CTL_MODE_CGI */
+	uint16_t request_id;       /* FastCGI request id */
+	struct match_rules *rules; /* what it may receive; taken */
+	int64_t exp_s;             /* its JWT's exp (the stream ends then), 0: never */
+	const char *last_event_id; /* Last-Event-ID / lastEventID, or NULL when
+				    * the client sent neither ("earliest": all) */
+	const char *extra_headers; /* response header lines, or NULL; copied */
+	const char *payload;       /* mercure.payload JSON, or NULL; copied */
+};
+
+/* Opens the stream req describes. Returns 0, or an HTTP status (503) with
+ * a reason in err. */
+int hub_subscribe(struct hub *h, const struct hub_sub_request *req, char *err, size_t errlen);
+
+/* Appends the JSON-LD document of the active subscriptions -- all, those
+ * of the topic selector topic, or the one of topic and subscriber -- to
+ * out. Returns 200, or 404 when the subscriptions API is off or the one
+ * subscription asked for does not exist. */
+int hub_subscriptions_json(struct hub *h, const char *topic, const char *subscriber,
+			   struct buf *out);
 
 /* Called once per publish with status 200 (then text is the id), 409
  * (duplicate id) or 500/503, text a reason. */

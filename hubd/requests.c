@@ -17,6 +17,7 @@
 #include "msg.h"
 #include "settings.h"
 #include "store.h"
+#include "subscriptions.h"
 
 #define TOPIC_MAX_LEN 2048
 #define ID_MAX_LEN 1024
@@ -47,6 +48,10 @@ static const struct field_rule history_rules[] = {
 };
 static const struct field_rule stats_rules[] = {{0, 0, 0}};
 static const struct field_rule preflight_rules[] = {{CTL_T_ORIGIN, 0, 1}, {0, 0, 0}};
+static const struct field_rule subscriptions_rules[] = {
+	{CTL_T_TOPIC, 0, 1}, {CTL_T_SUBSCRIBER, 0, 1}, {CTL_T_HTTP, 0, 1}, {CTL_T_AUTH, 0, 1},
+	{CTL_T_AUTH_SOURCE, 0, 1}, {CTL_T_ORIGIN, 0, 1}, {0, 0, 0},
+};
 
 /* Checks m's fields against rules; u32 tags must be 4 bytes. */
 static int check_fields(const struct ctl_msg *m, const struct field_rule *rules,
@@ -254,8 +259,17 @@ static void handle_subscribe(struct requests *rq, struct ctl_peer *p, struct ctl
 		char *last_event_id = lei ? ctl_field_str(lei) : NULL;
 		int fd = m->fd;
 		m->fd = -1; /* hub_subscribe takes it, and the rules */
-		status = hub_subscribe(rq->hub, fd, (int)mode, (uint16_t)reqid, rules, claims.exp,
-				       last_event_id, a.headers, err, sizeof err);
+		struct hub_sub_request req = {
+			.fd = fd,
+			.mode = (int)mode,
+			.request_id = (uint16_t)reqid,
+			.rules = rules,
+			.exp_s = claims.exp,
+			.last_event_id = last_event_id,
+			.extra_headers = a.headers,
+			.payload = claims.payload,
+		};
+		status = hub_subscribe(rq->hub, &req, err, sizeof err);
 		if (status)
 			answer_error(&a, status, err);
 		else /* the CORS headers go out on the stream itself */
@@ -509,6 +523,59 @@ static void handle_history(struct requests *rq, struct ctl_peer *p, struct ctl_m
 	free(after_s);
 }
 
+/* The subscriptions API. Over HTTP the reader needs a token whose
+ * mercure.subscribe selectors match the IRI asked for (as Mercure does:
+ * e.g. "/.well-known/mercure/subscriptions{/topic}{/subscriber}"). */
+static void handle_subscriptions(struct requests *rq, struct ctl_peer *p, struct ctl_msg *m)
+{
+	char err[256];
+	struct answer a;
+	answer_init(&a, rq, p, m, false);
+	const struct ctl_field *tf = ctl_find(m, CTL_T_TOPIC), *sf = ctl_find(m, CTL_T_SUBSCRIBER);
+	char *topic = tf ? ctl_field_str(tf) : NULL;
+	char *subscriber = sf ? ctl_field_str(sf) : NULL;
+	struct buf iri = {0}, body = {0};
+	int status = 0;
+	if ((tf && !text_ok(tf, TOPIC_MAX_LEN, false, false)) ||
+	    (sf && (!tf || !text_ok(sf, ID_MAX_LEN, false, true)))) {
+		status = 400;
+		snprintf(err, sizeof err, "a subscriber needs a topic; both must be short text");
+	} else if (!rq->cfg->subscriptions) {
+		status = 404;
+		snprintf(err, sizeof err, "the subscriptions API is off (subscriptions = no)");
+	} else if (u32_or(m, CTL_T_HTTP, 0)) {
+		struct auth_claims claims;
+		status = verify_token(m, rq->cfg->subscriber_key, &claims, err, sizeof err);
+		subscriptions_iri(&iri, topic, subscriber);
+		const char *topics[1] = {iri.p};
+		struct msg *probe = msg_new("probe", topics, 1, NULL, -1, true, NULL, 0);
+		struct match_rules *r = match_rules_new(topics, 1, claims.subscribe, claims.nsubscribe);
+		if (!status && !match_rules_may_see(r, probe)) {
+			status = 403;
+			snprintf(err, sizeof err, "the token's mercure.subscribe does not cover %s", iri.p);
+		}
+		match_rules_free(r);
+		msg_unref(probe);
+		auth_claims_free(&claims);
+	}
+	if (!status)
+		status = hub_subscriptions_json(rq->hub, topic, subscriber, &body);
+	if (status == 200) {
+		struct buf b = {0};
+		ctl_put(&b, CTL_T_BODY, body.p, body.len);
+		answer_ok(&a, &b);
+		buf_free(&b);
+	} else {
+		answer_error(&a, status, status == 404 && rq->cfg->subscriptions
+						 ? "no such subscription" : err);
+	}
+	buf_free(&iri);
+	buf_free(&body);
+	free(topic);
+	free(subscriber);
+	answer_done(&a);
+}
+
 /* A CORS preflight: the headers for a 204. */
 static void handle_preflight(struct requests *rq, struct ctl_peer *p, struct ctl_msg *m)
 {
@@ -532,6 +599,7 @@ void requests_handle(void *arg, struct ctl_peer *p, struct ctl_msg *m)
 	case CTL_HISTORY: rules = history_rules; break;
 	case CTL_STATS: rules = stats_rules; break;
 	case CTL_PREFLIGHT: rules = preflight_rules; break;
+	case CTL_SUBSCRIPTIONS: rules = subscriptions_rules; break;
 	default: rules = NULL; break;
 	}
 	char err[200];
@@ -556,6 +624,7 @@ void requests_handle(void *arg, struct ctl_peer *p, struct ctl_msg *m)
 	case CTL_PUBLISH: handle_publish(rq, p, m); break;
 	case CTL_HISTORY: handle_history(rq, p, m); break;
 	case CTL_PREFLIGHT: handle_preflight(rq, p, m); break;
+	case CTL_SUBSCRIPTIONS: handle_subscriptions(rq, p, m); break;
 	case CTL_STATS: {
 		struct buf body = {0}, b = {0};
 		hub_stats_json(rq->hub, &body);

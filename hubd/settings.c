@@ -217,6 +217,11 @@ int settings_set(struct settings *c, const char *key, const char *value,
 			snprintf(err, errlen, "anonymous: expected yes or no, got \"%s\"", value);
 			return -1;
 		}
+	} else if (!strcmp(key, "subscriptions")) {
+		if (parse_bool(value, &c->subscriptions) < 0) {
+			snprintf(err, errlen, "subscriptions: expected yes or no, got \"%s\"", value);
+			return -1;
+		}
 	} else if (!strcmp(key, "cors-origins") || !strcmp(key, "publish-origins")) {
 		for (const char *p = value; *p; p++) {
 			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
@@ -316,6 +321,7 @@ void settings_usage(void *fp)
 		"  --anonymous yes|no         allow subscribers without a JWT (yes)\n"
 		"  --cors-origins 'O1 O2'     origins allowed cross-origin (or *; none)\n"
 		"  --publish-origins 'O1 O2'  origins allowed to publish with cookie auth (none)\n"
+		"  --subscriptions yes|no     the subscriptions API and its events (no)\n"
 		"  --pidfile FILE             write the process id here\n"
 		"  --log-level LEVEL          error, warn, info or debug (info)\n"
 		"  -h, --help                 this text\n"

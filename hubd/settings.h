@@ -28,6 +28,8 @@ struct settings {
 	bool allow_anonymous;   /* anonymous = yes | no */
 	char *cors_origins;     /* cors-origins = origins allowed cross-origin
 				 * (space-separated, or *); none by default */
+	bool subscriptions;     /* subscriptions = yes | no (the subscriptions
+				 * API and its connect/disconnect updates) */
 	char *publish_origins;  /* publish-origins = origins allowed to publish
 				 * with cookie auth (space-separated, or *) */
 	char *pidfile;          /* pidfile = (none) */

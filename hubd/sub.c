@@ -97,6 +97,8 @@ void sub_unref(struct sub *s)
 	free(s->replay_after_id);
 	free(s->header_last_id);
 	free(s->extra_headers);
+	free(s->id);
+	free(s->payload);
 	if (s->ev)
 		event_free(s->ev);
 	if (s->out)
@@ -270,6 +272,9 @@ static void expiry_cb(evutil_socket_t fd, short what, void *arg)
 
 int sub_expire_at(struct sub *s, int64_t exp_s)
 {
+	/* libevent counts timeouts from the time it cached when the loop
+	 * woke up; a slow turn would make the stream end early. */
+	event_base_update_cache_time(hub_base(s->hub));
 	int64_t ms = exp_s * 1000 - now_ms();
 	struct timeval tv = {.tv_sec = ms > 0 ? ms / 1000 : 0,
 			     .tv_usec = ms > 0 ? (ms % 1000) * 1000 : 0};

@@ -54,6 +54,8 @@ struct sub {
 	char *replay_after_id; /* NULL after the first page */
 	char *header_last_id;  /* value for the Last-Event-ID response header */
 	char *extra_headers;   /* more response header lines (CORS), or NULL */
+	char *id;              /* subscriber id (subscriptions API), or NULL */
+	char *payload;         /* its JWT's mercure.payload JSON, or NULL */
 	struct sub *prev, *next;  /* the hub's list of every open stream */
 	struct sub *dirty_next;   /* the hub's flush list */
 };

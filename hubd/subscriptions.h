@@ -1,0 +1,24 @@
+/* subscriptions.h -- the Mercure subscriptions API's documents: the IRI of
+ * a subscription and its JSON-LD object, as sent in the connect/disconnect
+ * updates and in GET /.well-known/mercure/subscriptions. Pure encoding. */
+#ifndef HUBD_SUBSCRIPTIONS_H
+#define HUBD_SUBSCRIPTIONS_H
+
+#include <stdbool.h>
+
+#include "util.h"
+
+#define SUBSCRIPTIONS_PATH "/.well-known/mercure/subscriptions"
+
+/* Appends SUBSCRIPTIONS_PATH, then "/" + topic and "/" + subscriber,
+ * percent-encoded (all but RFC 3986 unreserved characters), for those that
+ * are non-NULL (subscriber only after a topic). */
+void subscriptions_iri(struct buf *out, const char *topic, const char *subscriber);
+
+/* Appends the JSON-LD object of one subscription: id (its IRI), type
+ * "Subscription", topic, subscriber, active, and payload (JSON text, or
+ * NULL for none). with_context adds "@context". */
+void subscriptions_object(struct buf *out, const char *topic, const char *subscriber,
+			  bool active, const char *payload, bool with_context);
+
+#endif
