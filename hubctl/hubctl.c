@@ -1,5 +1,5 @@
 /* hubctl.c -- hubd's local administration tool: publish, read history and
- * statistics over the control socket, and mint HS256 tokens. */
+ * statistics over the control socket, and mint HS256 or RS256 tokens. */
 #include "config.h"
 
 #include <errno.h>
@@ -32,7 +32,7 @@ static const char usage_main[] =
 	"  publish   publish an update; prints its id\n"
 	"  history   print retained updates as JSON\n"
 	"  stats     print hubd's counters as JSON\n"
-	"  token     print an HS256 JWT for publishers or subscribers\n"
+	"  token     print a JWT (HS256 or RS256) for publishers or subscribers\n"
 	"\n"
 	"Options:\n"
 	"  -s, --socket SOCKET  hubd's control socket (default: $HUBD_SOCKET,\n"
@@ -70,12 +70,15 @@ static const char usage_stats[] =
 	"Prints hubd's counters as a JSON object.\n";
 
 static const char usage_token[] =
-	"usage: hubctl token [--key KEY] [--publish SEL...] [--subscribe SEL...]\n"
-	"                    [--exp SECONDS]\n"
+	"usage: hubctl token [--key KEY | --private-key-file PEM] [--publish SEL...]\n"
+	"                    [--subscribe SEL...] [--payload JSON] [--exp SECONDS]\n"
 	"\n"
-	"Prints an HS256 JWT with the claim\n"
+	"Prints a JWT with the claim\n"
 	"{\"mercure\":{\"publish\":[...],\"subscribe\":[...]}}.\n"
-	"  -k, --key KEY        the HS256 secret (default: $HUBD_JWT_KEY)\n"
+	"  -k, --key KEY        sign HS256 with this secret (default: $HUBD_JWT_KEY)\n"
+	"  -K, --private-key-file PEM\n"
+	"                       sign RS256 with this RSA private key instead\n"
+	"  -P, --payload JSON   mercure.payload (any JSON value)\n"
 	"  -p, --publish SEL    a topic selector the bearer may publish to (repeatable)\n"
 	"  -S, --subscribe SEL  a topic selector for private updates (repeatable)\n"
 	"  -e, --exp SECONDS    expire this many seconds from now (default: never)\n";
@@ -379,6 +382,8 @@ static int cmd_token(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"key", required_argument, NULL, 'k'},
+		{"private-key-file", required_argument, NULL, 'K'},
+		{"payload", required_argument, NULL, 'P'},
 		{"publish", required_argument, NULL, 'p'},
 		{"subscribe", required_argument, NULL, 'S'},
 		{"exp", required_argument, NULL, 'e'},
@@ -386,6 +391,9 @@ static int cmd_token(int argc, char **argv)
 		{0},
 	};
 	const char *key = getenv("HUBD_JWT_KEY");
+	const char *pem_file = NULL;
+	char *pem = NULL;
+	size_t pem_len = 0;
 	json_t *claims = json_object();
 	json_t *mercure = json_object();
 	json_t *pub = json_array(), *sub = json_array();
@@ -397,9 +405,19 @@ static int cmd_token(int argc, char **argv)
 	int c, rc = 0;
 	jwt_t *jwt = NULL;
 	char *grants = NULL, *token = NULL;
-	while ((c = getopt_long(argc, argv, "k:p:S:e:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "k:K:P:p:S:e:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'k': key = optarg; break;
+		case 'K': pem_file = optarg; break;
+		case 'P': {
+			json_t *v = json_loads(optarg, JSON_DECODE_ANY, NULL);
+			if (!v) {
+				rc = usage_error(usage_token, "--payload is not valid JSON");
+				goto out;
+			}
+			json_object_set_new(mercure, "payload", v);
+			break;
+		}
 		case 'p':
 		case 'S':
 			if (!add_selector(c == 'p' ? pub : sub, optarg)) {
@@ -426,7 +444,23 @@ static int cmd_token(int argc, char **argv)
 		rc = usage_error(usage_token, "unexpected argument: %s", argv[optind]);
 		goto out;
 	}
-	if (!key || !*key) {
+	if (pem_file) {
+		FILE *f = fopen(pem_file, "r");
+		struct buf b = {0};
+		char chunk[4096];
+		size_t n;
+		while (f && (n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len < 1024 * 1024)
+			buf_add(&b, chunk, n);
+		if (f)
+			fclose(f);
+		if (!f || b.len == 0) {
+			buf_free(&b);
+			fprintf(stderr, "hubctl: cannot read %s\n", pem_file);
+			rc = EXIT_USAGE;
+			goto out;
+		}
+		pem = buf_steal(&b, &pem_len);
+	} else if (!key || !*key) {
 		rc = usage_error(usage_token, "no key: give --key or set HUBD_JWT_KEY");
 		goto out;
 	}
@@ -435,7 +469,8 @@ static int cmd_token(int argc, char **argv)
 				    json_integer((json_int_t)time(NULL) + (json_int_t)exp));
 	grants = json_dumps(claims, JSON_COMPACT);
 	if (!grants || jwt_new(&jwt) != 0 || jwt_add_grants_json(jwt, grants) != 0 ||
-	    jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)key, (int)strlen(key)) != 0 ||
+	    (pem ? jwt_set_alg(jwt, JWT_ALG_RS256, (const unsigned char *)pem, (int)pem_len)
+		 : jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)key, (int)strlen(key))) != 0 ||
 	    !(token = jwt_encode_str(jwt))) {
 		fprintf(stderr, "hubctl: could not make the token\n");
 		rc = EXIT_HUB_ERROR;
@@ -445,6 +480,7 @@ static int cmd_token(int argc, char **argv)
 out:
 	free(token);
 	free(grants);
+	free(pem);
 	jwt_free(jwt);
 	json_decref(claims);
 	return rc;

@@ -7,6 +7,8 @@ stream ends when its token expires; bad tokens and refused anonymous
 subscribers get 401; publish claims may be templates."""
 
 import os
+import signal
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -155,6 +157,38 @@ def test_publish_claim_templates():
         expect_eq(st, 403, 'and not another one')
         st, _, _ = s.publish([BOOK1, AUTHOR], 'no', token=tok)
         expect_eq(st, 403, 'every topic of the update must be covered')
+
+
+def test_rs256_end_to_end():
+    """RSA keys: hubd verifies RS256 tokens with the public key files; an
+    HS256 token "signed" with the public key's text is refused."""
+    with Stack() as s:
+        priv = os.path.join(s.tmpdir, 'rsa.pem')
+        pub = os.path.join(s.tmpdir, 'rsa.pub')
+        subprocess.run(['openssl', 'genpkey', '-algorithm', 'RSA', '-pkeyopt',
+                        'rsa_keygen_bits:2048', '-out', priv], check=True, capture_output=True)
+        subprocess.run(['openssl', 'pkey', '-in', priv, '-pubout', '-out', pub],
+                       check=True, capture_output=True)
+        s.kill_hubd(signal.SIGTERM)
+        s.extra_hubd_args += ['--publisher-key-file', pub, '--subscriber-key-file', pub]
+        s.start_hubd()
+
+        def rs_token(*args):
+            r = s.hubctl('token', '-K', priv, *args)
+            expect_eq(r.returncode, 0, 'hubctl token -K: %s' % r.stderr)
+            return r.stdout.strip()
+        sub = s.subscribe(BOOK1, headers={
+            'Authorization': 'Bearer ' + rs_token('--subscribe', BOOK1)})
+        st, _, pid = s.publish(BOOK1, 'rsa', private=True, token=rs_token('--publish', '*'))
+        expect_eq(st, 200, 'an RS256 publish')
+        expect_eq(ids_of(sub, 1), [pid], 'a private update to an RS256 subscriber')
+        with open(pub) as f:
+            confused = H.make_jwt({'mercure': {'publish': ['*']}}, f.read(), 'HS256')
+        st, _, msg = s.publish(BOOK1, 'x', token=confused)
+        expect_eq(st, 401, 'HS256 signed with the public key text (algorithm confusion): %s' % msg)
+        st, _, _ = s.publish(BOOK1, 'x', token=s.token())
+        expect_eq(st, 401, 'an HS256 token once RSA keys are configured')
+        sub.close()
 
 
 if __name__ == '__main__':
