@@ -1,7 +1,8 @@
 // driver.mjs -- drives Debian's chromium with playwright-core for
 // tests/integration/test_browser.py, which holds the test logic: it starts
 // hubd + lighttpd, publishes, kills and restarts hubd, and asks this driver
-// what the page shows.
+// what the page shows. tests/integration/test_browser_mercure.py uses it
+// too (its page's own EventSource and fetch, through "evaluate").
 //
 //   node tests/browser/driver.mjs
 //
@@ -14,6 +15,10 @@
 //   {"cmd": "offline", "value": B}       cut the page's network (true) or restore it
 //   {"cmd": "publish_form", "data": S}   publish S with the page's own form
 //   {"cmd": "screenshot", "path": P}     full-page PNG
+//   {"cmd": "evaluate", "expression": E} evaluate the JavaScript expression E in
+//                                        the page (a promise is awaited); answers
+//                                        {"value": its JSON value, "pageErrors": [...]}
+//   {"cmd": "clear_cookies"}             forget every cookie of the browser
 //   {"cmd": "close"}                     close the browser; the driver exits
 // Console messages of the page go to stderr ("# page: ..."); uncaught page
 // errors are returned by every snapshot. End of stdin closes the browser too.
@@ -90,6 +95,14 @@ const commands = {
   async publish_form(msg) {
     await page.fill('#data', msg.data);
     await page.click('#publish');
+    return {};
+  },
+  async evaluate(msg) {
+    const value = await page.evaluate(String(msg.expression));
+    return { value: value === undefined ? null : value, pageErrors: pageErrors.slice() };
+  },
+  async clear_cookies() {
+    await context.clearCookies();
     return {};
   },
   async screenshot(msg) {
