@@ -1,4 +1,5 @@
-"""bench.py -- the hubd benchmark (make bench): fan-out, memory per idle subscriber, publish rate.
+"""bench.py -- the hubd benchmark (make bench): fan-out, memory per idle subscriber, publish rate,
+and (on request) the subscribe-side matching cost per publish.
 
 Starts the real stack (hubd behind lighttpd with hub.fcgi, through
 tests/integration/harness.py) once per scenario and round, drives it with
@@ -10,7 +11,8 @@ Environment (all optional):
     HUBD_BUILDDIR, HUBD_SRCDIR  build and source trees (as for the tests)
     BENCH_QUICK=1               short smoke run (~30 s) with small numbers
     BENCH_ROUNDS                rounds per scenario (default 3, quick 1)
-    BENCH_SCENARIOS             comma list of fanout,idle,publish (default all)
+    BENCH_SCENARIOS             comma list of fanout,idle,publish,matching
+                                (default fanout,idle,publish)
     BENCH_FANOUT_SUBS           (1) subscribers (default 1000)
     BENCH_FANOUT_RATE           (1) updates per second (default 100)
     BENCH_FANOUT_SECONDS        (1) seconds of publishing (default 10)
@@ -18,6 +20,13 @@ Environment (all optional):
     BENCH_IDLE_SUBS             (2) idle subscribers (default 5000)
     BENCH_PUB_CONNS             (3) closed-loop publishers (default 8)
     BENCH_PUB_SECONDS           (3) seconds (default 10)
+    BENCH_MATCHING_LEVELS       (4) exact-topic subscriber counts (default 0,1,1000,5000,10000)
+    BENCH_MATCHING_TEMPLATES    (4) template subscribers (default 100)
+    BENCH_MATCHING_PUBLISHES    (4) publishes per batch (default 2000)
+    BENCH_MATCHING_PUB_CONNS    (4) publishing connections (default 4)
+    BENCH_MATCHING_RATE         (4) publishes/s, 0 = closed loop (default 0)
+    BENCH_MATCHING_HIT=1        (4) also a batch with templates that match every update
+    BENCH_STREAMS_PER_FRONT     (4) streams per lighttpd before another is started (6000)
     BENCH_SUBS_PER_PROC         subscribers per loadgen process (default 4000, quick 250)
     BENCH_JSON=PATH             also write every raw result there as JSON
     BENCH_HUBD_ARGS             extra hubd options for every run, e.g. '--sync normal'
@@ -27,6 +36,8 @@ Environment (all optional):
 import json
 import os
 import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -424,6 +435,558 @@ def scenario_publish(rnd, tmp, procs):
     }
 
 
+# ---- (4) matching: subscribe-side matching cost per publish -------------------
+#
+# One stack per round. Exact-topic subscribers are added level by level
+# (MATCH_LEVELS; subscriber i on EXACT_FMT % i, a topic of its own). At every
+# level the same batch of MATCH_PUBLISHES publishes is sent, each to ONE
+# topic that has exactly one subscriber (publish k to topic k mod N; at
+# N = 0 to topics nobody holds): once with no template subscriber, once
+# with MATCH_TEMPLATES template subscribers that match no update (each costs
+# hubd a test per update), and with BENCH_MATCHING_HIT=1 once with templates
+# that match every update. hubd's CPU is read around each batch, after
+# every delivery of the batch has arrived. Last, with every subscriber
+# gone, the N = 0 batches again: the store grew over the run, and this
+# shows how much of a difference between levels is that.
+#
+# lighttpd holds two descriptors per stream and a process may open 20,000
+# on the bench machine, so above STREAMS_PER_FRONT streams more lighttpd
+# front-ends (same config, same hubd) take a share of the subscribers.
+
+EXACT_FMT = 'https://bench.example/t/%d'
+MISS_FMT = 'https://bench.example/tmpl/{x}/%d'   # tested for every update, never matches
+HIT_FMT = 'https://bench.example/t/{x%d}'         # matches every update
+
+
+def env_levels(name, default, quick):
+    v = os.environ.get(name) or (quick if QUICK else default)
+    return sorted(set(int(x) for x in v.split(',') if x.strip()))
+
+
+MATCH_LEVELS = env_levels('BENCH_MATCHING_LEVELS', '0,1,1000,5000,10000', '0,1,100,500')
+MATCH_TEMPLATES = env_int('BENCH_MATCHING_TEMPLATES', 100, 20)
+MATCH_PUBLISHES = env_int('BENCH_MATCHING_PUBLISHES', 1000, 300)
+MATCH_PUB_CONNS = env_int('BENCH_MATCHING_PUB_CONNS', 4, 4)
+MATCH_RATE = env_int('BENCH_MATCHING_RATE', 0, 0)   # 0: closed loop
+MATCH_REPEATS = env_int('BENCH_MATCHING_REPEATS', 3, 1)
+MATCH_HIT = os.environ.get('BENCH_MATCHING_HIT', '') not in ('', '0', 'no')
+STREAMS_PER_FRONT = env_int('BENCH_STREAMS_PER_FRONT', 6000, 6000)
+MATCH_HEARTBEAT = 3600  # longest allowed: a heartbeat visits every stream
+
+
+def match_variants():
+    """(key, label, template format or None): the batches at each level."""
+    v = [('none', 'none', None), ('miss', '%d miss' % MATCH_TEMPLATES, MISS_FMT)]
+    if MATCH_HIT:
+        v.append(('hit', '%d match' % MATCH_TEMPLATES, HIT_FMT))
+    return v
+
+
+def task_cpu_ns(pid):
+    """{tid: CPU ns} for every thread of pid, from /proc/PID/task/TID/schedstat
+    (nanoseconds; /proc/PID/stat counts 10 ms ticks)."""
+    out = {}
+    try:
+        tids = os.listdir('/proc/%d/task' % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open('/proc/%d/task/%s/schedstat' % (pid, tid)) as f:
+                out[int(tid)] = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+class Front:
+    """One more lighttpd (with its own hub.fcgi processes) in front of a
+    Stack's hubd, on its own port: the stack's config in another directory."""
+
+    def __init__(self, s, k):
+        self.proc = None
+        self.kids = []
+        d = os.path.join(s.tmpdir, 'front%d' % k)
+        os.mkdir(d)
+        for _ in range(5):
+            port = harness.free_port('127.0.0.1')
+            conf = harness.LIGHTTPD_CONF.format(
+                docroot=s.docroot, bind='127.0.0.1', port=port, tmpdir=d,
+                max_fds=s.max_fds, max_conns=max(16, s.max_fds // 2 - 16),
+                hub_path=HUB_PATH, hub_fcgi=harness.program('fcgi/hub.fcgi'),
+                bin_env='"HUBD_SOCKET" => "%s"' % s.socket_path, max_procs=s.max_procs)
+            path = os.path.join(d, 'lighttpd.conf')
+            with open(path, 'w') as f:
+                f.write(conf)
+            with open(os.path.join(d, 'lighttpd.out'), 'ab') as log:
+                self.proc = subprocess.Popen([harness.lighttpd_binary(), '-D', '-f', path],
+                                             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    socket.create_connection(('127.0.0.1', port), timeout=1).close()
+                except OSError:
+                    time.sleep(0.05)
+                    continue
+                self.url = 'http://127.0.0.1:%d%s' % (port, HUB_PATH)
+                self.kids = child_pids(self.proc.pid)
+                return
+            self.stop()
+        raise RuntimeError('an extra lighttpd front-end did not start (see %s)' % d)
+
+    def stop(self):
+        """Stops lighttpd and its hub.fcgi processes, by pid."""
+        if self.proc is None:
+            return
+        kids = set(self.kids) | set(child_pids(self.proc.pid))
+        stop_process(self.proc, 10)
+        self.proc = None
+        for pid in kids:
+            if harness.pid_alive(pid):
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for pid in kids:
+            deadline = time.monotonic() + 5
+            while harness.pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if harness.pid_alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+class TopicGroup:
+    """One loadgen subscribe process: count subscribers, subscriber i on
+    topic fmt % (base + i); it rewrites its status file on SIGUSR1."""
+
+    def __init__(self, procs, tmp, tag, url, fmt, base, count):
+        self.path = os.path.join(tmp, tag)
+        self.count = count
+        argv = [LOADGEN, 'subscribe', '--url', url, '--topic-format', fmt,
+                '--index-base', str(base), '--count', str(count),
+                '--source', ','.join(next_sources(2)), '--duration', '1800',
+                '--ready-file', self.path + '.ready', '--status-file', self.path + '.status',
+                '--reset-on-exit']
+        self.proc = procs.start(argv, self.path + '.out', self.path + '.err')
+
+    def ready(self):
+        """(connected, failed) once every connection was tried, else None."""
+        try:
+            with open(self.path + '.ready') as f:
+                r = json.load(f)
+            return r['connected'], r['failed']
+        except (OSError, ValueError, KeyError):
+            return (0, self.count) if self.proc.poll() is not None else None
+
+    def ask_status(self):
+        try:
+            os.unlink(self.path + '.status')
+        except OSError:
+            pass
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGUSR1)
+
+    def read_status(self, timeout=5):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with open(self.path + '.status') as f:
+                    return json.load(f)
+            except (OSError, ValueError):
+                pass
+            if time.monotonic() >= deadline or self.proc.poll() is not None:
+                return None
+            time.sleep(0.005)
+
+    def finish(self):
+        stop_process(self.proc, 10)
+        return read_report(self.path + '.out', self.path + '.err')
+
+
+def groups_status(*lists):
+    """For each list of groups, its summed status counters (asked of every
+    group at once); None for a list where a process did not answer."""
+    for groups in lists:
+        for g in groups:
+            g.ask_status()
+    out = []
+    for groups in lists:
+        total = {'deliveries': 0, 'duplicates': 0, 'disconnected': 0, 'receivers': 0}
+        for g in groups:
+            st = g.read_status()
+            if st is None:
+                total = None
+                break
+            for k in total:
+                total[k] += st.get(k, 0)
+        out.append(total)
+    return out
+
+
+def wait_groups_ready(groups, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(g.ready() is None for g in groups):
+        time.sleep(0.05)
+    connected = failed = 0
+    for g in groups:
+        r = g.ready() or (0, g.count)
+        connected += r[0]
+        failed += r[1]
+    return connected, failed
+
+
+def wait_subscribers(s, want, timeout=20):
+    """Waits until hubd has want open streams; returns its count then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        n = s.stats()['subscribers']
+        if n == want or time.monotonic() >= deadline:
+            return n
+        time.sleep(0.05)
+
+
+def matching_batch(s, procs, tmp, tag, url, token, level, exact, tmpl, tmpl_hit, streams,
+                   stream_base):
+    """Publishes MATCH_PUBLISHES updates, each to one topic (with one
+    subscriber when level > 0), waits for every delivery, and returns hubd's
+    CPU per publish and what the checks found."""
+    if level > 0:
+        topics = ['--topic-format', EXACT_FMT, '--topic-count', str(level)]
+    else:
+        topics = ['--topic-format', EXACT_FMT, '--index-base', '1000000000',
+                  '--topic-count', str(MATCH_PUBLISHES)]
+    ex0, tm0 = groups_status(exact, tmpl)
+    st0 = s.stats()
+    c0, t0, w0 = cpu_seconds(s.hubd_pid), task_cpu_ns(s.hubd_pid), time.monotonic()
+    base = os.path.join(tmp, tag)
+    argv = [LOADGEN, 'publish', '--url', url, '--token', token, '--conns', str(MATCH_PUB_CONNS),
+            '--total', str(MATCH_PUBLISHES), '--stream-base', str(stream_base)] + topics
+    if MATCH_RATE:
+        argv += ['--rate', str(MATCH_RATE), '--duration', '%.3f' % (MATCH_PUBLISHES / MATCH_RATE)]
+    else:
+        argv += ['--closed-loop', '--duration', '300']
+    p = procs.start(argv, base + '.out', base + '.err')
+    try:
+        p.wait(330)
+    except subprocess.TimeoutExpired:
+        stop_process(p, 5)
+    pub = read_report(base + '.out', base + '.err')
+    acked = pub.get('acked') or 0
+    want_ex = acked if level > 0 else 0
+    want_tm = acked * MATCH_TEMPLATES if tmpl_hit else 0
+    # Every delivery must be in before the second CPU reading, so that all
+    # it cost hubd falls inside the window.
+    ex1, tm1 = ex0, tm0
+    deadline = time.monotonic() + 20
+    while ex0 is not None and tm0 is not None:
+        ex1, tm1 = groups_status(exact, tmpl)
+        if ex1 is None or tm1 is None:
+            break
+        if (ex1['deliveries'] - ex0['deliveries'] >= want_ex and
+                tm1['deliveries'] - tm0['deliveries'] >= want_tm) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.02)
+    c1, t1, wall = cpu_seconds(s.hubd_pid), task_cpu_ns(s.hubd_pid), time.monotonic() - w0
+    st1 = s.stats()
+
+    def delta(a, b, k):
+        return b[k] - a[k] if a is not None and b is not None else None
+    loop_ns = (t1[s.hubd_pid] - t0[s.hubd_pid]) if s.hubd_pid in t0 and s.hubd_pid in t1 else None
+    all_ns = sum(t1[t] - t0[t] for t in t1 if t in t0)
+    r = {
+        'acked': acked,
+        'errors': pub.get('errors'),
+        'publishes_per_s': pub.get('publishes_per_s'),
+        'hubd_us_per_publish': all_ns / 1e3 / acked if acked else None,
+        'loop_us_per_publish': loop_ns / 1e3 / acked if acked and loop_ns is not None else None,
+        'hubd_stat_us_per_publish': per_unit_us(
+            c1 - c0 if c0 is not None and c1 is not None else None, acked),
+        'exact_received': delta(ex0, ex1, 'deliveries'),
+        'exact_expected': want_ex,
+        'template_received': delta(tm0, tm1, 'deliveries'),
+        'template_expected': want_tm,
+        'hubd_deliveries': st1['deliveries'] - st0['deliveries'],
+        'hubd_subscribers': st1['subscribers'],
+        'streams_expected': streams,
+        'duplicates': (delta(ex0, ex1, 'duplicates') or 0) + (delta(tm0, tm1, 'duplicates') or 0),
+        'streams_ended': (delta(ex0, ex1, 'disconnected') or 0) + (delta(tm0, tm1, 'disconnected') or 0),
+        'wall_s': wall,
+        '_pub': pub,
+    }
+    problems = []
+    if acked != MATCH_PUBLISHES or r['errors']:
+        problems.append('%d of %d publishes acknowledged, %s errors %s' % (
+            acked, MATCH_PUBLISHES, r['errors'], pub.get('first_error') or pub.get('error') or ''))
+    if r['exact_received'] != want_ex:
+        problems.append('exact subscribers received %s, expected %d' % (r['exact_received'], want_ex))
+    if tmpl and r['template_received'] != want_tm:
+        problems.append('template subscribers received %s, expected %d'
+                        % (r['template_received'], want_tm))
+    if r['hubd_deliveries'] != want_ex + want_tm:
+        problems.append('hubd counted %d deliveries, expected %d'
+                        % (r['hubd_deliveries'], want_ex + want_tm))
+    if r['hubd_subscribers'] != streams:
+        problems.append('hubd had %d streams, expected %d' % (r['hubd_subscribers'], streams))
+    if r['duplicates'] or r['streams_ended']:
+        problems.append('%d duplicates, %d streams ended' % (r['duplicates'], r['streams_ended']))
+    r['problems'] = problems
+    return r
+
+
+def scenario_matching(rnd, tmp, procs):
+    """(4) hubd CPU per publish as exact-topic subscribers grow (MATCH_LEVELS)
+    and shrink again, with and without template subscribers."""
+    top = max(MATCH_LEVELS)
+    nfront = max(1, -(-(top + MATCH_TEMPLATES) // STREAMS_PER_FRONT))
+    per_front = max(1, -(-top // nfront))
+    batches, levels, notes, reports = {}, {}, [], []
+    fronts = []
+    with Stack(heartbeat=MATCH_HEARTBEAT, extra_hubd_args=HUBD_ARGS) as s:
+        try:
+            urls = [s.base_url + HUB_PATH]
+            for k in range(1, nfront):
+                fronts.append(Front(s, k))
+                urls.append(fronts[-1].url)
+            token = s.token(publish=['*'])
+            # Each batch publishes on streams of its own (loadgen's per-stream
+            # sequence check), counted from 0 in every round.
+            nbatch = [0]
+
+            def next_streams():
+                nbatch[0] += 1
+                return (nbatch[0] - 1) * MATCH_PUB_CONNS
+            # Warm-up (not reported): the store's first pages, the code paths.
+            matching_batch(s, procs, tmp, 'm%d-warm' % rnd, urls[0], token, 0, [], [], False, 0,
+                           next_streams())
+            added = {}   # level -> the subscriber groups added on reaching it
+
+            def run_batches(level, visit, streams, repeats):
+                # Each variant `repeats` times, the order reversed every other
+                # time: the machine's load drifts, the pairs do not.
+                variants = match_variants()
+                order = [v for k in range(repeats) for v in (variants if k % 2 == 0
+                                                             else variants[::-1])]
+                exact = [g for lv in added for g in added[lv]]
+                for k, (key, _, fmt) in enumerate(order):
+                    tag = '%d-%d-%s-%d' % (level, visit, key, k)
+                    tmpl = []
+                    if fmt:
+                        tmpl = [TopicGroup(procs, tmp, 'm%d-t%s' % (rnd, tag),
+                                           urls[-1], fmt, 0, MATCH_TEMPLATES)]
+                        connected, failed = wait_groups_ready(tmpl, 60)
+                        if connected != MATCH_TEMPLATES:
+                            notes.append('round %d, N=%d: %d of %d template subscribers connected'
+                                         % (rnd + 1, level, connected, MATCH_TEMPLATES))
+                        wait_subscribers(s, streams + MATCH_TEMPLATES)
+                    r = matching_batch(s, procs, tmp, 'm%d-pub-%s' % (rnd, tag), urls[0],
+                                       token, level, exact, tmpl, key == 'hit',
+                                       streams + (MATCH_TEMPLATES if fmt else 0), next_streams())
+                    for g in tmpl:
+                        g.finish()
+                    if tmpl:
+                        wait_subscribers(s, streams)
+                    for pr in r['problems']:
+                        notes.append('round %d, N=%d, templates %s: %s' % (rnd + 1, level, key, pr))
+                    r['visit'] = visit
+                    batches.setdefault('%d/%s' % (level, key), []).append(r)
+
+            # Up and down again (0, 1, ..., top, ..., 1, 0), so that a drift
+            # over the run (the store grows, the machine's load changes)
+            # weighs on every level alike; the top level is visited once,
+            # with twice the batches.
+            have = 0
+            visits = MATCH_LEVELS + MATCH_LEVELS[-2::-1]
+            for vi, level in enumerate(visits):
+                t0 = time.monotonic()
+                if level > have:
+                    new, i = [], have
+                    while i < level:
+                        f = min(i // per_front, nfront - 1)
+                        end = min(level, i + SUBS_PER_PROC, (f + 1) * per_front)
+                        new.append(TopicGroup(procs, tmp, 'm%d-x%d' % (rnd, i), urls[f],
+                                              EXACT_FMT, i, end - i))
+                        i = end
+                    connected, failed = wait_groups_ready(new, 300)
+                    added[level] = new
+                    if failed:
+                        notes.append('round %d: %d subscribers failed to connect at level %d'
+                                     % (rnd + 1, failed, level))
+                else:
+                    for lv in [x for x in added if x > level]:
+                        reports += [g.finish() for g in added.pop(lv)]
+                have = level
+                n = wait_subscribers(s, level)
+                if vi < len(MATCH_LEVELS):
+                    levels[str(level)] = {'connect_s': time.monotonic() - t0, 'hubd_streams': n}
+                if n != level:
+                    notes.append('round %d: hubd has %d streams at level %d' % (rnd + 1, n, level))
+                run_batches(level, 0 if vi < len(MATCH_LEVELS) else 1, n,
+                            MATCH_REPEATS * (2 if level == top else 1))
+            for lv in list(added):
+                reports += [g.finish() for g in added.pop(lv)]
+        finally:
+            for fr in fronts:
+                fr.stop()
+    receivers = sum(r.get('receivers', 0) for r in reports)
+    if receivers != min(top, MATCH_PUBLISHES):
+        notes.append('round %d: %d exact subscribers received updates, expected %d'
+                     % (rnd + 1, receivers, min(top, MATCH_PUBLISHES)))
+    return {'batches': batches, 'levels': levels, 'receivers': receivers,
+            'fronts': nfront, '_notes': notes}
+
+
+def print_matching(results):
+    """The matching table: a row per (exact subscribers, template set). In a
+    round a figure is the median of its batches; shown is the median over
+    rounds, and of the per-round differences to the N = 0 row."""
+    variants = match_variants()
+    ok = [r for r in results if r]
+    print()
+    print('(4) matching: hubd CPU per publish as exact-topic subscribers grow')
+    print('    a batch: %d publishes, each to one topic with one subscriber (%s);' % (
+        MATCH_PUBLISHES, 'closed loop, %d conns' % MATCH_PUB_CONNS if not MATCH_RATE
+        else '%d/s' % MATCH_RATE))
+    print('    levels visited going up, then down; %d batches per row and round, with and without '
+          'templates in turn' % (2 * MATCH_REPEATS))
+    print('    templates: %d subscribers on %r (a test per update, no match)%s' % (
+        MATCH_TEMPLATES, MISS_FMT,
+        '; "match": on %r (match every update)' % HIT_FMT if MATCH_HIT else ''))
+    print('    us/pub: microseconds of hubd CPU per publish, all threads (/proc/PID/task/*/schedstat);'
+          ' stat: the same from')
+    print('    /proc/PID/stat (10 ms ticks); loop: the event-loop thread only (fan-out runs there, '
+          'the store commits on')
+    print('    its own thread); d N=0: minus the N=0 row, same templates and round; '
+          'least: the smallest batch.')
+    print('    A round\'s figure is the median of its batches; shown are medians of %d round(s).'
+          % len(ok))
+    if not ok:
+        print('  (no round completed)')
+        return
+
+    def med(vals):
+        vals = [v for v in vals if v is not None]
+        return statistics.median(vals) if vals else None
+
+    def fig(r, label, key, name):
+        """The round's figure: the median over its batches."""
+        return med([b.get(name) for b in r['batches'].get('%s/%s' % (label, key), [])])
+
+    def diff(a, b, name):
+        """Median over rounds of (row a minus row b); a, b = (label, key)."""
+        out = []
+        for r in ok:
+            x, y = fig(r, a[0], a[1], name), fig(r, b[0], b[1], name)
+            if x is not None and y is not None:
+                out.append(x - y)
+        return med(out)
+
+    def cell(v, w):
+        return ('%' + str(w) + 's') % ('-' if v is None else fmt(v))
+
+    def least(label, key, name):
+        """The least of every batch of every round: the figure least
+        inflated by what else the machine was doing."""
+        vals = [b.get(name) for r in ok for b in r['batches'].get('%s/%s' % (label, key), [])]
+        vals = [v for v in vals if v is not None]
+        return min(vals) if vals else None
+
+    labels = [str(x) for x in MATCH_LEVELS]
+    rw = max(len('rounds (us/pub)'), 6 * len(ok) + 2)
+    print('  %-9s %-9s %7s %7s %7s  %-*s %7s %7s %7s %7s %7s  %s' % (
+        'exact N', 'templates', 'us/pub', 'd N=0', 'stat', rw, 'rounds (us/pub)', 'least', 'loop',
+        'd N=0', 'least', 'pubs/s', 'check'))
+    for label in labels:
+        for key, vlabel, _ in variants:
+            if not any(r['batches'].get('%s/%s' % (label, key)) for r in ok):
+                continue
+            per_round = '/'.join(fmt(fig(r, label, key, 'hubd_us_per_publish')) for r in ok)
+            bad = sum(1 for r in ok for b in r['batches'].get('%s/%s' % (label, key), [])
+                      if b['problems'])
+            print('  %-9s %-9s %s %s %s  %-*s %s %s %s %s %s  %s' % (
+                label, vlabel,
+                cell(med([fig(r, label, key, 'hubd_us_per_publish') for r in ok]), 7),
+                cell(diff((label, key), ('0', key), 'hubd_us_per_publish'), 7),
+                cell(med([fig(r, label, key, 'hubd_stat_us_per_publish') for r in ok]), 7),
+                rw, per_round, cell(least(label, key, 'hubd_us_per_publish'), 7),
+                cell(med([fig(r, label, key, 'loop_us_per_publish') for r in ok]), 7),
+                cell(diff((label, key), ('0', key), 'loop_us_per_publish'), 7),
+                cell(least(label, key, 'loop_us_per_publish'), 7),
+                cell(med([fig(r, label, key, 'publishes_per_s') for r in ok]), 7),
+                'ok' if not bad else '%d bad' % bad))
+    # What the templates cost: with minus without, same level and round;
+    # it should not depend on N, so all levels pooled is the best estimate.
+    for key, vlabel, tfmt in variants:
+        if not tfmt:
+            continue
+        parts, pool_all, pool_loop = [], [], []
+        for label in labels:
+            d_all = [fig(r, label, key, 'hubd_us_per_publish') - fig(r, label, 'none', 'hubd_us_per_publish')
+                     for r in ok if fig(r, label, key, 'hubd_us_per_publish') is not None
+                     and fig(r, label, 'none', 'hubd_us_per_publish') is not None]
+            d_loop = [fig(r, label, key, 'loop_us_per_publish') - fig(r, label, 'none', 'loop_us_per_publish')
+                      for r in ok if fig(r, label, key, 'loop_us_per_publish') is not None
+                      and fig(r, label, 'none', 'loop_us_per_publish') is not None]
+            pool_all += d_all
+            pool_loop += d_loop
+            parts.append('%s %s/%s' % (label, fmt(med(d_all)), fmt(med(d_loop))))
+        print('  templates "%s" minus none, same N and round, us/pub all/loop:\n    %s;\n'
+              '    all N pooled: %s/%s; from the least batches: %s/%s' % (
+            vlabel, ', '.join(parts), fmt(med(pool_all)), fmt(med(pool_loop)),
+            fmt(med([least(x, key, 'hubd_us_per_publish') - least(x, 'none', 'hubd_us_per_publish')
+                     for x in labels if least(x, key, 'hubd_us_per_publish') is not None])),
+            fmt(med([least(x, key, 'loop_us_per_publish') - least(x, 'none', 'loop_us_per_publish')
+                     for x in labels if least(x, key, 'loop_us_per_publish') is not None]))))
+    nonzero = [str(x) for x in MATCH_LEVELS if x]
+    if len(nonzero) >= 2:
+        lo, hi = nonzero[0] if nonzero[0] != '1' or len(nonzero) < 3 else nonzero[1], nonzero[-1]
+        def ldiff(key, name):
+            a, b = least(hi, key, name), least(lo, key, name)
+            return a - b if a is not None and b is not None else None
+        parts = ['%s %s/%s (least %s/%s)' % (
+            vlabel, fmt(diff((hi, key), (lo, key), 'hubd_us_per_publish')),
+            fmt(diff((hi, key), (lo, key), 'loop_us_per_publish')),
+            fmt(ldiff(key, 'hubd_us_per_publish')), fmt(ldiff(key, 'loop_us_per_publish')))
+            for key, vlabel, _ in variants]
+        print('  N=%s minus N=%s, same templates and round, us/pub all/loop: %s' % (
+            hi, lo, '; '.join(parts)))
+    # The drift over a round: the lowest level's batches on the way down
+    # minus those on the way up (the levels between saw both).
+    def visit_fig(r, label, key, name, visit):
+        return med([b.get(name) for b in r['batches'].get('%s/%s' % (label, key), [])
+                    if b.get('visit') == visit])
+    if len(labels) > 1:
+        parts = []
+        for key, vlabel, _ in variants:
+            d = {}
+            for name in ('hubd_us_per_publish', 'loop_us_per_publish'):
+                xs = [visit_fig(r, labels[0], key, name, 1) - visit_fig(r, labels[0], key, name, 0)
+                      for r in ok if visit_fig(r, labels[0], key, name, 1) is not None
+                      and visit_fig(r, labels[0], key, name, 0) is not None]
+                d[name] = med(xs)
+            parts.append('%s %s/%s' % (vlabel, fmt(d['hubd_us_per_publish']),
+                                       fmt(d['loop_us_per_publish'])))
+        print('  drift: N=%s at the end minus at the start of a round, us/pub all/loop: %s' % (
+            labels[0], '; '.join(parts)))
+    conn = []
+    for label in nonzero:
+        lv = [r['levels'][label] for r in ok if label in r['levels']]
+        streams = med([x['hubd_streams'] for x in lv])
+        conn.append('%s (%s s)' % ('-' if streams is None else '%d' % streams,
+                                   fmt(med([x['connect_s'] for x in lv]))))
+    print('  exact streams in hubd per level (time to connect the new ones): %s; '
+          'lighttpd front-ends: %d' % (', '.join(conn), ok[0].get('fronts', 1)))
+    print('  exact subscribers that received updates: %s (expected %d per round)' % (
+        '/'.join(str(r.get('receivers')) for r in ok), min(max(MATCH_LEVELS), MATCH_PUBLISHES)))
+    notes = set()
+    for r in ok:
+        notes.update(r.get('_notes', []))
+    for n in sorted(notes):
+        print('  note: %s' % n)
+    sys.stdout.flush()
+
 SCENARIO_TABLE = {
     'fanout': (
         scenario_fanout,
@@ -479,6 +1042,12 @@ SCENARIO_TABLE = {
          ('lighttpd_us_per_publish', 'lighttpd CPU (us/publish)'),
          ('fcgi_us_per_publish', 'hub.fcgi CPU (us/publish)'),
          ('hubd_cpu_pct', 'hubd CPU (% of a core)')]),
+    # Not in the default set (about 1.5-2 minutes): BENCH_SCENARIOS=matching.
+    # Its own table (print_matching), hence no rows.
+    'matching': (
+        scenario_matching,
+        None,
+        None),
 }
 
 
@@ -561,6 +1130,10 @@ def main():
                 broken = True
                 continue
             fn, title, rows = SCENARIO_TABLE[name]
+            if name == 'matching':
+                print('# (4) matching: up to %d exact-topic subscribers, %d rounds ...' % (
+                    max(MATCH_LEVELS), ROUNDS))
+                sys.stdout.flush()
             results = []
             for rnd in range(ROUNDS):
                 t0 = time.monotonic()
@@ -578,7 +1151,10 @@ def main():
                     r['_seconds'] = time.monotonic() - t0
                 results.append(r)
                 sys.stdout.flush()
-            print_table(title(), rows, results)
+            if rows is None:
+                print_matching(results)
+            else:
+                print_table(title(), rows, results)
             everything[name] = results
         print()
         print('# total %.0f s' % (time.monotonic() - t_start))

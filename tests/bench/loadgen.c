@@ -214,6 +214,11 @@ static struct {
 	char host[300];   /* Host header value */
 	char path[1024];  /* request path, no query */
 	const char *topic;
+	const char *topic_format; /* per-subscriber / per-publish topic, %d = index */
+	long index_base;
+	long topic_count;
+	const char *status_file;
+	bool reset_on_exit;
 	const char *token;
 	long count;
 	double duration;
@@ -232,11 +237,60 @@ static struct {
 } cfg;
 
 static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t status_flag;
 
 static void on_signal(int sig)
 {
 	(void)sig;
 	stop_flag = 1;
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	status_flag = 1;
+}
+
+/* The length of --topic-format with %d replaced by idx and %% by %, plus 1;
+ * 0 when the format has another conversion. Writes it to out when out_cap
+ * is large enough. */
+static size_t format_topic(char *out, size_t out_cap, const char *fmt, long idx)
+{
+	char num[24];
+	size_t n = 0, nl = (size_t)snprintf(num, sizeof num, "%ld", idx);
+
+	for (const char *p = fmt; *p; p++) {
+		const char *add = p;
+		size_t len = 1;
+
+		if (*p == '%') {
+			if (p[1] == 'd') {
+				add = num;
+				len = nl;
+			} else if (p[1] != '%') {
+				return 0;
+			}
+			p++;
+		}
+		if (n + len < out_cap)
+			memcpy(out + n, add, len);
+		n += len;
+	}
+	if (n < out_cap)
+		out[n] = '\0';
+	return n + 1;
+}
+
+/* Room for the %-encoding of any topic --topic-format makes. */
+static size_t topic_enc_cap(void)
+{
+	const char *t = cfg.topic_format ? cfg.topic_format : cfg.topic;
+	size_t n = strlen(t) + 1, k = 0;
+
+	for (const char *p = t; cfg.topic_format && *p; p++)
+		if (p[0] == '%' && p[1] == 'd')
+			k++;
+	return 3 * (n + 24 * k) + 1;
 }
 
 /* ---- connections ---------------------------------------------------------- */
@@ -297,7 +351,10 @@ struct conn {
 	uint64_t gaps;
 	bool done; /* reached --expect */
 
+	bool got_one; /* received at least one update */
+
 	/* publisher */
+	char *topic_enc; /* this request's topic (--topic-format) */
 	char *req;
 	size_t req_cap;
 	uint64_t seq;
@@ -320,6 +377,7 @@ static struct {
 	struct hist connect;
 	struct hist latency;
 	uint64_t deliveries, other_events, bytes;
+	long receivers; /* subscribers with at least one update */
 	uint64_t duplicates, out_of_order;
 	uint64_t first_delivery, last_delivery;
 	char first_error[160];
@@ -331,6 +389,7 @@ static struct {
 } R;
 
 static struct conn **idle_stack;
+static uint64_t pub_topic_next; /* publishes sent with --topic-format */
 
 static void note_error(const char *what, int err)
 {
@@ -505,6 +564,10 @@ static void sub_record(struct conn *c, uint64_t seq, uint64_t stream, uint64_t t
 	lat_us = now_real > ts ? (now_real - ts) / 1000 : 0;
 	hist_add(&R.latency, lat_us);
 	R.deliveries++;
+	if (!c->got_one) {
+		c->got_one = true;
+		R.receivers++;
+	}
 	if (!R.first_delivery)
 		R.first_delivery = now_real;
 	R.last_delivery = now_real;
@@ -835,9 +898,24 @@ static void pub_send(struct conn *c)
 {
 	char body[256];
 	size_t body_len;
+	const char *topic_enc = body_topic_enc;
 	int hl;
 	int r;
 
+	if (cfg.topic_format) {
+		/* Publish k (over all connections) goes to topic --index-base +
+		 * k mod --topic-count. */
+		long idx = cfg.index_base + (long)(pub_topic_next++ % (uint64_t)cfg.topic_count);
+		size_t cap = topic_enc_cap();
+		char *t = xcalloc(1, cap);
+
+		if (!c->topic_enc)
+			c->topic_enc = xcalloc(1, cap);
+		format_topic(t, cap, cfg.topic_format, idx);
+		url_encode(c->topic_enc, t);
+		free(t);
+		topic_enc = c->topic_enc;
+	}
 	body_len = (size_t)snprintf(body, sizeof body, "&data=%" PRIu64 "+%" PRIu64 "+%" PRIu32,
 				    c->seq, real_ns(), c->stream);
 	hl = snprintf(c->req, c->req_cap,
@@ -847,7 +925,7 @@ static void pub_send(struct conn *c)
 		      "Content-Length: %zu\r\n\r\n"
 		      "topic=%s%s",
 		      cfg.path, cfg.host, cfg.token ? cfg.token : "",
-		      strlen("topic=") + strlen(body_topic_enc) + body_len, body_topic_enc, body);
+		      strlen("topic=") + strlen(topic_enc) + body_len, topic_enc, body);
 	if (hl < 0 || (size_t)hl >= c->req_cap)
 		die("request too long");
 	c->seq++;
@@ -1042,6 +1120,37 @@ static void conn_read(struct conn *c)
 	}
 }
 
+/* The subscribe request of c: the shared one, or with --topic-format its
+ * own topic (index --index-base + c's number). */
+static void sub_request_for(struct conn *c)
+{
+	size_t cap, tcap;
+	char *t, *q;
+
+	if (!cfg.topic_format) {
+		c->out = sub_request;
+		c->out_len = sub_request_len;
+		return;
+	}
+	if (!c->req) {
+		tcap = topic_enc_cap();
+		t = xcalloc(1, tcap);
+		q = xcalloc(1, tcap);
+		format_topic(t, tcap, cfg.topic_format, cfg.index_base + (long)c->idx);
+		url_encode(q, t);
+		cap = 256 + strlen(cfg.path) + strlen(cfg.host) + strlen(q);
+		c->req = xcalloc(1, cap);
+		c->req_cap = (size_t)snprintf(c->req, cap,
+					      "GET %s?topic=%s HTTP/1.1\r\nHost: %s\r\n"
+					      "Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n",
+					      cfg.path, q, cfg.host);
+		free(t);
+		free(q);
+	}
+	c->out = c->req;
+	c->out_len = c->req_cap;
+}
+
 static void on_event(struct conn *c, uint32_t ev)
 {
 	if (c->state == ST_CONNECTING) {
@@ -1056,8 +1165,7 @@ static void on_event(struct conn *c, uint32_t ev)
 			return;
 		}
 		if (cfg.mode == MODE_SUBSCRIBE) {
-			c->out = sub_request;
-			c->out_len = sub_request_len;
+			sub_request_for(c);
 			c->out_off = 0;
 			c->state = ST_SENDING;
 		} else {
@@ -1114,6 +1222,30 @@ static void write_ready_file(void)
 	fprintf(f, "{\"connected\": %ld, \"failed\": %ld}\n", R.connected, R.failed);
 	fclose(f);
 	if (rename(tmp, cfg.ready_file) < 0)
+		die("rename %s: %s", tmp, strerror(errno));
+}
+
+/* --status-file, written on SIGUSR1: the counters so far, so a driver can
+ * check deliveries between phases of a run without stopping the process. */
+static void write_status_file(void)
+{
+	char tmp[1100];
+	FILE *f;
+
+	if (!cfg.status_file)
+		return;
+	snprintf(tmp, sizeof tmp, "%s.tmp", cfg.status_file);
+	f = fopen(tmp, "w");
+	if (!f)
+		die("%s: %s", tmp, strerror(errno));
+	fprintf(f, "{\"connected\": %ld, \"failed\": %ld, \"disconnected\": %ld, "
+		   "\"deliveries\": %" PRIu64 ", \"duplicates\": %" PRIu64 ", "
+		   "\"out_of_order\": %" PRIu64 ", \"other_events\": %" PRIu64 ", "
+		   "\"receivers\": %ld}\n",
+		R.connected, R.failed, R.ended, R.deliveries, R.duplicates, R.out_of_order,
+		R.other_events, R.receivers);
+	fclose(f);
+	if (rename(tmp, cfg.status_file) < 0)
 		die("rename %s: %s", tmp, strerror(errno));
 }
 
@@ -1180,6 +1312,10 @@ static void run_subscribe(void)
 	while (!stop_flag) {
 		uint64_t now = mono_ns();
 
+		if (status_flag) {
+			status_flag = 0;
+			write_status_file();
+		}
 		while (next < nconns && R.pending < cfg.max_pending) {
 			struct conn *c = &conns[next++];
 
@@ -1221,6 +1357,23 @@ static void run_subscribe(void)
 		write_ready_file();
 }
 
+/* --reset-on-exit: closes every stream with a TCP reset instead of a FIN.
+ * A web server that does not read a streaming request's connection sees a
+ * reset at once (EPOLLHUP/EPOLLERR), a FIN only when it next writes; the
+ * hub then keeps the stream until its next heartbeat. */
+static void reset_all(void)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	for (long i = 0; i < nconns; i++) {
+		if (conns[i].fd < 0)
+			continue;
+		setsockopt(conns[i].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+		close(conns[i].fd);
+		conns[i].fd = -1;
+	}
+}
+
 static void print_subscribe_report(double elapsed)
 {
 	uint64_t missing = 0;
@@ -1251,11 +1404,12 @@ static void print_subscribe_report(double elapsed)
 		   "\"latency_p50_ms\": %.3f, \"latency_p90_ms\": %.3f, \"latency_p99_ms\": %.3f, "
 		   "\"latency_max_ms\": %.3f, \"missing\": %" PRIu64 ", \"duplicates\": %" PRIu64 ", "
 		   "\"out_of_order\": %" PRIu64 ", \"other_events\": %" PRIu64 ", \"bytes\": %" PRIu64 ", "
-		   "\"elapsed_s\": %.3f, \"cpu_s\": %.3f, \"first_error\": ",
+		   "\"receivers\": %ld, \"elapsed_s\": %.3f, \"cpu_s\": %.3f, \"first_error\": ",
 		R.deliveries, per_s,
 		us_to_ms(hist_quantile(&R.latency, 0.50)), us_to_ms(hist_quantile(&R.latency, 0.90)),
 		us_to_ms(hist_quantile(&R.latency, 0.99)), us_to_ms(R.latency.max),
-		missing, R.duplicates, R.out_of_order, R.other_events, R.bytes, elapsed, cpu_seconds());
+		missing, R.duplicates, R.out_of_order, R.other_events, R.bytes, R.receivers, elapsed,
+		cpu_seconds());
 	json_string(f, R.first_error);
 	if (cfg.hist) {
 		bool first = true;
@@ -1272,6 +1426,13 @@ static void print_subscribe_report(double elapsed)
 	}
 	fprintf(f, "}\n");
 	fflush(f);
+}
+
+/* Closed loop: another publish is due until --duration ends or, with
+ * --total, that many were sent. */
+static bool closed_loop_more(uint64_t now, uint64_t end_send)
+{
+	return now < end_send && (cfg.total <= 0 || R.published < (uint64_t)cfg.total);
 }
 
 static void run_publish(void)
@@ -1296,7 +1457,8 @@ static void run_publish(void)
 		c->fd = -1;
 		c->idx = (uint32_t)i;
 		c->stream = (uint32_t)(cfg.stream_base + i);
-		c->req_cap = 1024 + strlen(cfg.path) + strlen(cfg.host) + strlen(q) +
+		c->req_cap = 1024 + strlen(cfg.path) + strlen(cfg.host) +
+			     (cfg.topic_format ? topic_enc_cap() : strlen(q)) +
 			     (cfg.token ? strlen(cfg.token) : 0);
 		c->req = xcalloc(1, c->req_cap);
 		err = conn_connect(c);
@@ -1322,7 +1484,7 @@ static void run_publish(void)
 
 		for (long i = 0; i < nconns; i++) {
 			struct conn *c = &conns[i];
-			bool want = cfg.closed_loop ? now < end_send : sent_sched < total;
+			bool want = cfg.closed_loop ? closed_loop_more(now, end_send) : sent_sched < total;
 
 			if (c->state != ST_CLOSED || !c->reconnect_at || !want)
 				continue;
@@ -1339,7 +1501,7 @@ static void run_publish(void)
 			}
 		}
 		if (cfg.closed_loop) {
-			while (now < end_send && R.idle_n > 0)
+			while (closed_loop_more(now, end_send) && R.idle_n > 0)
 				pub_send(pub_idle_pop());
 		} else {
 			while (sent_sched < total && R.idle_n > 0) {
@@ -1362,7 +1524,7 @@ static void run_publish(void)
 			if (conns[i].state == ST_SENDING || conns[i].state == ST_HEADERS ||
 			    conns[i].state == ST_BODY)
 				busy = true;
-		if (!busy && (cfg.closed_loop ? now >= end_send : sent_sched >= total))
+		if (!busy && (cfg.closed_loop ? !closed_loop_more(now, end_send) : sent_sched >= total))
 			break;
 		if (now >= hard_end)
 			break;
@@ -1372,14 +1534,15 @@ static void run_publish(void)
 
 static void print_publish_report(double elapsed)
 {
-	double rate_window = cfg.closed_loop ? cfg.duration : elapsed;
+	bool timed = cfg.closed_loop && cfg.total <= 0; /* ran for --duration */
+	double rate_window = timed ? cfg.duration : elapsed;
 
 	printf("{\"mode\": \"publish\", \"closed_loop\": %s, \"conns\": %ld, \"published\": %" PRIu64
 	       ", \"acked\": %" PRIu64 ", \"errors\": %" PRIu64 ", \"publishes_per_s\": %.1f, "
 	       "\"ack_p50_ms\": %.3f, \"ack_p90_ms\": %.3f, \"ack_p99_ms\": %.3f, \"ack_max_ms\": %.3f, "
 	       "\"schedule_lag_max_ms\": %.3f, \"elapsed_s\": %.3f, \"cpu_s\": %.3f, \"first_error\": ",
 	       cfg.closed_loop ? "true" : "false", nconns, R.published, R.acked, R.errors,
-	       rate_window > 0 ? (double)(cfg.closed_loop ? R.acked_in_time : R.acked) / rate_window : 0.0,
+	       rate_window > 0 ? (double)(timed ? R.acked_in_time : R.acked) / rate_window : 0.0,
 	       us_to_ms(hist_quantile(&R.ack, 0.50)), us_to_ms(hist_quantile(&R.ack, 0.90)),
 	       us_to_ms(hist_quantile(&R.ack, 0.99)), us_to_ms(R.ack.max),
 	       (double)R.lag_max / 1e6, elapsed, cpu_seconds());
@@ -1396,9 +1559,14 @@ static void usage(void)
 	      "  loadgen subscribe --url http://HOST:PORT[/path] --topic T --count N\n"
 	      "          [--source 127.0.0.2,127.0.0.3] [--duration S] [--expect K]\n"
 	      "          [--max-pending P] [--connect-timeout S] [--ready-file F] [--hist]\n"
+	      "          [--topic-format FMT [--index-base B]] [--status-file F] [--reset-on-exit]\n"
 	      "  loadgen publish --url URL --topic T --token JWT --rate R --duration S\n"
 	      "          [--conns C] [--total N] [--stream-base B] [--source ...]\n"
+	      "          [--topic-format FMT [--index-base B] [--topic-count K]]\n"
 	      "  loadgen publish --url URL --topic T --token JWT --closed-loop --conns C --duration S\n"
+	      "          [--total N] ...\n"
+	      "--topic-format: subscriber i (publish k) uses FMT with %d replaced by\n"
+	      "B + i (B + k mod K) and %% by %; SIGUSR1 writes --status-file.\n"
 	      "Prints one JSON line with the results on stdout; never asserts.\n",
 	      stderr);
 	exit(2);
@@ -1477,6 +1645,11 @@ int main(int argc, char **argv)
 		{ "closed-loop", no_argument, NULL, 'C' },
 		{ "total", required_argument, NULL, 'N' },
 		{ "stream-base", required_argument, NULL, 'b' },
+		{ "topic-format", required_argument, NULL, 'f' },
+		{ "index-base", required_argument, NULL, 'i' },
+		{ "topic-count", required_argument, NULL, 'K' },
+		{ "status-file", required_argument, NULL, 'S' },
+		{ "reset-on-exit", no_argument, NULL, 'X' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *url = NULL;
@@ -1498,6 +1671,7 @@ int main(int argc, char **argv)
 	cfg.max_pending = 200;
 	cfg.connect_timeout = 10;
 	cfg.conns = 1;
+	cfg.topic_count = 1;
 	optind = 2;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
@@ -1517,6 +1691,11 @@ int main(int argc, char **argv)
 		case 'C': cfg.closed_loop = true; break;
 		case 'N': cfg.total = strtol(optarg, NULL, 10); break;
 		case 'b': cfg.stream_base = strtol(optarg, NULL, 10); break;
+		case 'f': cfg.topic_format = optarg; break;
+		case 'i': cfg.index_base = strtol(optarg, NULL, 10); break;
+		case 'K': cfg.topic_count = strtol(optarg, NULL, 10); break;
+		case 'S': cfg.status_file = optarg; break;
+		case 'X': cfg.reset_on_exit = true; break;
 		default: usage();
 		}
 	}
@@ -1527,11 +1706,18 @@ int main(int argc, char **argv)
 		die("bad numeric option");
 	if (cfg.mode == MODE_PUBLISH && !cfg.closed_loop && cfg.rate <= 0)
 		die("publish needs --rate R or --closed-loop");
+	if (cfg.topic_format && (format_topic(NULL, 0, cfg.topic_format, 0) == 0 ||
+				 !strstr(cfg.topic_format, "%d")))
+		die("--topic-format needs %%d (the index) and no other %% conversion but %%%%");
+	if (cfg.topic_count < 1 || cfg.index_base < 0)
+		die("bad --topic-count or --index-base");
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -1541,6 +1727,8 @@ int main(int argc, char **argv)
 	if (cfg.mode == MODE_SUBSCRIBE) {
 		run_subscribe();
 		print_subscribe_report((double)(mono_ns() - t0) / 1e9);
+		if (cfg.reset_on_exit)
+			reset_all();
 	} else {
 		run_publish();
 		print_publish_report((double)(mono_ns() - t0) / 1e9);
