@@ -370,13 +370,28 @@ static void put_credentials(struct req *r, const struct http_form *q, struct buf
 		ctl_put_str(p, CTL_T_ORIGIN, origin);
 }
 
+/* Sends request type with payload p to hubd and waits for its reply.
+ * Returns true with the reply in *reply (the caller clears it); on a
+ * transport failure answers 503 itself and returns false. */
+static bool call_hub(struct req *r, uint16_t type, const struct buf *p, int passfd,
+		     struct ctl_msg *reply)
+{
+	char why[256];
+	enum ctl_client_result res = ctl_client_call(sock_path, type, p->p, p->len, passfd,
+						     CTL_TIMEOUT_MS, reply, why, sizeof why);
+	if (res != CTL_CLIENT_OK) {
+		respond_unavailable(r, res, why);
+		return false;
+	}
+	return true;
+}
+
 /* GET /.well-known/mercure: hand the connection to hubd. */
 static void subscribe(struct req *r, const char *query)
 {
 	struct http_form q = {0};
 	struct buf p = {0};
 	struct ctl_msg reply;
-	char why[256];
 	if (!parse_query(r, query, &q))
 		return;
 	if (!put_topics(r, &q, &p))
@@ -419,13 +434,8 @@ static void subscribe(struct req *r, const char *query)
 		passfd = r->fr->ipcFd;
 	}
 
-	enum ctl_client_result res = ctl_client_call(sock_path, CTL_SUBSCRIBE, p.p, p.len,
-						     passfd, CTL_TIMEOUT_MS, &reply,
-						     why, sizeof why);
-	if (res != CTL_CLIENT_OK) {
-		respond_unavailable(r, res, why);
+	if (!call_hub(r, CTL_SUBSCRIBE, &p, passfd, &reply))
 		goto out;
-	}
 	if (reply.type == CTL_OK) {
 		/* hubd owns the stream now: close our copy without a word. */
 		r->handed_over = true;
@@ -524,12 +534,8 @@ static void publish(struct req *r)
 	ctl_put_u32(&p, CTL_T_HTTP, 1);
 	put_credentials(r, NULL, &p);
 
-	enum ctl_client_result res = ctl_client_call(sock_path, CTL_PUBLISH, p.p, p.len, -1,
-						     CTL_TIMEOUT_MS, &reply, why, sizeof why);
-	if (res != CTL_CLIENT_OK) {
-		respond_unavailable(r, res, why);
+	if (!call_hub(r, CTL_PUBLISH, &p, -1, &reply))
 		goto out;
-	}
 	if (reply.type == CTL_OK) {
 		const struct ctl_field *id = ctl_find(&reply, CTL_T_ID);
 		if (id) {
@@ -558,7 +564,6 @@ static void history(struct req *r, const char *query)
 	struct http_form q = {0};
 	struct buf p = {0};
 	struct ctl_msg reply;
-	char why[256];
 	if (!parse_query(r, query, &q))
 		return;
 	if (http_form_count(&q, "after") + http_form_count(&q, "since") > 1 ||
@@ -585,12 +590,8 @@ static void history(struct req *r, const char *query)
 	ctl_put_u32(&p, CTL_T_HTTP, 1);
 	put_credentials(r, &q, &p);
 
-	enum ctl_client_result res = ctl_client_call(sock_path, CTL_HISTORY, p.p, p.len, -1,
-						     CTL_TIMEOUT_MS, &reply, why, sizeof why);
-	if (res != CTL_CLIENT_OK) {
-		respond_unavailable(r, res, why);
+	if (!call_hub(r, CTL_HISTORY, &p, -1, &reply))
 		goto out;
-	}
 	if (reply.type != CTL_OK) {
 		respond_ctl_error(r, &reply);
 		ctl_msg_clear(&reply);
@@ -636,7 +637,6 @@ static void subscriptions(struct req *r, const char *rest, const char *query)
 	struct http_form q = {0};
 	struct buf p = {0};
 	struct ctl_msg reply;
-	char why[256];
 	char *seg[2] = {NULL, NULL};
 	int nseg = 0;
 	if (!parse_query(r, query, &q))
@@ -661,12 +661,8 @@ static void subscriptions(struct req *r, const char *rest, const char *query)
 		ctl_put_str(&p, CTL_T_SUBSCRIBER, seg[1]);
 	ctl_put_u32(&p, CTL_T_HTTP, 1);
 	put_credentials(r, &q, &p);
-	enum ctl_client_result res = ctl_client_call(sock_path, CTL_SUBSCRIPTIONS, p.p, p.len, -1,
-						     CTL_TIMEOUT_MS, &reply, why, sizeof why);
-	if (res != CTL_CLIENT_OK) {
-		respond_unavailable(r, res, why);
+	if (!call_hub(r, CTL_SUBSCRIPTIONS, &p, -1, &reply))
 		goto out;
-	}
 	const struct ctl_field *body = ctl_find(&reply, CTL_T_BODY);
 	if (reply.type == CTL_OK && body) {
 		struct buf extra = {0};
@@ -689,17 +685,13 @@ static void preflight(struct req *r)
 {
 	struct buf p = {0};
 	struct ctl_msg reply;
-	char why[256];
 	const char *origin = req_param(r, "HTTP_ORIGIN");
 	if (origin && *origin && strlen(origin) <= 512 && !has_control(origin, strlen(origin)))
 		ctl_put_str(&p, CTL_T_ORIGIN, origin);
-	enum ctl_client_result res = ctl_client_call(sock_path, CTL_PREFLIGHT, p.p, p.len, -1,
-						     CTL_TIMEOUT_MS, &reply, why, sizeof why);
+	bool answered = call_hub(r, CTL_PREFLIGHT, &p, -1, &reply);
 	buf_free(&p);
-	if (res != CTL_CLIENT_OK) {
-		respond_unavailable(r, res, why);
+	if (!answered)
 		return;
-	}
 	if (reply.type == CTL_OK) {
 		struct buf extra = {0};
 		buf_adds(&extra, "Allow: GET, POST, OPTIONS\r\n");
