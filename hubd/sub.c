@@ -7,6 +7,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -31,6 +32,16 @@ static void sub_arm(struct sub *s, bool want_write)
 	short what = EV_PERSIST;
 	if (s->mode == CTL_MODE_FCGI)
 		what |= EV_READ;
+	else
+		/* CGI mode: the fd may read EOF from the start (Apache mod_cgid
+		 * shuts its write side of the CGI's socket at once), so read
+		 * interest cannot be level-triggered. Edge-triggered, it wakes
+		 * us once now and again when the server closes its end
+		 * (POLLHUP on mod_cgid's socket, POLLERR on lighttpd's pipe);
+		 * sub_event_cb then checks for those. Without it a departed
+		 * client behind mod_cgid is noticed only at the heartbeat after
+		 * the one that made Apache give up: three heartbeats. */
+		what |= EV_READ | EV_ET;
 	if (want_write)
 		what |= EV_WRITE;
 	if (s->ev && s->want_write == want_write && event_pending(s->ev, EV_READ | EV_WRITE, NULL))
@@ -302,7 +313,17 @@ void sub_abort(struct sub *s, const char *reason)
 static void sub_event_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sub *s = arg;
-	if (what & EV_READ) {
+	if ((what & EV_READ) && s->mode != CTL_MODE_FCGI) {
+		/* CGI mode (see sub_arm): read-EOF means nothing; only a hang-up
+		 * or an error on the fd does. */
+		struct pollfd pfd = {.fd = fd, .events = 0};
+		if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLERR))) {
+			sub_ref(s);
+			sub_abort(s, "the web server closed the stream");
+			sub_unref(s);
+			return;
+		}
+	} else if (what & EV_READ) {
 		/* The web server sends nothing after the request: data is
 		 * discarded, EOF or an error means it closed the connection. */
 		char scratch[512];

@@ -61,7 +61,8 @@ struct sub {
 };
 
 /* Creates a stream on fd (taken: closed by the stream) and makes fd
- * non-blocking. Watches fd for the peer closing (FastCGI mode). Returns
+ * non-blocking. Watches fd for the peer closing (FastCGI: read-EOF; CGI:
+ * hang-up or error only, edge-triggered). Returns
  * NULL with errno when libevent cannot watch fd; fd is then closed. The
  * caller adds it to the hub and links topics. */
 struct sub *sub_new(struct hub *hub, int fd, int mode, uint16_t request_id);
