@@ -1160,8 +1160,17 @@ class Stack:
             os.chmod(self.docroot, 0o755)
         with open(os.path.join(self.tmpdir, 'mime.types'), 'w') as f:
             f.write('# empty: AddType in apache.conf\n')
-        if not cgi:
+        if cgi:
+            # Apache runs hub.cgi as User, who may not reach the build tree
+            # (a checkout under a 0700 directory): it gets its own copy.
+            cgi_dir = os.path.join(self.tmpdir, 'cgi-bin')
+            os.mkdir(cgi_dir, 0o755)
+            hub_cgi = os.path.join(cgi_dir, 'hub.cgi')
+            shutil.copy2(program('fcgi/hub.cgi'), hub_cgi)
+            os.chmod(hub_cgi, 0o755)
+        else:
             self._start_fcgi_server()
+            hub_cgi = ''
         threads = min(64, max(8, self.apache_workers))
         server_limit = max(1, -(-self.apache_workers // threads))
         last_err = None
@@ -1170,7 +1179,6 @@ class Stack:
             bind = self.bind
             if ':' in bind:
                 bind = '[%s]' % bind
-            hub_cgi = program('fcgi/hub.cgi')
             # hub.fcgi gets its environment from the harness; hub.cgi from Apache.
             set_env = '\n'.join('  SetEnv %s "%s"' % (k, v)
                                  for k, v in self._fcgi_env().items()) if cgi else ''
