@@ -20,6 +20,7 @@
 #include "ctl_proto.h"
 #include "http_form.h"
 #include "msg.h"
+#include "spawner.h"
 #include "util.h"
 
 #define HUB_PATH "/.well-known/mercure"
@@ -35,6 +36,7 @@
 static const char *prog = "hub.fcgi";
 static const char *sock_path = DEFAULT_SOCKET;
 static size_t max_body = DEFAULT_MAX_BODY;
+static bool under_mod_fcgid; /* refuse every request: see spawner.h */
 
 /* One request in either mode. */
 struct req {
@@ -729,7 +731,9 @@ static void handle(struct req *r)
 		query = "";
 	char *path = request_path(r);
 	r->path = path;
-	if (strlen(query) > QUERY_MAX) {
+	if (under_mod_fcgid) {
+		respond_text(r, 500, "", "%s", SPAWNER_MOD_FCGID_ERROR);
+	} else if (strlen(query) > QUERY_MAX) {
 		respond_text(r, 414, "", "query string longer than %d bytes", QUERY_MAX);
 	} else if (strcmp(path, HUB_PATH) == 0) {
 		if (strcmp(r->method, "GET") == 0)
@@ -792,6 +796,9 @@ int main(void)
 		return 0;
 	}
 	read_env();
+	under_mod_fcgid = spawner_is_apache();
+	if (under_mod_fcgid)
+		hlog("%s", SPAWNER_MOD_FCGID_ERROR);
 	FCGX_Request fr;
 	if (FCGX_InitRequest(&fr, FCGI_LISTENSOCK_FILENO, 0) != 0) {
 		hlog("FCGX_InitRequest failed");

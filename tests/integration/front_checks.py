@@ -177,8 +177,9 @@ def missing(front):
         return 'lighttpd mod_cgi.so not found'
     if H.apache_binary() is None:
         return 'apache2 not found'
-    mod = os.path.join(H.apache_modules_dir(),
-                       'mod_cgid.so' if front == 'apache-cgi' else 'mod_proxy_fcgi.so')
+    mod = os.path.join(H.apache_modules_dir(), {'apache-cgi': 'mod_cgid.so',
+                                                'apache-fcgid': 'mod_fcgid.so'}.get(
+                                                    front, 'mod_proxy_fcgi.so'))
     return None if os.path.exists(mod) else '%s not found' % mod
 
 
