@@ -2,7 +2,8 @@
 """test_browser.py -- the demo page (contrib/demo/index.html) in a real
 browser: Debian's chromium, driven by playwright-core through
 tests/browser/driver.mjs, against real hubd + lighttpd serving the page and
-its config.js as contrib/quickstart does.
+its config.js as contrib/quickstart does; the live and hubd-restart checks
+run behind Apache (mod_proxy_fcgi) too.
 
 What it proves, as a person at the page would see it: the page opens and
 shows it is connected; an update published with an HTTP POST appears at
@@ -251,7 +252,9 @@ def updates(snap):
     return [(it['id'], it['data']) for it in reversed(snap['items']) if not it['note']]
 
 
-def screenshot(b, name):
+def screenshot(b, name, front='lighttpd'):
+    if front != 'lighttpd':
+        name = '%s-%s' % (front, name)
     os.makedirs(ARTIFACTS, exist_ok=True)
     path = os.path.join(ARTIFACTS, 'demo-%s.png' % name)
     b.call('screenshot', path=path)
@@ -346,10 +349,10 @@ def publish_with_form(b, data, acked):
 
 # ---- tests ---------------------------------------------------------------------
 
-def test_live_updates_and_publish_form():
+def live_updates_and_publish_form(front):
     """The page connects; an update published with a POST shows up at once
     with its id and its data as text; the page's form publishes too."""
-    with Stack() as s, Browser() as b:
+    with Stack(front=front) as s, Browser() as b:
         print('# chromium %s' % b.version)
         tok = open_demo(s, b)
         acked = []
@@ -367,7 +370,11 @@ def test_live_updates_and_publish_form():
 
         publish_with_form(b, 'from the page form', acked)
         check_exactly_once(s, b, tok, acked, 'live updates')
-        screenshot(b, 'live')
+        screenshot(b, 'live', front)
+
+
+def test_live_updates_and_publish_form():
+    live_updates_and_publish_form('lighttpd')
 
 
 def test_offline_catches_up():
@@ -421,11 +428,11 @@ def test_network_cut_catches_up():
             relay.close()
 
 
-def hubd_restart(sig, name):
+def hubd_restart(sig, name, front='lighttpd'):
     """Updates published before hubd is stopped with sig, while it is down
     (refused) and after it is restarted on the same database: the page
     shows every acknowledged one, once, in order."""
-    with Stack() as s, Browser() as b:
+    with Stack(front=front) as s, Browser() as b:
         tok = open_demo(s, b)
         acked = []
         for i in range(2):
@@ -446,7 +453,7 @@ def hubd_restart(sig, name):
         wait_state(b, 'open', 'the page to reconnect', timeout=45)
         publish(s, tok, 'after reconnecting', acked)
         check_exactly_once(s, b, tok, acked, name)
-        screenshot(b, name)
+        screenshot(b, name, front)
 
 
 def test_hubd_sigkill_catches_up():
@@ -457,6 +464,20 @@ def test_hubd_sigkill_catches_up():
 def test_hubd_sigterm_catches_up():
     """hubd stopped with SIGTERM (it ends the streams cleanly)."""
     hubd_restart(signal.SIGTERM, 'sigterm')
+
+
+# The same page behind Apache (mod_proxy_fcgi, contrib/apache/hubd.conf).
+
+def test_apache_live_updates_and_publish_form():
+    live_updates_and_publish_form('apache')
+
+
+def test_apache_hubd_sigkill_catches_up():
+    hubd_restart(signal.SIGKILL, 'sigkill', 'apache')
+
+
+def test_apache_hubd_sigterm_catches_up():
+    hubd_restart(signal.SIGTERM, 'sigterm', 'apache')
 
 
 if __name__ == '__main__':
