@@ -6,9 +6,11 @@ socket (nginx never spawns it) and hands each stream's FastCGI connection to
 hubd, which then writes the FastCGI records itself. The checks are
 front_checks.py's, with 200 concurrent streams for the burst, plus what is
 nginx's own: topics with %2F reach the subscriptions API undecoded, an idle
-stream outlives several heartbeats (fastcgi_read_timeout above them), and
-a reload (SIGHUP) ends the old worker's streams within
-worker_shutdown_timeout while new ones go to the new worker.
+stream outlives several heartbeats (fastcgi_read_timeout above them), a
+reload (SIGHUP) ends the old worker's streams within
+worker_shutdown_timeout while new ones go to the new worker; and, from
+test_lifecycle.py, hubd's SIGTERM ends streams properly through nginx and
+a reader that never reads is cut by hubd (nginx buffers nothing).
 
 Without nginx the test is skipped (exit 77), except when CI is set: then it
 fails."""
@@ -24,6 +26,7 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import front_checks  # noqa: E402
 import harness as H  # noqa: E402
+import test_lifecycle  # noqa: E402
 from harness import HUB_PATH, Stack, expect, expect_eq, scaled  # noqa: E402
 
 T = front_checks.T
@@ -119,4 +122,10 @@ if __name__ == '__main__':
         'test_encoded_topic_reaches_subscriptions_api':
             test_encoded_topic_reaches_subscriptions_api,
         'test_reload_ends_old_streams': test_reload_ends_old_streams,
+        # nginx ends the response properly when hubd ends the stream, and
+        # passes backpressure on to hubd instead of buffering.
+        'test_sigterm_ends_streams_cleanly':
+            lambda: test_lifecycle.test_sigterm_ends_streams_cleanly(front='nginx'),
+        'test_slow_reader_disconnected':
+            lambda: test_lifecycle.test_slow_reader_disconnected(front='nginx'),
     })
