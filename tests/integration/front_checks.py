@@ -1,6 +1,7 @@
 """front_checks.py -- the checks every web-server front must pass, run by
-test_apache.py (Apache mod_proxy_fcgi), test_cgi.py (lighttpd mod_cgi,
-Apache mod_cgid) and test_lifecycle.py (lighttpd FastCGI, reaping):
+test_apache.py (Apache mod_proxy_fcgi), test_nginx.py (nginx FastCGI),
+test_cgi.py (lighttpd mod_cgi, Apache mod_cgid) and test_lifecycle.py
+(lighttpd FastCGI, reaping):
 subscribe + publish + receive (multi-line data, history, routing),
 Last-Event-ID replay, a departed client reaped within two heartbeats (and
 live clients kept: on mod_cgid read-EOF means nothing), hubd SIGKILLed and
@@ -29,15 +30,17 @@ def check_subscribe_publish_receive(front):
         expect_eq(sub.header('content-type'), 'text/event-stream', 'content type')
         expect(sub.header('content-encoding') is None, 'the stream is not compressed')
         server = sub.header('server') or ''
-        expect(('Apache' in server) == front.startswith('apache'),
-               'served by the %s front: %r', front, server)
+        for name in ('Apache', 'nginx'):
+            expect((name in server) == front.startswith(name.lower()),
+                   'served by the %s front: %r', front, server)
         ids = []
         for i, data in enumerate(('hello', 'two\nlines', 'cr\rcrlf\r\nlf\nend', '')):
             t0 = time.monotonic()
             uid = s.publish_ok(T, data, type='greeting')
+            t1 = time.monotonic()
             ev = sub.next_event(scaled(5))
-            print('# update %d arrived %.1f ms after the publish was acknowledged'
-                  % (i, (time.monotonic() - t0) * 1000))
+            print('# update %d: publish answered in %.1f ms, the update read %.1f ms later'
+                  % (i, (t1 - t0) * 1000, (time.monotonic() - t1) * 1000))
             want = data.replace('\r\n', '\n').replace('\r', '\n')
             expect_eq((ev['id'], ev['data'], ev['event']), (uid, want, 'greeting'),
                       'the update')
@@ -175,6 +178,8 @@ def missing(front):
             if os.path.exists(os.path.join(d, 'mod_cgi.so')):
                 return None
         return 'lighttpd mod_cgi.so not found'
+    if front == 'nginx':
+        return None if H.nginx_binary() else 'nginx not found'
     if H.apache_binary() is None:
         return 'apache2 not found'
     mod = os.path.join(H.apache_modules_dir(), {'apache-cgi': 'mod_cgid.so',
@@ -183,8 +188,10 @@ def missing(front):
     return None if os.path.exists(mod) else '%s not found' % mod
 
 
-def main(fronts, streams_n, test_file):
-    """Runs every check on each front (the burst with streams_n streams)."""
+def main(fronts, streams_n, test_file, extra=None):
+    """Runs every check on each front (the burst with streams_n streams),
+    then the front's own tests: extra, a dict test name -> function, run
+    only when every front can run."""
     checks = (check_subscribe_publish_receive, check_last_event_id_replay,
               check_departed_client_reaped, check_hubd_sigkill_and_back,
               lambda front: check_streams_burst(front, streams_n))
@@ -202,11 +209,13 @@ def main(fronts, streams_n, test_file):
     skipped = [f for f in fronts if why[f] is not None]
     if skipped and CI:
         print('not ok - these fronts cannot run in CI (%s; apt-get install lighttpd '
-              'apache2)' % '; '.join(why[f] for f in skipped))
+              'apache2 nginx)' % '; '.join(why[f] for f in skipped))
         print('0 passed, 1 failed')
         sys.exit(1)
     if not tests:
         print('# SKIP no front can run here')
         sys.exit(77)
+    if not skipped:
+        tests.update(extra or {})
     tests['__file__'] = test_file
     H.run_tests(tests)

@@ -21,12 +21,21 @@ Environment:
     APACHE2            the Apache binary for Stack(front='apache') (default:
                        apache2 or httpd on PATH, or /usr/sbin/apache2)
     APACHE_MODULES     its modules directory (default /usr/lib/apache2/modules)
+    NGINX              the nginx binary for Stack(front='nginx') (default: nginx
+                       on PATH, or /usr/sbin/nginx)
+    HUBD_NGINX_TEMPLATE  its config template (default
+                       contrib/nginx/quickstart.conf; same @PLACEHOLDERS@)
 
 Stack(front='apache') puts Apache (mpm_event + mod_proxy_fcgi) in front
 instead of lighttpd: Apache does not spawn FastCGI programs, so the stack
 binds hub.fcgi's listening Unix socket itself and starts max_procs hub.fcgi
 processes with it as their stdin (the FastCGI convention), then starts its
 own apache2 -DFOREGROUND with a self-contained config in the temp directory.
+
+Stack(front='nginx') puts nginx (ngx_http_fastcgi_module, fastcgi_buffering
+off) in front: like Apache, nginx never spawns FastCGI programs, so hub.fcgi
+runs the same way; nginx runs as one master and one worker process with
+contrib/nginx/quickstart.conf filled in (nothing of /etc/nginx is read).
 
 Stack(front='lighttpd-cgi') / Stack(front='apache-cgi') run hub.cgi as a
 plain CGI program instead: lighttpd mod_cgi (alias.url of the hub's path to
@@ -48,6 +57,7 @@ import hmac
 import http.client
 import json
 import os
+import re
 import resource
 import selectors
 import shutil
@@ -859,7 +869,26 @@ def apache_modules_dir():
     return os.environ.get('APACHE_MODULES') or '/usr/lib/apache2/modules'
 
 
-FRONTS = ('lighttpd', 'apache', 'lighttpd-cgi', 'apache-cgi', 'apache-fcgid')
+def nginx_binary():
+    env = os.environ.get('NGINX')
+    if env:
+        return env
+    found = shutil.which('nginx')
+    if found:
+        return found
+    for p in ('/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx'):
+        if os.path.exists(p):
+            return p
+    return None
+
+
+# nginx's configuration is the quickstart's template, filled in (see there),
+# or another template with the same placeholders (HUBD_NGINX_TEMPLATE).
+NGINX_TEMPLATE = (os.environ.get('HUBD_NGINX_TEMPLATE') or
+                  os.path.join(SRCDIR, 'contrib', 'nginx', 'quickstart.conf'))
+
+
+FRONTS = ('lighttpd', 'apache', 'lighttpd-cgi', 'apache-cgi', 'apache-fcgid', 'nginx')
 
 _live_stacks = set()
 
@@ -880,7 +909,10 @@ class Stack:
     temporary directory. Use as a context manager or call start()/stop().
     front='apache': Apache + mod_proxy_fcgi instead, with hub.fcgi started
     by the stack (max_procs processes on one listening Unix socket);
-    apache_workers sizes MaxRequestWorkers (one per open stream)."""
+    apache_workers sizes MaxRequestWorkers (one per open stream).
+    front='nginx': nginx + its FastCGI module, hub.fcgi started the same
+    way; one worker with worker_rlimit_nofile = max_fds and
+    worker_connections = max_fds - 64 (two per open stream)."""
 
     def __init__(self, heartbeat=20, max_queue=None, jwt_key='test-key',
                  subscriber_key=DEFAULT, extra_hubd_args=(), max_fds=16384, bind='127.0.0.1',
@@ -894,6 +926,8 @@ class Stack:
         self.cgi = front.endswith('-cgi')
         self.apache_workers = apache_workers
         self.apache = None
+        self.nginx = None
+        self.nginx_workers = []  # worker pids seen (see nginx_worker_pids)
         self.fcgi_procs = []
         self.heartbeat = heartbeat
         self.max_queue = max_queue
@@ -904,7 +938,9 @@ class Stack:
         # lighttpd raises its own limit to max-fds and refuses to start when
         # it cannot: without root, the hard limit is the ceiling.
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        if os.geteuid() != 0 and hard != resource.RLIM_INFINITY:
+        # nginx, as root, would raise its worker's hard limit past the
+        # machine's: keep it within ours too.
+        if (os.geteuid() != 0 or front == 'nginx') and hard != resource.RLIM_INFINITY:
             max_fds = min(max_fds, hard)
         self.max_fds = max_fds
         self.bind = bind
@@ -952,8 +988,33 @@ class Stack:
         return self.apache.pid if self.apache else None
 
     @property
+    def nginx_pid(self):
+        """nginx's master process (it only manages; the worker serves)."""
+        return self.nginx.pid if self.nginx else None
+
+    @property
     def front_pid(self):
+        if self.front == 'nginx':
+            return self.nginx_pid
         return self.apache_pid if self.front.startswith('apache') else self.lighttpd_pid
+
+    def nginx_worker_pids(self):
+        """The pids of nginx's worker processes (the master's children):
+        the ones that hold the connections, for CPU and memory figures."""
+        if self.nginx is None or self.nginx.poll() is not None:
+            return []
+        pids = [p for p in child_pids(self.nginx.pid) if pid_alive(p)]
+        self.nginx_workers = sorted(set(self.nginx_workers) | set(pids))
+        return pids
+
+    def front_worker_pids(self):
+        """The processes of the front that serve connections: nginx's
+        workers, Apache's children, or lighttpd itself."""
+        if self.front == 'nginx':
+            return self.nginx_worker_pids()
+        if self.front.startswith('apache'):
+            return child_pids(self.apache_pid) if self.apache_pid else []
+        return [self.lighttpd_pid] if self.lighttpd_pid else []
 
     @property
     def host(self):
@@ -984,6 +1045,8 @@ class Stack:
                 self._start_apache(fcgid=True)
             elif self.front == 'lighttpd-cgi':
                 self._start_lighttpd(cgi=True)
+            elif self.front == 'nginx':
+                self._start_nginx()
             else:
                 self._start_lighttpd()
         except BaseException:
@@ -1256,6 +1319,93 @@ class Stack:
                 break
         raise RuntimeError(last_err)
 
+    def _start_nginx(self):
+        binary = nginx_binary()
+        if binary is None:
+            raise RuntimeError('nginx not found (apt-get install nginx)')
+        if os.geteuid() == 0:
+            # The master runs as root, its worker as nobody (nginx's default
+            # user): it must reach the docroot and hub.fcgi's socket (0666).
+            os.chmod(self.tmpdir, 0o711)
+            os.chmod(self.docroot, 0o755)
+        self._start_fcgi_server()
+        with open(NGINX_TEMPLATE) as f:
+            template = f.read()
+        last_err = None
+        for attempt in range(5):
+            self.port = free_port(self.bind if self.bind not in ('0.0.0.0', '::') else '127.0.0.1')
+            bind = self.bind
+            if ':' in bind:
+                bind = '[%s]' % bind
+            values = {'STATE_DIR': self.tmpdir, 'DOCROOT': self.docroot, 'BIND': bind,
+                      'PORT': str(self.port), 'HUB_FCGI_SOCKET': self.fcgi_socket_path,
+                      'MAX_FDS': str(self.max_fds),
+                      # client + upstream: two connections per stream
+                      'MAX_CONNS': str(max(64, self.max_fds - 64)),
+                      'HEARTBEAT': str(self.heartbeat)}
+            conf = template
+            for k, v in values.items():
+                conf = conf.replace('@%s@' % k, v)
+            left = re.findall(r'@[A-Z_]+@', conf)
+            if left:
+                raise RuntimeError('%s: placeholders left unfilled: %s' % (NGINX_TEMPLATE, left))
+            self.nginx_conf = os.path.join(self.tmpdir, 'nginx.conf')
+            with open(self.nginx_conf, 'w') as f:
+                f.write('# generated by tests/integration/harness.py from %s\n' % NGINX_TEMPLATE)
+                f.write(conf)
+            log = open(os.path.join(self.tmpdir, 'nginx.out'), 'ab')
+            # -e: the error log from the very start (the compiled-in one is
+            # stderr here, /var/log/nginx/error.log on other builds).
+            self.nginx = subprocess.Popen(
+                [binary, '-p', self.tmpdir + '/', '-e', os.path.join(self.tmpdir, 'nginx.error.log'),
+                 '-c', self.nginx_conf, '-g', 'daemon off; master_process on;'],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            log.close()
+            proc = self.nginx
+
+            def ready():
+                if proc.poll() is not None:
+                    return 'exited'
+                if not self.nginx_worker_pids():
+                    return None
+                try:
+                    with socket.create_connection((self.host, self.port), timeout=1):
+                        return 'ok'
+                except OSError:
+                    return None
+            r = wait_for(ready, scaled(15), 'nginx to listen on port %d' % self.port)
+            if r == 'ok':
+                self.base_url = 'http://%s:%d' % (
+                    self.host if ':' not in self.host else '[%s]' % self.host, self.port)
+                return
+            last_err = ('nginx exited with status %s:\n%s\n%s' %
+                        (proc.returncode, self.log_tail('nginx.out'),
+                         self.log_tail('nginx.error.log')))
+            self.nginx = None
+            if 'Address already in use' not in last_err:
+                break
+        raise RuntimeError(last_err)
+
+    def _stop_nginx(self, problems):
+        """SIGTERM to the master (fast shutdown: it closes every connection
+        and waits for its workers), then makes sure no worker survives."""
+        if self.nginx.poll() is not None:
+            problems.append('nginx died on its own (status %s)' % self.nginx.returncode)
+        workers = set(self.nginx_workers) | set(self.nginx_worker_pids())
+        st = stop_process(self.nginx, scaled(15))
+        if st not in (0, None):
+            problems.append('nginx master exited with status %s on SIGTERM' % st)
+        for pid in workers:
+            deadline = time.monotonic() + scaled(5)
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if pid_alive(pid):
+                problems.append('nginx worker %d outlived its master' % pid)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
     def stop(self, check=True):
         """Stops hubd (SIGTERM) and lighttpd (SIGTERM) by pid, SIGKILL after a
         deadline, then hub.fcgi leftovers. With check, raises when hubd did
@@ -1299,6 +1449,8 @@ class Stack:
                                     % self.apache.returncode)
                 # SIGTERM to the main process: it stops its children.
                 stop_process(self.apache, scaled(15))
+            if self.nginx is not None:
+                self._stop_nginx(problems)
             for p in self.fcgi_procs:
                 if p.poll() is not None:
                     problems.append('hub.fcgi %d died on its own (status %s)'
@@ -1331,7 +1483,8 @@ class Stack:
 
     def dump_logs(self, lines=40):
         for name in ('hubd.log', 'lighttpd.error.log', 'lighttpd.out',
-                     'apache.error.log', 'apache.out', 'hub.fcgi.log'):
+                     'apache.error.log', 'apache.out', 'nginx.error.log', 'nginx.out',
+                     'hub.fcgi.log'):
             tail = self.log_tail(name, lines)
             if tail and not tail.startswith('(no'):
                 print('# ---- %s: last lines of %s ----' % (self.name, name))
