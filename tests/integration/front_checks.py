@@ -179,7 +179,11 @@ def missing(front):
                 return None
         return 'lighttpd mod_cgi.so not found'
     if front == 'nginx':
-        return None if H.nginx_binary() else 'nginx not found'
+        if not H.nginx_binary():
+            return 'nginx not found'
+        if not os.path.exists(H.NGINX_FASTCGI_PARAMS):
+            return '%s not found' % H.NGINX_FASTCGI_PARAMS
+        return None
     if H.apache_binary() is None:
         return 'apache2 not found'
     mod = os.path.join(H.apache_modules_dir(), {'apache-cgi': 'mod_cgid.so',

@@ -25,6 +25,9 @@ Environment:
                        on PATH, or /usr/sbin/nginx)
     HUBD_NGINX_TEMPLATE  its config template (default
                        contrib/nginx/quickstart.conf; same @PLACEHOLDERS@)
+    HUBD_NGINX_SNIPPET   the hub's part it includes (default
+                       contrib/nginx/hubd.conf; /run/hubd/hub.fcgi.sock and
+                       "include fastcgi_params;" are replaced)
 
 Stack(front='apache') puts Apache (mpm_event + mod_proxy_fcgi) in front
 instead of lighttpd: Apache does not spawn FastCGI programs, so the stack
@@ -883,9 +886,14 @@ def nginx_binary():
 
 
 # nginx's configuration is the quickstart's template, filled in (see there),
-# or another template with the same placeholders (HUBD_NGINX_TEMPLATE).
+# or another template with the same placeholders (HUBD_NGINX_TEMPLATE); it
+# includes the operator's snippet (HUBD_NGINX_SNIPPET) with the test's
+# paths put in, as contrib/quickstart does.
 NGINX_TEMPLATE = (os.environ.get('HUBD_NGINX_TEMPLATE') or
                   os.path.join(SRCDIR, 'contrib', 'nginx', 'quickstart.conf'))
+NGINX_SNIPPET = (os.environ.get('HUBD_NGINX_SNIPPET') or
+                 os.path.join(SRCDIR, 'contrib', 'nginx', 'hubd.conf'))
+NGINX_FASTCGI_PARAMS = '/etc/nginx/fastcgi_params'
 
 
 FRONTS = ('lighttpd', 'apache', 'lighttpd-cgi', 'apache-cgi', 'apache-fcgid', 'nginx')
@@ -1331,6 +1339,15 @@ class Stack:
         self._start_fcgi_server()
         with open(NGINX_TEMPLATE) as f:
             template = f.read()
+        # The snippet's paths are the installed ones: hub.fcgi's socket and
+        # fastcgi_params relative to /etc/nginx.
+        with open(NGINX_SNIPPET) as f:
+            snippet = f.read()
+        snippet = snippet.replace('/run/hubd/hub.fcgi.sock', self.fcgi_socket_path).replace(
+            'include fastcgi_params;', 'include %s;' % NGINX_FASTCGI_PARAMS)
+        hub_conf = os.path.join(self.tmpdir, 'hub.conf')
+        with open(hub_conf, 'w') as f:
+            f.write(snippet)
         last_err = None
         for attempt in range(5):
             self.port = free_port(self.bind if self.bind not in ('0.0.0.0', '::') else '127.0.0.1')
@@ -1338,11 +1355,10 @@ class Stack:
             if ':' in bind:
                 bind = '[%s]' % bind
             values = {'STATE_DIR': self.tmpdir, 'DOCROOT': self.docroot, 'BIND': bind,
-                      'PORT': str(self.port), 'HUB_FCGI_SOCKET': self.fcgi_socket_path,
+                      'PORT': str(self.port), 'HUB_CONF': hub_conf,
                       'MAX_FDS': str(self.max_fds),
                       # client + upstream: two connections per stream
-                      'MAX_CONNS': str(max(64, self.max_fds - 64)),
-                      'HEARTBEAT': str(self.heartbeat)}
+                      'MAX_CONNS': str(max(64, self.max_fds - 64))}
             conf = template
             for k, v in values.items():
                 conf = conf.replace('@%s@' % k, v)

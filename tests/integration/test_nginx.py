@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_nginx.py -- the hub behind nginx (ngx_http_fastcgi_module with
 fastcgi_buffering off) instead of lighttpd, with contrib/nginx/quickstart.conf
-as its configuration: hub.fcgi runs as its own FastCGI server on a Unix
+including the operator's contrib/nginx/hubd.conf as its configuration: hub.fcgi runs as its own FastCGI server on a Unix
 socket (nginx never spawns it) and hands each stream's FastCGI connection to
 hubd, which then writes the FastCGI records itself. The checks are
 front_checks.py's, with 200 concurrent streams for the burst, plus what is
@@ -70,7 +70,7 @@ def test_idle_stream_outlives_heartbeats():
     -- and a stream with only heartbeats for several of them stays open."""
     HB = 2
     with Stack(front='nginx', heartbeat=HB) as s:
-        with open(s.nginx_conf) as f:
+        with open(os.path.join(s.tmpdir, 'hub.conf')) as f:   # the snippet, as run
             conf = f.read()
         rt = nginx_seconds(conf, 'fastcgi_read_timeout')
         print('# fastcgi_read_timeout %s s' % rt)
