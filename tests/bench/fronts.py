@@ -2,8 +2,8 @@
 """fronts.py -- what each web-server front costs: `make bench-fronts`.
 
 For every front the harness can run (lighttpd + mod_fastcgi, Apache +
-mod_proxy_fcgi, lighttpd mod_cgi, Apache mod_cgid; FRONTS_BENCH_FRONTS
-picks), with real hubd on SQLite, it measures:
+mod_proxy_fcgi, nginx + FastCGI, lighttpd mod_cgi, Apache mod_cgid;
+FRONTS_BENCH_FRONTS picks), with real hubd on SQLite, it measures:
 
 - added latency per event: one subscriber through the front and one
   "direct" subscriber whose socket hubd writes itself (handed over the
@@ -18,8 +18,9 @@ picks), with real hubd on SQLite, it measures:
   FRONTS_BENCH_STEP (1,000), each batch checked (every stream got its
   200 and hubd's opening comment), until a batch fails or
   FRONTS_BENCH_CAPACITY_MAX (10,000) is reached; says what stopped it.
-  lighttpd gets max-fds = the hard open-files limit; Apache gets
-  MaxRequestWorkers = the maximum + 64 (one worker thread per stream).
+  lighttpd and nginx get max-fds (worker_rlimit_nofile) = the hard
+  open-files limit; Apache gets MaxRequestWorkers = the maximum + 64 (one
+  worker thread per stream).
 
 It measures and never asserts; rounds (FRONTS_BENCH_ROUNDS, 3) repeat the
 latency and memory figures and the table shows their medians. Every process
@@ -39,7 +40,7 @@ import harness as H  # noqa: E402
 from harness import Stack  # noqa: E402
 
 T = 'https://example.com/bench/fronts'
-ALL_FRONTS = ('lighttpd', 'apache', 'lighttpd-cgi', 'apache-cgi')
+ALL_FRONTS = ('lighttpd', 'apache', 'nginx', 'lighttpd-cgi', 'apache-cgi')
 
 
 def env_int(name, default):
@@ -268,7 +269,7 @@ def memory_per_stream(s):
 def capacity(front):
     """Opens streams in steps until a step fails; (held, why)."""
     hard = H.resource.getrlimit(H.resource.RLIMIT_NOFILE)[1]
-    kw = {'max_fds': hard} if front.startswith('lighttpd') else {'apache_workers': CAP_MAX + 64}
+    kw = {'apache_workers': CAP_MAX + 64} if front.startswith('apache') else {'max_fds': hard}
     held, why = [], 'reached the benchmark maximum (FRONTS_BENCH_CAPACITY_MAX)'
     with Stack(front=front, heartbeat=60, **kw) as s:
         try:

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """test_scale.py -- 2,000 concurrent streams through each FastCGI front
-(lighttpd mod_fastcgi, Apache mod_proxy_fcgi), read with one selector loop
+(lighttpd mod_fastcgi, Apache mod_proxy_fcgi, nginx), read with one selector loop
 over non-blocking sockets, each receive a burst of 100 updates complete and
 in order. A front that cannot run here is skipped, except in CI (see
 front_checks.missing)."""
@@ -41,8 +41,12 @@ def test_apache_2000_streams_burst():
     burst_through('apache')
 
 
+def test_nginx_2000_streams_burst():
+    burst_through('nginx')
+
+
 if __name__ == '__main__':
-    missing = {f: front_checks.missing(f) for f in ('lighttpd', 'apache')}
+    missing = {f: front_checks.missing(f) for f in ('lighttpd', 'apache', 'nginx')}
     gone = ['%s: %s' % (f, why) for f, why in missing.items() if why]
     if gone and front_checks.CI:
         print('not ok - fronts missing in CI (%s)' % '; '.join(gone))
