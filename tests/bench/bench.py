@@ -1,39 +1,67 @@
-"""bench.py -- the hubd benchmark (make bench): fan-out, memory per idle subscriber, publish rate,
-and (on request) the subscribe-side matching cost per publish.
+"""bench.py -- the hubd benchmark (make bench): hubd behind lighttpd side by
+side with nginx + Nchan (1 and 2 workers), the same scenarios, the same load
+generator, in one run.
 
-Starts the real stack (hubd behind lighttpd with hub.fcgi, through
-tests/integration/harness.py) once per scenario and round, drives it with
-tests/bench/loadgen, and prints a table of figures with the median of the
-rounds. It measures; it never asserts. The exit status is 1 only when a
-round could not be run at all (the benchmark itself is broken).
+    (A) fan-out      1,000 subscribers x 100 updates/s: deliveries/s,
+                     publish->receive latency, loss, CPU per delivery
+    (B) 10k          10,000 subscribers: latency at 5 updates/s, then the
+                     highest rate sustained with zero loss (a rate ladder)
+    (C) memory       RSS per idle subscriber (10,000 of them)
+    (D) publish      acknowledged publishes/s, 8 connections, 0 and 100 subscribers
+    (E) replay       time to replay 10,000 missed updates to one subscriber
+    matching         (hubd only, on request) subscribe-side matching cost
 
-Environment (all optional):
+Each scenario is run once per round and target (targets interleaved within
+a round, so the machine's drift weighs on all alike), every target on a
+stack of its own started here: hubd + lighttpd + hub.fcgi through
+tests/integration/harness.py, or an nginx with its own configuration in a
+temporary directory. The driver prints a table per target (a column per
+round and the median) and a side-by-side table of the medians with the
+ratio hubd / Nchan 1 worker. It measures; it never asserts. The exit status
+is 1 only when a round could not be run at all (the benchmark is broken).
+See tests/bench/README.md for what every figure means.
+
+Environment (all optional; "quick" = the BENCH_QUICK=1 default):
     HUBD_BUILDDIR, HUBD_SRCDIR  build and source trees (as for the tests)
-    BENCH_QUICK=1               short smoke run (~30 s) with small numbers
-    BENCH_ROUNDS                rounds per scenario (default 3, quick 1)
-    BENCH_SCENARIOS             comma list of fanout,idle,publish,matching
-                                (default fanout,idle,publish)
-    BENCH_FANOUT_SUBS           (1) subscribers (default 1000)
-    BENCH_FANOUT_RATE           (1) updates per second (default 100)
-    BENCH_FANOUT_SECONDS        (1) seconds of publishing (default 10)
-    BENCH_FANOUT_PUB_CONNS      (1) publishing connections (default 16)
-    BENCH_IDLE_SUBS             (2) idle subscribers (default 5000)
-    BENCH_PUB_CONNS             (3) closed-loop publishers (default 8)
-    BENCH_PUB_SECONDS           (3) seconds (default 10)
-    BENCH_MATCHING_LEVELS       (4) exact-topic subscriber counts (default 0,1,1000,5000,10000)
-    BENCH_MATCHING_TEMPLATES    (4) template subscribers (default 100)
-    BENCH_MATCHING_PUBLISHES    (4) publishes per batch (default 2000)
-    BENCH_MATCHING_PUB_CONNS    (4) publishing connections (default 4)
-    BENCH_MATCHING_RATE         (4) publishes/s, 0 = closed loop (default 0)
-    BENCH_MATCHING_HIT=1        (4) also a batch with templates that match every update
-    BENCH_STREAMS_PER_FRONT     (4) streams per lighttpd before another is started (6000)
+    BENCH_QUICK=1               smoke run (~1-2 minutes) with small numbers
+    BENCH_ROUNDS                rounds (default 3, quick 1)
+    BENCH_SCENARIOS             comma list of A,B,C,D,E,matching (default A,B,C,D,E);
+                                fanout, idle, publish are A, C, D
+    BENCH_TARGETS               comma list of hubd,nchan1,nchan2 (default all three)
+    BENCH_FANOUT_SUBS           (A) subscribers (1000, quick 100)
+    BENCH_FANOUT_RATE           (A) updates/s (100, quick 50)
+    BENCH_FANOUT_SECONDS        (A) seconds of publishing (10, quick 3)
+    BENCH_FANOUT_PUB_CONNS      (A) publishing connections (16)
+    BENCH_BIG_SUBS              (B, C) subscribers (10000, quick 1000)
+    BENCH_B_LAT_RATE            (B) updates/s of the latency phase (5)
+    BENCH_B_LAT_SECONDS         (B) its seconds (10, quick 3)
+    BENCH_B_STEP_SECONDS        (B) seconds per ladder step (5, quick 2)
+    BENCH_B_START_RATE          (B) first step of round 1, updates/s (2)
+    BENCH_B_MAX_RATE            (B) highest step tried (2048)
+    BENCH_B_REFINE              (B) bisections after the first failed step (2; later rounds 1)
+    BENCH_B_MAX_STEPS           (B) steps at most per round and target (9)
+    BENCH_B_MAX_P99_MS          (B) a step passes only with p99 <= this (1000)
+    BENCH_B_DRAIN_S             (B) ... and every delivery within this after the last publish (2)
+    BENCH_B_PUB_CONNS           (B) publishing connections (8)
+    BENCH_PUB_CONNS             (D) closed-loop publishers (8)
+    BENCH_PUB_SECONDS           (D) seconds per phase (6, quick 2)
+    BENCH_PUB_SUBS              (D) subscribers of the second phase (100)
+    BENCH_REPLAY_UPDATES        (E) updates missed (10000, quick 2000)
+    BENCH_REPLAY_REPEATS        (E) replays per round (3)
+    BENCH_STREAMS_PER_FRONT     streams per lighttpd before another is started (6000)
     BENCH_SUBS_PER_PROC         subscribers per loadgen process (default 4000, quick 250)
+    BENCH_MAX_SECONDS           stop starting new rounds after this (default 1800)
     BENCH_JSON=PATH             also write every raw result there as JSON
     BENCH_HUBD_ARGS             extra hubd options for every run, e.g. '--sync normal'
+    NGINX, NCHAN_MODULE         nginx binary, ngx_nchan_module.so
     LOADGEN                     a prebuilt loadgen binary to use
+    (matching: BENCH_MATCHING_* as before, see tests/bench/README.md)
 """
 
+import atexit
+import http.client
 import json
+import math
 import os
 import shutil
 import signal
@@ -63,7 +91,7 @@ os.environ['HUBD_BUILDDIR'] = BUILDDIR
 sys.path.insert(0, os.path.join(SRCDIR, 'tests', 'integration'))
 
 import harness  # noqa: E402  (needs the environment above)
-from harness import Stack, stop_process, child_pids  # noqa: E402
+from harness import Stack, stop_process, child_pids, pid_alive  # noqa: E402
 
 HUB_PATH = '/.well-known/mercure'
 QUICK = os.environ.get('BENCH_QUICK', '') not in ('', '0', 'no')
@@ -74,6 +102,11 @@ def env_int(name, default, quick):
     return int(v) if v else (quick if QUICK else default)
 
 
+def env_float(name, default, quick):
+    v = os.environ.get(name)
+    return float(v) if v else (quick if QUICK else default)
+
+
 HUBD_ARGS = tuple(os.environ.get('BENCH_HUBD_ARGS', '').split())
 
 ROUNDS = env_int('BENCH_ROUNDS', 3, 1)
@@ -81,13 +114,43 @@ FANOUT_SUBS = env_int('BENCH_FANOUT_SUBS', 1000, 100)
 FANOUT_RATE = env_int('BENCH_FANOUT_RATE', 100, 50)
 FANOUT_SECONDS = env_int('BENCH_FANOUT_SECONDS', 10, 3)
 FANOUT_PUB_CONNS = env_int('BENCH_FANOUT_PUB_CONNS', 16, 16)
-IDLE_SUBS = env_int('BENCH_IDLE_SUBS', 5000, 500)
+BIG_SUBS = env_int('BENCH_BIG_SUBS', env_int('BENCH_IDLE_SUBS', 10000, 1000), 1000)
+B_LAT_RATE = env_float('BENCH_B_LAT_RATE', 5, 5)
+B_LAT_SECONDS = env_float('BENCH_B_LAT_SECONDS', 10, 3)
+B_STEP_SECONDS = env_float('BENCH_B_STEP_SECONDS', 5, 2)
+B_START_RATE = env_float('BENCH_B_START_RATE', 2, 8)
+B_MAX_RATE = env_float('BENCH_B_MAX_RATE', 2048, 2048)
+B_REFINE = env_int('BENCH_B_REFINE', 2, 1)
+B_MAX_STEPS = env_int('BENCH_B_MAX_STEPS', 9, 6)
+B_MAX_P99_MS = env_float('BENCH_B_MAX_P99_MS', 1000, 1000)
+B_DRAIN_S = env_float('BENCH_B_DRAIN_S', 2, 2)
+B_MAX_LAG_MS = env_float('BENCH_B_MAX_LAG_MS', 250, 250)
+B_RECOVER_S = 20.0  # after a failed step: wait this long at most for the backlog
+B_PUB_CONNS = env_int('BENCH_B_PUB_CONNS', 8, 8)
 PUB_CONNS = env_int('BENCH_PUB_CONNS', 8, 8)
-PUB_SECONDS = env_int('BENCH_PUB_SECONDS', 10, 3)
+PUB_SECONDS = env_float('BENCH_PUB_SECONDS', 6, 2)
+PUB_SUBS = env_int('BENCH_PUB_SUBS', 100, 100)
+REPLAY_UPDATES = env_int('BENCH_REPLAY_UPDATES', 10000, 2000)
+REPLAY_REPEATS = env_int('BENCH_REPLAY_REPEATS', 3, 2)
+STREAMS_PER_FRONT = env_int('BENCH_STREAMS_PER_FRONT', 6000, 6000)
 SUBS_PER_PROC = env_int('BENCH_SUBS_PER_PROC', 4000, 250)
-SCENARIOS = [x.strip() for x in
-             os.environ.get('BENCH_SCENARIOS', 'fanout,idle,publish').split(',') if x.strip()]
+MAX_SECONDS = env_int('BENCH_MAX_SECONDS', 1800, 600)
+ALIASES = {'fanout': 'A', 'idle': 'C', 'memory': 'C', 'publish': 'D', 'replay': 'E',
+           'a': 'A', 'b': 'B', 'c': 'C', 'd': 'D', 'e': 'E'}
+SCENARIOS = []
+for _x in os.environ.get('BENCH_SCENARIOS', 'A,B,C,D,E').split(','):
+    _x = ALIASES.get(_x.strip(), _x.strip())
+    if _x and _x not in SCENARIOS:
+        SCENARIOS.append(_x)
+TARGETS = [x.strip() for x in os.environ.get('BENCH_TARGETS', 'hubd,nchan1,nchan2').split(',')
+           if x.strip()]
 CLK_TCK = os.sysconf('SC_CLK_TCK')
+TOPIC = 'https://bench.example/updates'   # hubd's topic
+CHANNEL = 'updates'                        # Nchan's channel id
+NGINX = os.environ.get('NGINX') or shutil.which('nginx') or '/usr/sbin/nginx'
+NCHAN_MODULE = os.environ.get('NCHAN_MODULE') or '/usr/lib/nginx/modules/ngx_nchan_module.so'
+TARGET_LABEL = {'hubd': 'hubd', 'nchan1': 'Nchan 1w', 'nchan2': 'Nchan 2w'}
+NOTES = []   # run-wide notes (a process that had to be killed, ...)
 
 
 # ---- the load generator -------------------------------------------------------
@@ -153,21 +216,45 @@ def read_report(out_path, err_path):
         return {'error': 'loadgen printed no report: ' + tail.strip()}
 
 
-class Subscribers:
-    """A group of loadgen subscribe processes, SUBS_PER_PROC each at most,
-    each on its own 127.0.0.x source addresses."""
+def sub_procs(count):
+    """How many loadgen processes carry count subscribers: SUBS_PER_PROC at
+    most each, and a multiple of the lighttpd front-ends hubd needs for
+    count streams, so that every front gets the same share. The same for
+    every target, so the load generator is the same for all."""
+    nproc = max(1, -(-count // SUBS_PER_PROC))
+    nfront = fronts_for(count)
+    return -(-nproc // nfront) * nfront
 
-    def __init__(self, procs, tmp, tag, url, topic, count, duration, expect=0):
-        nproc = max(1, -(-count // SUBS_PER_PROC))
+
+def fronts_for(count):
+    """lighttpd front-ends for count streams (2 descriptors per stream)."""
+    return max(1, -(-count // STREAMS_PER_FRONT))
+
+
+class Subscribers:
+    """A group of loadgen subscribe processes for one target (sub_procs()
+    of them, each on its own 127.0.0.x source addresses, spread over the
+    target's subscribe URLs). With status=True, poll() reads every
+    process's counters (SIGUSR1 + --status-file) and gathers the latency of
+    what arrived since the previous poll into the current phase."""
+
+    def __init__(self, procs, tmp, tag, target, count, duration, expect=0, status=False,
+                 extra=()):
+        nproc = sub_procs(count)
+        urls = target.sub_urls
         self.groups = []
+        self.phase_reset()
         for k in range(nproc):
             n = count // nproc + (1 if k < count % nproc else 0)
             base = os.path.join(tmp, '%s-%d' % (tag, k))
-            argv = [LOADGEN, 'subscribe', '--url', url, '--topic', topic,
-                    '--count', str(n), '--source', ','.join(next_sources(2)),
-                    '--duration', str(duration), '--ready-file', base + '.ready', '--hist']
+            argv = [LOADGEN, 'subscribe'] + target.sub_args(urls[k % len(urls)]) + [
+                '--count', str(n), '--source', ','.join(next_sources(2)),
+                '--duration', str(duration), '--ready-file', base + '.ready', '--hist']
             if expect:
                 argv += ['--expect', str(expect)]
+            if status:
+                argv += ['--status-file', base + '.status']
+            argv += list(extra)
             p = procs.start(argv, base + '.out', base + '.err')
             self.groups.append({'proc': p, 'base': base})
 
@@ -201,6 +288,67 @@ class Subscribers:
             time.sleep(0.02)
         return False
 
+    def cpu(self):
+        """CPU seconds the subscribe processes have used so far."""
+        return sum_or_none(cpu_seconds(g['proc'].pid) for g in self.groups)
+
+    def phase_reset(self):
+        self.ph_hist, self.ph_max, self.ph_first, self.ph_last = {}, 0.0, None, None
+
+    def poll(self, timeout=5):
+        """Every process's counters summed (None when one did not answer);
+        adds the latency since the previous poll to the phase."""
+        for g in self.groups:
+            try:
+                os.unlink(g['base'] + '.status')
+            except OSError:
+                pass
+            if g['proc'].poll() is None:
+                os.kill(g['proc'].pid, signal.SIGUSR1)
+        total = {'deliveries': 0, 'duplicates': 0, 'out_of_order': 0, 'disconnected': 0,
+                 'connected': 0, 'gaps': 0, 'other_events': 0}
+        deadline = time.monotonic() + timeout
+        for g in self.groups:
+            st = None
+            while st is None:
+                try:
+                    with open(g['base'] + '.status') as f:
+                        st = json.load(f)
+                except (OSError, ValueError):
+                    if time.monotonic() >= deadline or g['proc'].poll() is not None:
+                        return None
+                    time.sleep(0.005)
+            for k in total:
+                total[k] += st.get(k, 0)
+            for v, n in st.get('iv_hist_us', []):
+                self.ph_hist[v] = self.ph_hist.get(v, 0) + n
+            self.ph_max = max(self.ph_max, st.get('iv_max_ms', 0.0))
+            if st.get('iv_first_ns'):
+                f, la = st['iv_first_ns'], st['iv_last_ns']
+                self.ph_first = f if self.ph_first is None else min(self.ph_first, f)
+                self.ph_last = la if self.ph_last is None else max(self.ph_last, la)
+        total['live'] = total['connected'] - total['disconnected']
+        return total
+
+    def begin_phase(self):
+        """Counters now; the phase's latency starts empty."""
+        st = self.poll()
+        self.phase_reset()
+        return st
+
+    def phase_latency(self):
+        """p50/p90/p99/max (ms) and deliveries/s (first to last) of the phase."""
+        total = sum(self.ph_hist.values())
+        out = {}
+        for name, p in (('p50', 0.50), ('p90', 0.90), ('p99', 0.99)):
+            out[name] = quantile(self.ph_hist, total, p) / 1000.0 if total else None
+        out['max'] = self.ph_max if total else None
+        span = ((self.ph_last - self.ph_first) / 1e9
+                if self.ph_first is not None and self.ph_last is not None else 0)
+        out['per_s'] = total / span if span > 0 else None
+        out['n'] = total
+        return out
+
     def finish(self):
         """Stops the processes (SIGTERM makes them report) and merges the reports."""
         for g in self.groups:
@@ -218,12 +366,16 @@ def merge_subscribe(reports):
     if not reports:
         return m
     for k in ('requested', 'connected', 'failed', 'disconnected', 'deliveries', 'missing',
-              'duplicates', 'out_of_order', 'other_events', 'bytes'):
-        m[k] = sum(r[k] for r in reports)
+              'duplicates', 'out_of_order', 'other_events', 'bytes', 'completed'):
+        m[k] = sum(r.get(k, 0) for r in reports)
     m['deliveries_per_s'] = sum(r['deliveries_per_s'] for r in reports)
     m['cpu_pct'] = sum(100.0 * r['cpu_s'] / r['elapsed_s'] for r in reports if r['elapsed_s'] > 0)
     m['connect_ms'] = max(r['connect_ms'] for r in reports)
     m['connect_p99_ms'] = max(r['connect_p99_ms'] for r in reports)
+    done = [r.get('complete_ms', -1) for r in reports]
+    m['complete_ms'] = max(done) if done and min(done) >= 0 else None
+    first = [r.get('first_event_ms', -1) for r in reports if r.get('first_event_ms', -1) >= 0]
+    m['first_event_ms'] = min(first) if first else None
     hist = {}
     for r in reports:
         for v, n in r.get('latency_hist_us', []):
@@ -246,11 +398,16 @@ def quantile(hist, total, p):
     return max(hist)
 
 
-def run_publisher(procs, tmp, tag, url, token, seconds, conns, rate=None):
+def run_publisher(procs, tmp, tag, target, seconds, conns, rate=None, total=None,
+                  stream_base=0):
+    """One loadgen publish run against target: fixed rate (rate/s for
+    seconds), or closed loop (for seconds, or until total when given)."""
     base = os.path.join(tmp, tag)
-    argv = [LOADGEN, 'publish', '--url', url, '--topic', TOPIC, '--token', token,
-            '--duration', str(seconds), '--conns', str(conns)]
-    argv += ['--rate', str(rate)] if rate else ['--closed-loop']
+    argv = [LOADGEN, 'publish'] + target.pub_args() + [
+        '--duration', '%g' % seconds, '--conns', str(conns), '--stream-base', str(stream_base)]
+    argv += ['--rate', '%g' % rate] if rate else ['--closed-loop']
+    if total:
+        argv += ['--total', str(total)]
     p = procs.start(argv, base + '.out', base + '.err')
     try:
         p.wait(seconds + 30)
@@ -259,7 +416,7 @@ def run_publisher(procs, tmp, tag, url, token, seconds, conns, rate=None):
     return read_report(base + '.out', base + '.err')
 
 
-# ---- what the stack's processes use --------------------------------------------
+# ---- what the servers' processes use --------------------------------------------
 
 def cpu_seconds(pid):
     """utime + stime of pid in seconds (from /proc/PID/stat), or None."""
@@ -282,25 +439,48 @@ def rss_kb(pid):
     return None
 
 
-def fcgi_pids(s):
-    return sorted(set(s.fcgi_pids) | set(child_pids(s.lighttpd_pid)))
+def machine_jiffies():
+    """(busy, total) CPU jiffies of the whole machine, from /proc/stat."""
+    try:
+        with open('/proc/stat') as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + (v[4] if len(v) > 4 else 0)
+        return sum(v) - idle, sum(v)
+    except (OSError, ValueError, IndexError):
+        return None
 
 
-def cpu_snapshot(s):
-    """CPU seconds used so far by hubd, lighttpd and the hub.fcgi processes."""
-    fc = {pid: cpu_seconds(pid) for pid in fcgi_pids(s)}
-    return {'hubd': cpu_seconds(s.hubd_pid), 'lighttpd': cpu_seconds(s.lighttpd_pid),
-            'fcgi': fc, 't': time.monotonic()}
+def machine_busy_pct(a, b):
+    """% of the machine's CPUs busy between two machine_jiffies() (every
+    process: ours, the load generator's and whatever else runs)."""
+    if a is None or b is None or b[1] <= a[1]:
+        return None
+    return 100.0 * (b[0] - a[0]) / (b[1] - a[1])
+
+
+def sum_or_none(values):
+    values = list(values)
+    if not values or any(v is None for v in values):
+        return None
+    return sum(values)
 
 
 def cpu_delta(a, b):
-    """CPU seconds between two snapshots, per process group."""
+    """CPU seconds between two snapshots of a target, per process group:
+    hub (hubd, or the nginx workers), front (the lighttpd processes; None
+    for Nchan), fcgi (the hub.fcgi processes; None for Nchan)."""
     d = {}
-    for k in ('hubd', 'lighttpd'):
-        d[k] = b[k] - a[k] if a[k] is not None and b[k] is not None else None
-    d['fcgi'] = sum(b['fcgi'][p] - a['fcgi'][p] for p in b['fcgi']
-                    if a['fcgi'].get(p) is not None and b['fcgi'][p] is not None)
+    for k in ('hub', 'front'):
+        d[k] = b[k] - a[k] if a.get(k) is not None and b.get(k) is not None else None
+    if b.get('fcgi') is None:
+        d['fcgi'] = None
+    else:
+        d['fcgi'] = sum(b['fcgi'][p] - a['fcgi'][p] for p in b['fcgi']
+                        if a['fcgi'].get(p) is not None and b['fcgi'][p] is not None)
+    d['total'] = (d['hub'] + (d['front'] or 0.0) + (d['fcgi'] or 0.0)
+                  if d['hub'] is not None else None)
     d['wall'] = b['t'] - a['t']
+    d['machine_pct'] = machine_busy_pct(a.get('machine'), b.get('machine'))
     return d
 
 
@@ -316,26 +496,476 @@ def percent(seconds, wall):
     return 100.0 * seconds / wall
 
 
+# ---- targets ----------------------------------------------------------------
+#
+# A target is a context manager that starts one complete server on free
+# loopback ports and stops every process it started, by pid. It gives the
+# loadgen arguments for its subscribe and publish URLs, and the pids whose
+# CPU and memory are counted: 'hub' (hubd; the nginx workers), 'front'
+# (the lighttpd processes; none for Nchan), 'fcgi' (hub.fcgi; none).
+
+
+class Front:
+    """One more lighttpd (with its own hub.fcgi processes) in front of a
+    Stack's hubd, on its own port: the stack's config in another directory."""
+
+    def __init__(self, s, k):
+        self.proc = None
+        self.kids = []
+        d = os.path.join(s.tmpdir, 'front%d' % k)
+        os.mkdir(d)
+        for _ in range(5):
+            port = harness.free_port('127.0.0.1')
+            conf = harness.LIGHTTPD_CONF.format(
+                docroot=s.docroot, bind='127.0.0.1', port=port, tmpdir=d,
+                max_fds=s.max_fds, max_conns=max(16, s.max_fds // 2 - 16),
+                hub_path=HUB_PATH, hub_fcgi=harness.program('fcgi/hub.fcgi'),
+                bin_env='"HUBD_SOCKET" => "%s"' % s.socket_path, max_procs=s.max_procs)
+            path = os.path.join(d, 'lighttpd.conf')
+            with open(path, 'w') as f:
+                f.write(conf)
+            with open(os.path.join(d, 'lighttpd.out'), 'ab') as log:
+                self.proc = subprocess.Popen([harness.lighttpd_binary(), '-D', '-f', path],
+                                             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    socket.create_connection(('127.0.0.1', port), timeout=1).close()
+                except OSError:
+                    time.sleep(0.05)
+                    continue
+                self.url = 'http://127.0.0.1:%d%s' % (port, HUB_PATH)
+                self.kids = child_pids(self.proc.pid)
+                return
+            self.stop()
+        raise RuntimeError('an extra lighttpd front-end did not start (see %s)' % d)
+
+    def stop(self):
+        """Stops lighttpd and its hub.fcgi processes, by pid."""
+        if self.proc is None:
+            return
+        kids = set(self.kids) | set(child_pids(self.proc.pid))
+        stop_process(self.proc, 10)
+        self.proc = None
+        for pid in kids:
+            if pid_alive(pid):
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for pid in kids:
+            deadline = time.monotonic() + 5
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if pid_alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+def log_findings(path, label, markers, ignore=()):
+    """'LABEL: N MARKER line(s): 3x "..."' for each marker found in the log
+    at path (lines with one of ignore left out): what the server itself
+    complained about during a run."""
+    try:
+        with open(path, errors='replace') as f:
+            lines = [ln for ln in f.read().splitlines() if not any(x in ln for x in ignore)]
+    except OSError:
+        return []
+    out = []
+    for m in markers:
+        hits = [ln for ln in lines if m in ln]
+        if hits:
+            kinds = {}
+            for ln in hits:
+                key = ln.split(m, 1)[1].split(',')[0][:70]
+                kinds[key] = kinds.get(key, 0) + 1
+            top = sorted(kinds.items(), key=lambda kv: -kv[1])[:3]
+            out.append('%s: %d %s line(s): %s' % (label, len(hits), m.strip(' :[]'), '; '.join(
+                '%dx "%s"' % (n, k.strip()) for k, n in top)))
+    return out
+
+
+class HubdTarget:
+    """hubd behind lighttpd + hub.fcgi (harness Stack); with more than
+    STREAMS_PER_FRONT subscribers, more lighttpd fronts (same hubd), since
+    lighttpd holds 2 descriptors per stream and one process may have 20,000."""
+
+    kind = 'hubd'
+
+    def __init__(self, subs=0, heartbeat=20):
+        self.nfront = fronts_for(subs)
+        self.stack = Stack(heartbeat=heartbeat, extra_hubd_args=HUBD_ARGS)
+        self.fronts = []
+        self.topic = TOPIC
+        self.log_notes = []
+
+    def __enter__(self):
+        self.stack.start()
+        try:
+            self.sub_urls = [self.stack.base_url + HUB_PATH]
+            for k in range(1, self.nfront):
+                self.fronts.append(Front(self.stack, k))
+                self.sub_urls.append(self.fronts[-1].url)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        self.pub_url = self.stack.base_url + HUB_PATH
+        self.token = self.stack.token(publish=['*'])
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            for fr in self.fronts:
+                fr.stop()
+        finally:
+            d = self.stack.tmpdir or ''
+            self.log_notes = log_findings(os.path.join(d, 'hubd.log'), 'hubd.log',
+                                          (' error: ', ' warn: '))
+            for k in range(self.nfront):
+                self.log_notes += log_findings(
+                    os.path.join(d, 'front%d' % k if k else '', 'lighttpd.error.log'),
+                    'lighttpd%s error.log' % (' %d' % (k + 1) if k else ''), (') ',),
+                    ('server started', 'server stopped', 'graceful shutdown'))
+            self.stack.stop()
+
+    def sub_args(self, url):
+        return ['--target', 'hubd', '--url', url, '--topic', self.topic]
+
+    def pub_args(self):
+        return ['--target', 'hubd', '--url', self.pub_url, '--topic', self.topic,
+                '--token', self.token]
+
+    def front_pids(self):
+        return [self.stack.lighttpd_pid] + [fr.proc.pid for fr in self.fronts if fr.proc]
+
+    def fcgi_pids(self):
+        pids = set(self.stack.fcgi_pids)
+        for fr in self.fronts:
+            pids |= set(fr.kids)
+        for pid in self.front_pids():
+            pids |= set(child_pids(pid))
+        return sorted(pids)
+
+    def cpu_snapshot(self):
+        return {'hub': cpu_seconds(self.stack.hubd_pid),
+                'front': sum_or_none(cpu_seconds(p) for p in self.front_pids()),
+                'fcgi': {p: cpu_seconds(p) for p in self.fcgi_pids()},
+                't': time.monotonic(), 'machine': machine_jiffies()}
+
+    def rss(self):
+        return {'hub': rss_kb(self.stack.hubd_pid),
+                'front': sum_or_none(rss_kb(p) for p in self.front_pids())}
+
+    def fds(self):
+        try:
+            return len(os.listdir('/proc/%d/fd' % self.stack.hubd_pid))
+        except OSError:
+            return None
+
+    def warm(self):
+        self.stack.check_pubsub()
+
+    def streams(self):
+        """Subscriber streams the hub holds now."""
+        return self.stack.stats()['subscribers']
+
+    def publish_marker(self):
+        """Publishes one update and returns its id (for Last-Event-ID)."""
+        return self.stack.publish_ok([self.topic], 'marker')
+
+
+NGINX_CONF = r'''# generated by tests/bench/bench.py: nginx + Nchan, self-contained
+load_module {module};
+worker_processes {workers};
+worker_rlimit_nofile {nofile};
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{
+    worker_connections {conns};
+}}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/client_body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    # Messages live in shared memory; (E) keeps {buffer} of them per channel.
+    nchan_shared_memory_size 256m;
+    nchan_message_buffer_length {buffer};
+    nchan_message_timeout 1h;
+    server {{
+        # reuseport: the kernel spreads connections evenly over the workers.
+        listen 127.0.0.1:{port} reuseport backlog=4096;
+        location = /pub {{
+            nchan_publisher;
+            nchan_channel_id $arg_id;
+        }}
+        location = /sub {{
+            nchan_subscriber eventsource;
+            nchan_channel_id $arg_id;
+            # As hubd: a subscriber without Last-Event-ID gets only new
+            # messages (Nchan's default, oldest, replays the buffer first).
+            nchan_subscriber_first_message newest;
+        }}
+        location = /nchan_status {{
+            nchan_stub_status;
+        }}
+    }}
+}}
+'''
+
+
+_live_targets = set()
+
+
+class NchanTarget:
+    """nginx + Nchan with `workers` worker processes, its own configuration
+    (NGINX_CONF) in a temporary directory, run in the foreground by pid;
+    POST /pub?id=CHANNEL publishes, GET /sub?id=CHANNEL (EventSource)
+    subscribes."""
+
+    kind = 'nchan'
+
+    def __init__(self, workers, subs=0):
+        self.nworkers = workers
+        self.proc = None
+        self.workers = []
+        self.dir = None
+        self.topic = CHANNEL
+        self.log_notes = []
+
+    def __enter__(self):
+        if not os.access(NGINX, os.X_OK) or not os.path.exists(NCHAN_MODULE):
+            raise RuntimeError('nginx (%s) or the Nchan module (%s) is missing: '
+                               'apt-get install nginx libnginx-mod-nchan' % (NGINX, NCHAN_MODULE))
+        self.dir = tempfile.mkdtemp(prefix='bench-nchan-')
+        hard = harness.raise_nofile_limit()[1]
+        nofile = 65536 if hard == harness.resource.RLIM_INFINITY else min(65536, hard)
+        last = ''
+        try:
+            for _ in range(5):
+                self.port = harness.free_port('127.0.0.1')
+                conf = os.path.join(self.dir, 'nginx.conf')
+                with open(conf, 'w') as f:
+                    f.write(NGINX_CONF.format(
+                        module=NCHAN_MODULE, workers=self.nworkers, nofile=nofile,
+                        conns=nofile - 64, dir=self.dir, port=self.port,
+                        buffer=max(20000, 2 * REPLAY_UPDATES)))
+                with open(os.path.join(self.dir, 'nginx.out'), 'ab') as log:
+                    self.proc = subprocess.Popen(
+                        [NGINX, '-c', conf, '-p', self.dir + '/', '-g', 'daemon off;'],
+                        stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline and self.proc.poll() is None:
+                    self.workers = child_pids(self.proc.pid)
+                    if len(self.workers) >= self.nworkers:
+                        try:
+                            socket.create_connection(('127.0.0.1', self.port), timeout=1).close()
+                            break
+                        except OSError:
+                            pass
+                    time.sleep(0.05)
+                if self.proc.poll() is None and len(self.workers) >= self.nworkers:
+                    break
+                last = self.log_tail()
+                self._stop()
+                if 'Address already in use' not in last:
+                    raise RuntimeError('nginx did not start: %s' % last)
+            else:
+                raise RuntimeError('nginx did not start: %s' % last)
+        except BaseException:
+            self._stop()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+        _live_targets.add(self)
+        base = 'http://127.0.0.1:%d' % self.port
+        self.sub_urls = [base + '/sub']
+        self.pub_url = base + '/pub'
+        return self
+
+    def log_tail(self):
+        out = []
+        for name in ('nginx.out', 'error.log'):
+            try:
+                with open(os.path.join(self.dir, name), errors='replace') as f:
+                    out.append(f.read()[-600:].strip())
+            except OSError:
+                pass
+        return ' | '.join(x for x in out if x)
+
+    def _stop(self):
+        """SIGTERM to the master (fast shutdown: it stops its workers), then
+        makes sure every worker it had is gone (SIGKILL by pid if not)."""
+        if self.proc is None:
+            return
+        workers = set(self.workers) | set(child_pids(self.proc.pid))
+        st = stop_process(self.proc, 15)
+        if isinstance(st, str):
+            NOTES.append('nginx master %d had to be killed (%s)' % (self.proc.pid, st))
+        for pid in workers:
+            deadline = time.monotonic() + 5
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if pid_alive(pid):
+                NOTES.append('nginx worker %d outlived its master: killed' % pid)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self.proc = None
+
+    def __exit__(self, *exc):
+        try:
+            self._stop()
+        finally:
+            if self.dir:
+                self.log_notes = log_findings(
+                    os.path.join(self.dir, 'error.log'), 'nginx error.log',
+                    ('[emerg]', '[alert]', '[crit]', '[error]', '[warn]'))
+            _live_targets.discard(self)
+            if self.dir and not os.environ.get('HUBD_KEEP_TMP'):
+                shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def sub_args(self, url):
+        return ['--target', 'nchan', '--url', url, '--topic', self.topic]
+
+    def pub_args(self):
+        return ['--target', 'nchan', '--url', self.pub_url, '--topic', self.topic]
+
+    def cpu_snapshot(self):
+        return {'hub': sum_or_none(cpu_seconds(p) for p in self.workers), 'front': None,
+                'fcgi': None, 't': time.monotonic(), 'machine': machine_jiffies()}
+
+    def rss(self):
+        return {'hub': sum_or_none(rss_kb(p) for p in self.workers), 'front': None}
+
+    def fds(self):
+        try:
+            return sum(len(os.listdir('/proc/%d/fd' % p)) for p in self.workers)
+        except OSError:
+            return None
+
+    def _request(self, method, target, body=None, headers=None):
+        c = http.client.HTTPConnection('127.0.0.1', self.port, timeout=10)
+        try:
+            c.request(method, target, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, r.read().decode('utf-8', 'replace')
+        finally:
+            c.close()
+
+    def publish_marker(self, channel=None):
+        st, body = self._request('POST', '/pub?id=' + (channel or self.topic), b'marker',
+                                 {'Accept': 'application/json', 'Content-Type': 'text/plain'})
+        if st not in (200, 201, 202):
+            raise RuntimeError('Nchan publish answered %s: %s' % (st, body))
+        return json.loads(body)['last_message_id']
+
+    def warm(self):
+        """Subscribe, publish, receive once (as the hubd stack's check)."""
+        with socket.create_connection(('127.0.0.1', self.port), timeout=10) as s:
+            s.sendall(b'GET /sub?id=warmup HTTP/1.1\r\nHost: x\r\n'
+                      b'Accept: text/event-stream\r\n\r\n')
+            buf = b''
+            while b'\r\n\r\n' not in buf:
+                chunk = s.recv(4096)
+                if not chunk:
+                    raise RuntimeError('Nchan warm-up: subscribe closed (%r)' % buf[-300:])
+                buf += chunk
+            self.publish_marker('warmup')
+            deadline = time.monotonic() + 10
+            while b'data: marker' not in buf and time.monotonic() < deadline:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                buf += chunk
+            if b'data: marker' not in buf:
+                raise RuntimeError('Nchan warm-up: no event (%r)' % buf[-300:])
+
+    def streams(self):
+        st, body = self._request('GET', '/nchan_status')
+        for line in body.splitlines():
+            if line.startswith('subscribers:'):
+                return int(line.split(':')[1])
+        return None
+
+
+def _stop_live_targets():
+    for t in list(_live_targets):
+        try:
+            t.__exit__(None, None, None)
+        except Exception:
+            pass
+
+
+atexit.register(_stop_live_targets)
+
+
+def make_target(name, subs=0):
+    if name == 'hubd':
+        return HubdTarget(subs)
+    if name in ('nchan1', 'nchan2'):
+        return NchanTarget(int(name[-1]), subs)
+    raise ValueError('unknown target %r (known: hubd, nchan1, nchan2)' % name)
+
+
+def wait_streams(target, want, timeout=20):
+    """Waits until the hub holds want subscriber streams; returns its count."""
+    deadline = time.monotonic() + timeout
+    n = None
+    while time.monotonic() < deadline:
+        try:
+            n = target.streams()
+        except Exception:
+            n = None
+        if n is not None and n >= want:
+            return n
+        time.sleep(0.1)
+    return n
+
+
 # ---- scenarios ------------------------------------------------------------------
+#
+# Each takes (target name, round, tmp, procs, state) and returns a dict of
+# figures (keys starting with '_' are raw material, kept for BENCH_JSON and
+# notes); state is a dict per target that lives across rounds.
 
-TOPIC = 'https://bench.example/updates'
+def log_notes(t, name, rnd):
+    return ['round %d %s %s' % (rnd + 1, name, n) for n in t.log_notes]
 
 
-def scenario_fanout(rnd, tmp, procs):
-    """(1) FANOUT_SUBS subscribers, FANOUT_RATE updates/s for FANOUT_SECONDS."""
+def cpu_figures(cpu, units, prefix, unit_name):
+    """CPU per unit (us) for hub, front, fcgi and all of them, and % of a core."""
+    return {
+        '%shub_us_per_%s' % (prefix, unit_name): per_unit_us(cpu['hub'], units),
+        '%sfront_us_per_%s' % (prefix, unit_name): per_unit_us(cpu['front'], units),
+        '%stotal_us_per_%s' % (prefix, unit_name): per_unit_us(cpu['total'], units),
+        '%shub_cpu_pct' % prefix: percent(cpu['hub'], cpu['wall']),
+        '%sfront_cpu_pct' % prefix: percent(cpu['front'], cpu['wall']),
+        '%smachine_pct' % prefix: cpu.get('machine_pct'),
+    }
+
+
+def scenario_fanout(name, rnd, tmp, procs, state):
+    """(A) FANOUT_SUBS subscribers, FANOUT_RATE updates/s for FANOUT_SECONDS."""
     total = FANOUT_RATE * FANOUT_SECONDS
-    with Stack(extra_hubd_args=HUBD_ARGS) as s:
-        url = s.base_url + HUB_PATH
-        subs = Subscribers(procs, tmp, 'fanout%d' % rnd, url, TOPIC, FANOUT_SUBS,
+    with make_target(name, FANOUT_SUBS) as t:
+        t.warm()
+        subs = Subscribers(procs, tmp, 'A%d-%s' % (rnd, name), t, FANOUT_SUBS,
                            duration=FANOUT_SECONDS + 90, expect=total)
         connected, failed = subs.wait_ready(60)
-        c0 = cpu_snapshot(s)
-        pub = run_publisher(procs, tmp, 'fanout%d-pub' % rnd, url, s.token(publish=['*']),
-                            FANOUT_SECONDS, FANOUT_PUB_CONNS, rate=FANOUT_RATE)
+        streams = wait_streams(t, connected)
+        c0 = t.cpu_snapshot()
+        pub = run_publisher(procs, tmp, 'A%d-%s-pub' % (rnd, name), t, FANOUT_SECONDS,
+                            FANOUT_PUB_CONNS, rate=FANOUT_RATE)
         # Subscribers leave by themselves once they hold every update; give
         # the stragglers a few seconds after the last publish.
         subs.wait_exit(5)
-        c1 = cpu_snapshot(s)
+        c1 = t.cpu_snapshot()
         sub = subs.finish()
     cpu = cpu_delta(c0, c1)
     dl = sub.get('deliveries', 0)
@@ -344,8 +974,9 @@ def scenario_fanout(rnd, tmp, procs):
     missing = sub.get('missing')
     if missing is not None and pub.get('acked') is not None:
         missing = max(0, missing - (total - pub['acked']) * (sub.get('connected') or 0))
-    return {
+    r = {
         'connected': sub.get('connected'),
+        'streams': streams,
         'connect_ms': sub.get('connect_ms'),
         'published': pub.get('acked'),
         'publish_errors': pub.get('errors'),
@@ -359,83 +990,401 @@ def scenario_fanout(rnd, tmp, procs):
         'duplicates': sub.get('duplicates'),
         'out_of_order': sub.get('out_of_order'),
         'disconnected': sub.get('disconnected'),
-        'hubd_us_per_delivery': per_unit_us(cpu['hubd'], dl),
-        'lighttpd_us_per_delivery': per_unit_us(cpu['lighttpd'], dl),
         'fcgi_us_per_publish': per_unit_us(cpu['fcgi'], pub.get('acked')),
-        'hubd_cpu_pct': percent(cpu['hubd'], cpu['wall']),
-        'lighttpd_cpu_pct': percent(cpu['lighttpd'], cpu['wall']),
+        'loadgen_cpu_pct': sub.get('cpu_pct'),
         'ack_p99_ms': pub.get('ack_p99_ms'),
         'pub_lag_ms': pub.get('schedule_lag_max_ms'),
-        'loadgen_cpu_pct': sub.get('cpu_pct'),
         '_ready': [connected, failed],
         '_sub': sub, '_pub': pub, '_cpu': cpu,
         '_notes': [x for x in (sub.get('error'), sub.get('first_error'), pub.get('error'),
-                               pub.get('first_error')) if x],
+                               pub.get('first_error')) if x] + log_notes(t, name, rnd),
     }
+    r.update(cpu_figures(cpu, dl, '', 'delivery'))
+    return r
 
 
-def scenario_idle(rnd, tmp, procs):
-    """(2) RSS of hubd and lighttpd before and after IDLE_SUBS idle subscribers."""
-    with Stack(extra_hubd_args=HUBD_ARGS) as s:
-        s.check_pubsub()  # warm up: store, first subscriber, first publish
-        time.sleep(0.3)
-        before = {'hubd': rss_kb(s.hubd_pid), 'lighttpd': rss_kb(s.lighttpd_pid)}
-        subs = Subscribers(procs, tmp, 'idle%d' % rnd, s.base_url + HUB_PATH, TOPIC,
-                           IDLE_SUBS, duration=180)
-        connected, failed = subs.wait_ready(120)
-        time.sleep(1.0)  # let the last handovers finish
-        after = {'hubd': rss_kb(s.hubd_pid), 'lighttpd': rss_kb(s.lighttpd_pid)}
-        hubd_fds = len(os.listdir('/proc/%d/fd' % s.hubd_pid))
-        sub = subs.finish()
-    n = connected or None
-
-    def per_sub(k):
-        if before[k] is None or after[k] is None or not n:
-            return None
-        return (after[k] - before[k]) / n
-    return {
-        'connected': connected,
-        'failed': failed,
-        'connect_ms': sub.get('connect_ms'),
-        'connect_p99_ms': sub.get('connect_p99_ms'),
-        'hubd_rss_before_kb': before['hubd'],
-        'hubd_rss_after_kb': after['hubd'],
-        'hubd_kb_per_sub': per_sub('hubd'),
-        'lighttpd_rss_before_kb': before['lighttpd'],
-        'lighttpd_rss_after_kb': after['lighttpd'],
-        'lighttpd_kb_per_sub': per_sub('lighttpd'),
-        'hubd_fds': hubd_fds,
-        '_sub': sub,
-        '_notes': [x for x in (sub.get('error'), sub.get('first_error')) if x],
-    }
+# ---- (B) and (C): 10,000 subscribers ------------------------------------------
+#
+# One server per round and target for both: connect BIG_SUBS subscribers
+# (nobody publishes yet) and read the memory (C); then (B) on the same
+# subscribers: a fixed BENCH_B_LAT_RATE for latency, then the ladder.
+#
+# The ladder finds the highest publish rate the hub sustains to every
+# subscriber with zero loss. A step publishes at a fixed rate for
+# B_STEP_SECONDS (B_PUB_CONNS connections, each with one request in flight
+# and its own sequence), then waits for the deliveries. It passes when:
+#   - the publisher held the rate: every planned publish was sent (at most
+#     B_MAX_LAG_MS late) and acknowledged, no error;
+#   - every acknowledged update reached every subscriber (deliveries =
+#     acknowledged x subscribers) within B_DRAIN_S of the last publish,
+#     with no duplicate, nothing out of order and no stream ended;
+#   - the step's publish->receive p99 stayed <= B_MAX_P99_MS: a hub that
+#     falls behind builds a backlog that grows for the whole step, which
+#     this bounds (at 10% over capacity, 0.5 s after a 5 s step).
+# Round 1 starts at B_START_RATE and doubles until a step fails, then
+# bisects (geometric mean of the highest pass and lowest fail) B_REFINE
+# times: resolution 2^(1/2^B_REFINE), 19% with 2. Later rounds start at the
+# target's previous result and climb by sqrt(2) with one bisection (the
+# same resolution, fewer steps). After a failed step the ladder waits (up
+# to B_RECOVER_S) for the backlog to drain before the next one. A stream
+# ended by the hub stops the ladder: the remaining steps would have fewer
+# subscribers.
 
 
-def scenario_publish(rnd, tmp, procs):
-    """(3) PUB_CONNS closed-loop publishers for PUB_SECONDS, no subscribers."""
-    with Stack(extra_hubd_args=HUBD_ARGS) as s:
-        c0 = cpu_snapshot(s)
-        pub = run_publisher(procs, tmp, 'publish%d' % rnd, s.base_url + HUB_PATH,
-                            s.token(publish=['*']), PUB_SECONDS, PUB_CONNS)
-        c1 = cpu_snapshot(s)
+def tenk_step(t, subs, procs, tmp, tag, rate, seconds, stream_base, live, drain_s,
+              recover_s=B_RECOVER_S):
+    """One fixed-rate phase on subscribers that are already connected.
+    Returns its figures and 'ok' / 'why' as the ladder judges them."""
+    st0 = subs.begin_phase()
+    c0 = t.cpu_snapshot()
+    l0 = subs.cpu()
+    pub = run_publisher(procs, tmp, tag, t, seconds, B_PUB_CONNS, rate=rate,
+                        stream_base=stream_base)
+    t_end = time.monotonic()
+    acked = pub.get('acked') or 0
+    want = acked * live
+    st, got, drained, c1 = st0, 0, None, None
+    while st0 is not None:
+        st = subs.poll()
+        if st is None:
+            break
+        got = st['deliveries'] - st0['deliveries']
+        if got >= want:
+            drained = time.monotonic() - t_end
+            break
+        if c1 is None and time.monotonic() - t_end > drain_s:
+            c1 = t.cpu_snapshot()  # the step failed: CPU up to here
+            l1 = subs.cpu()
+        if time.monotonic() - t_end > recover_s:
+            break
+        time.sleep(0.05)
+    if c1 is None:
+        c1 = t.cpu_snapshot()
+        l1 = subs.cpu()
     cpu = cpu_delta(c0, c1)
-    acked = pub.get('acked')
-    return {
-        'publishes_per_s': pub.get('publishes_per_s'),
+    lat = subs.phase_latency()
+
+    def delta(k):
+        return st[k] - st0[k] if st is not None and st0 is not None else None
+    planned = int(rate * seconds + 0.5)
+    r = {
+        'rate': rate,
         'acked': acked,
-        'errors': pub.get('errors'),
-        'ack_p50_ms': pub.get('ack_p50_ms'),
+        'planned': planned,
+        'live': live,
+        'expected': want,
+        'delivered': got,
+        'missing': max(0, want - got),
+        'duplicates': delta('duplicates'),
+        'out_of_order': delta('out_of_order'),
+        'ended': delta('disconnected'),
+        'drain_s': drained,
+        'deliveries_per_s': lat['per_s'],
+        'p50_ms': lat['p50'], 'p90_ms': lat['p90'], 'p99_ms': lat['p99'], 'max_ms': lat['max'],
+        'pub_lag_ms': pub.get('schedule_lag_max_ms'),
+        'pub_errors': pub.get('errors'),
         'ack_p99_ms': pub.get('ack_p99_ms'),
-        'ack_max_ms': pub.get('ack_max_ms'),
-        'hubd_us_per_publish': per_unit_us(cpu['hubd'], acked),
-        'lighttpd_us_per_publish': per_unit_us(cpu['lighttpd'], acked),
-        'fcgi_us_per_publish': per_unit_us(cpu['fcgi'], acked),
-        'hubd_cpu_pct': percent(cpu['hubd'], cpu['wall']),
-        '_pub': pub, '_cpu': cpu,
-        '_notes': [x for x in (pub.get('error'), pub.get('first_error')) if x],
+        'loadgen_cpu_pct': percent(l1 - l0 if l0 is not None and l1 is not None else None,
+                                   cpu['wall']),
+        '_cpu': cpu, '_pub': pub,
     }
+    r.update(cpu_figures(cpu, got, '', 'delivery'))
+    why = []
+    if st0 is None or st is None:
+        why.append('a subscriber process did not answer')
+    if acked < planned or pub.get('errors'):
+        why.append('%d of %d acked, %s errors' % (acked, planned, pub.get('errors')))
+    if (pub.get('schedule_lag_max_ms') or 0) > B_MAX_LAG_MS:
+        why.append('publisher %.0f ms behind' % pub['schedule_lag_max_ms'])
+    if got < want:
+        why.append('%d of %d delivered' % (got, want))
+    elif drained is not None and drained > drain_s:
+        why.append('drained after %.1f s' % drained)
+    if r['duplicates'] or r['out_of_order'] or r['ended']:
+        why.append('%s dup, %s out of order, %s streams ended'
+                   % (r['duplicates'], r['out_of_order'], r['ended']))
+    if lat['p99'] is not None and lat['p99'] > B_MAX_P99_MS:
+        why.append('p99 %.0f ms' % lat['p99'])
+    r['ok'] = not why
+    r['why'] = '; '.join(why)
+    return r
 
 
-# ---- (4) matching: subscribe-side matching cost per publish -------------------
+def run_ladder(t, subs, procs, tmp, tag, live, start, factor, refine):
+    steps = []
+    lo = hi = None   # highest rate passed, lowest failed
+    rate, refined, base = start, 0, 1000
+    while len(steps) < B_MAX_STEPS:
+        r = tenk_step(t, subs, procs, tmp, '%s-%d' % (tag, len(steps)), rate, B_STEP_SECONDS,
+                      base, live, B_DRAIN_S)
+        base += B_PUB_CONNS
+        steps.append(r)
+        if r['ended']:
+            break
+        if r['ok']:
+            lo = rate if lo is None else max(lo, rate)
+        else:
+            hi = rate if hi is None else min(hi, rate)
+        if hi is None:
+            nxt = rate * factor
+            if nxt > B_MAX_RATE:
+                break
+        elif lo is None:
+            nxt = rate / factor
+            if nxt < 0.2:
+                break
+        else:
+            if refined >= refine:
+                break
+            nxt = math.sqrt(lo * hi)
+            refined += 1
+        rate = float('%.3g' % nxt)
+        if (lo is not None and rate <= lo) or (hi is not None and rate >= hi):
+            break
+    return lo, hi, steps
+
+
+def scenario_tenk(name, rnd, tmp, procs, state):
+    """(C) memory of BIG_SUBS idle subscribers, then (B) on them: latency at
+    B_LAT_RATE, and the highest rate with zero loss (the ladder)."""
+    out = {}
+    with make_target(name, BIG_SUBS) as t:
+        t.warm()
+        time.sleep(0.3)
+        before = t.rss()
+        subs = Subscribers(procs, tmp, 'B%d-%s' % (rnd, name), t, BIG_SUBS, duration=1800,
+                           status=True)
+        t0 = time.monotonic()
+        connected, failed = subs.wait_ready(180)
+        streams = wait_streams(t, connected, 30)
+        ready_s = time.monotonic() - t0
+        time.sleep(1.0)  # let the last handovers finish
+        after = t.rss()
+        fds = t.fds()
+        n = connected or None
+
+        def per_sub(k):
+            if before[k] is None or after[k] is None or not n:
+                return None
+            return (after[k] - before[k]) / n
+        c = {
+            'connected': connected,
+            'failed': failed,
+            'streams': streams,
+            'connect_s': ready_s,
+            'hub_rss_before_kb': before['hub'],
+            'hub_rss_after_kb': after['hub'],
+            'hub_kb_per_sub': per_sub('hub'),
+            'front_rss_before_kb': before['front'],
+            'front_rss_after_kb': after['front'],
+            'front_kb_per_sub': per_sub('front'),
+            'total_kb_per_sub': (per_sub('hub') + (per_sub('front') or 0)
+                                 if per_sub('hub') is not None else None),
+            'hub_fds': fds,
+            '_notes': [],
+        }
+        if connected != BIG_SUBS:
+            c['_notes'].append('round %d %s: %d of %d subscribers connected'
+                               % (rnd + 1, name, connected, BIG_SUBS))
+        out['C'] = c
+        if 'B' in SCENARIOS:
+            live = connected
+            lat = tenk_step(t, subs, procs, tmp, 'B%d-%s-lat' % (rnd, name), B_LAT_RATE,
+                            B_LAT_SECONDS, 0, live, drain_s=10, recover_s=30)
+            b = {'connected': connected}
+            for k in ('deliveries_per_s', 'p50_ms', 'p90_ms', 'p99_ms', 'max_ms', 'missing',
+                      'duplicates', 'out_of_order', 'ended', 'hub_us_per_delivery',
+                      'front_us_per_delivery', 'total_us_per_delivery', 'hub_cpu_pct',
+                      'front_cpu_pct', 'loadgen_cpu_pct', 'machine_pct'):
+                b['lat_' + k] = lat.get(k)
+            b['_lat'] = lat
+            live -= lat['ended'] or 0
+            prev = state.get('ladder')
+            if prev:
+                start, factor, refine = prev, math.sqrt(2), max(1, B_REFINE - 1)
+            else:
+                start, factor, refine = B_START_RATE, 2.0, B_REFINE
+            lo, hi, steps = run_ladder(t, subs, procs, tmp, 'B%d-%s-step' % (rnd, name), live,
+                                       start, factor, refine)
+            if lo:
+                state['ladder'] = lo
+            best = max((s for s in steps if s['ok']), key=lambda s: s['rate'], default=None)
+            b.update({
+                'max_rate': lo,
+                'max_deliveries_per_s': lo * live if lo else None,
+                'first_fail_rate': hi,
+                'best_measured_per_s': best['deliveries_per_s'] if best else None,
+                'best_p99_ms': best['p99_ms'] if best else None,
+                'best_hub_us_per_delivery': best['hub_us_per_delivery'] if best else None,
+                'best_front_us_per_delivery': best['front_us_per_delivery'] if best else None,
+                'best_total_us_per_delivery': best['total_us_per_delivery'] if best else None,
+                'best_hub_cpu_pct': best['hub_cpu_pct'] if best else None,
+                'best_front_cpu_pct': best['front_cpu_pct'] if best else None,
+                'best_loadgen_cpu_pct': best['loadgen_cpu_pct'] if best else None,
+                'best_machine_pct': best['machine_pct'] if best else None,
+                'steps': len(steps),
+                '_steps': steps,
+            })
+            trail = ', '.join('%g %s' % (s['rate'], 'ok' if s['ok'] else 'FAIL (%s)' % s['why'])
+                              for s in steps)
+            b['_notes'] = ['round %d %s ladder (updates/s): %s' % (rnd + 1, name, trail)]
+            if lat['why']:
+                b['_notes'].append('round %d %s %g/s phase: %s' % (rnd + 1, name, B_LAT_RATE,
+                                                                    lat['why']))
+            if lo is None:
+                b['_notes'].append('round %d %s: no ladder step passed' % (rnd + 1, name))
+            elif hi is None:
+                b['_notes'].append('round %d %s: every step passed (raise BENCH_B_MAX_RATE)'
+                                   % (rnd + 1, name))
+            out['B'] = b
+        sub = subs.finish()
+    for k in ('B', 'C'):
+        if k in out:
+            out[k]['_sub'] = sub
+            out[k]['_notes'] += [x for x in (sub.get('error'), sub.get('first_error')) if x]
+    out['B' if 'B' in out else 'C']['_notes'] += log_notes(t, name, rnd)
+    return out
+
+
+# ---- (D) publish ----------------------------------------------------------------
+
+def scenario_publish(name, rnd, tmp, procs, state):
+    """(D) PUB_CONNS closed-loop publishers for PUB_SECONDS, with no
+    subscriber, then with PUB_SUBS subscribers (which must get every update)."""
+    r = {'_notes': []}
+    with make_target(name, PUB_SUBS) as t:
+        t.warm()
+        c0 = t.cpu_snapshot()
+        pub = run_publisher(procs, tmp, 'D%d-%s-0' % (rnd, name), t, PUB_SECONDS, PUB_CONNS)
+        c1 = t.cpu_snapshot()
+        cpu = cpu_delta(c0, c1)
+        acked = pub.get('acked')
+        r.update({
+            'p0_publishes_per_s': pub.get('publishes_per_s'),
+            'p0_errors': pub.get('errors'),
+            'p0_ack_p50_ms': pub.get('ack_p50_ms'),
+            'p0_ack_p99_ms': pub.get('ack_p99_ms'),
+            'p0_hub_us_per_publish': per_unit_us(cpu['hub'], acked),
+            'p0_total_us_per_publish': per_unit_us(cpu['total'], acked),
+            '_pub0': pub,
+        })
+        r['_notes'] += [x for x in (pub.get('error'), pub.get('first_error')) if x]
+        # The second phase on a topic (channel) of its own: nothing of the
+        # first phase's load is left in its state.
+        t.topic += '-subs'
+        subs = Subscribers(procs, tmp, 'D%d-%s-subs' % (rnd, name), t, PUB_SUBS, duration=600,
+                           status=True)
+        connected, failed = subs.wait_ready(60)
+        wait_streams(t, connected)
+        st0 = subs.begin_phase()
+        c0 = t.cpu_snapshot()
+        pub = run_publisher(procs, tmp, 'D%d-%s-1' % (rnd, name), t, PUB_SECONDS, PUB_CONNS,
+                            stream_base=PUB_CONNS)
+        t_end = time.monotonic()
+        acked = pub.get('acked') or 0
+        st, got, drained = st0, 0, None
+        while st0 is not None:
+            st = subs.poll()
+            if st is None:
+                break
+            got = st['deliveries'] - st0['deliveries']
+            if got >= acked * connected:
+                drained = time.monotonic() - t_end
+                break
+            if time.monotonic() - t_end > 30:
+                break
+            time.sleep(0.05)
+        c1 = t.cpu_snapshot()
+        cpu = cpu_delta(c0, c1)
+        lat = subs.phase_latency()
+        sub = subs.finish()
+
+    def delta(k):
+        return st[k] - st0[k] if st is not None and st0 is not None else None
+    r.update({
+        'p1_subscribers': connected,
+        'p1_publishes_per_s': pub.get('publishes_per_s'),
+        'p1_errors': pub.get('errors'),
+        'p1_ack_p50_ms': pub.get('ack_p50_ms'),
+        'p1_ack_p99_ms': pub.get('ack_p99_ms'),
+        'p1_deliveries': got,
+        'p1_missing': max(0, acked * connected - got),
+        'p1_duplicates': delta('duplicates'),
+        'p1_out_of_order': delta('out_of_order'),
+        'p1_ended': delta('disconnected'),
+        'p1_drain_ms': drained * 1000 if drained is not None else None,
+        'p1_p99_ms': lat['p99'],
+        'p1_hub_us_per_publish': per_unit_us(cpu['hub'], acked),
+        'p1_total_us_per_publish': per_unit_us(cpu['total'], acked),
+        '_pub1': pub, '_sub': sub,
+    })
+    r['_notes'] += [x for x in (pub.get('error'), pub.get('first_error'), sub.get('error'),
+                                sub.get('first_error')) if x] + log_notes(t, name, rnd)
+    if drained is None:
+        r['_notes'].append('round %d %s: %d subscribers did not get all %d updates within 30 s'
+                           % (rnd + 1, name, connected, acked))
+    return r
+
+
+# ---- (E) replay -------------------------------------------------------------------
+
+def scenario_replay(name, rnd, tmp, procs, state):
+    """(E) REPLAY_UPDATES updates published after a marker; then, REPLAY_REPEATS
+    times, one subscriber connects with Last-Event-ID = the marker's id and
+    must receive all of them: connect -> last update received."""
+    r = {'_notes': []}
+    with make_target(name, 1) as t:
+        t.warm()
+        marker = t.publish_marker()
+        pub = run_publisher(procs, tmp, 'E%d-%s-fill' % (rnd, name), t, 300, PUB_CONNS,
+                            total=REPLAY_UPDATES)
+        acked = pub.get('acked') or 0
+        r['fill_publishes_per_s'] = pub.get('publishes_per_s')
+        r['acked'] = acked
+        if acked != REPLAY_UPDATES or pub.get('errors'):
+            r['_notes'].append('round %d %s: %d of %d updates acknowledged (%s)' % (
+                rnd + 1, name, acked, REPLAY_UPDATES, pub.get('first_error') or pub.get('error')))
+        time.sleep(0.2)
+        reps = []
+        for k in range(REPLAY_REPEATS):
+            c0 = t.cpu_snapshot()
+            subs = Subscribers(procs, tmp, 'E%d-%s-r%d' % (rnd, name, k), t, 1, duration=120,
+                               expect=acked, extra=['--last-event-id', marker])
+            subs.wait_exit(120)
+            c1 = t.cpu_snapshot()
+            sub = subs.finish()
+            cpu = cpu_delta(c0, c1)
+            reps.append({'complete_ms': sub.get('complete_ms'),
+                         'first_event_ms': sub.get('first_event_ms'),
+                         'deliveries': sub.get('deliveries'), 'missing': sub.get('missing'),
+                         'duplicates': sub.get('duplicates'),
+                         'out_of_order': sub.get('out_of_order'),
+                         'hub_us_per_update': per_unit_us(cpu['hub'], sub.get('deliveries')),
+                         'total_us_per_update': per_unit_us(cpu['total'], sub.get('deliveries')),
+                         '_sub': sub})
+            r['_notes'] += [x for x in (sub.get('error'), sub.get('first_error')) if x]
+    r['_notes'] += log_notes(t, name, rnd)
+    ok = [x['complete_ms'] for x in reps if x['complete_ms'] is not None]
+    r.update({
+        'replay_ms': statistics.median(ok) if ok else None,
+        'replay_best_ms': min(ok) if ok else None,
+        'replays_complete': len(ok),
+        'replay_updates_per_s': acked / (statistics.median(ok) / 1000) if ok and acked else None,
+        'first_event_ms': median([x['first_event_ms'] for x in reps]),
+        'replayed': median([x['deliveries'] for x in reps]),
+        'missing': sum(x['missing'] or 0 for x in reps),
+        'duplicates': sum(x['duplicates'] or 0 for x in reps),
+        'out_of_order': sum(x['out_of_order'] or 0 for x in reps),
+        'hub_us_per_update': median([x['hub_us_per_update'] for x in reps]),
+        'total_us_per_update': median([x['total_us_per_update'] for x in reps]),
+        '_reps': reps, '_pub': pub,
+    })
+    if len(ok) != len(reps):
+        r['_notes'].append('round %d %s: %d of %d replays incomplete' % (
+            rnd + 1, name, len(reps) - len(ok), len(reps)))
+    return r
+
+# ---- matching (hubd only): subscribe-side matching cost per publish -------------------
 #
 # One stack per round. Exact-topic subscribers are added level by level
 # (MATCH_LEVELS; subscriber i on EXACT_FMT % i, a topic of its own). At every
@@ -497,65 +1446,6 @@ def task_cpu_ns(pid):
         except (OSError, ValueError, IndexError):
             pass
     return out
-
-
-class Front:
-    """One more lighttpd (with its own hub.fcgi processes) in front of a
-    Stack's hubd, on its own port: the stack's config in another directory."""
-
-    def __init__(self, s, k):
-        self.proc = None
-        self.kids = []
-        d = os.path.join(s.tmpdir, 'front%d' % k)
-        os.mkdir(d)
-        for _ in range(5):
-            port = harness.free_port('127.0.0.1')
-            conf = harness.LIGHTTPD_CONF.format(
-                docroot=s.docroot, bind='127.0.0.1', port=port, tmpdir=d,
-                max_fds=s.max_fds, max_conns=max(16, s.max_fds // 2 - 16),
-                hub_path=HUB_PATH, hub_fcgi=harness.program('fcgi/hub.fcgi'),
-                bin_env='"HUBD_SOCKET" => "%s"' % s.socket_path, max_procs=s.max_procs)
-            path = os.path.join(d, 'lighttpd.conf')
-            with open(path, 'w') as f:
-                f.write(conf)
-            with open(os.path.join(d, 'lighttpd.out'), 'ab') as log:
-                self.proc = subprocess.Popen([harness.lighttpd_binary(), '-D', '-f', path],
-                                             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                try:
-                    socket.create_connection(('127.0.0.1', port), timeout=1).close()
-                except OSError:
-                    time.sleep(0.05)
-                    continue
-                self.url = 'http://127.0.0.1:%d%s' % (port, HUB_PATH)
-                self.kids = child_pids(self.proc.pid)
-                return
-            self.stop()
-        raise RuntimeError('an extra lighttpd front-end did not start (see %s)' % d)
-
-    def stop(self):
-        """Stops lighttpd and its hub.fcgi processes, by pid."""
-        if self.proc is None:
-            return
-        kids = set(self.kids) | set(child_pids(self.proc.pid))
-        stop_process(self.proc, 10)
-        self.proc = None
-        for pid in kids:
-            if harness.pid_alive(pid):
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for pid in kids:
-            deadline = time.monotonic() + 5
-            while harness.pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            if harness.pid_alive(pid):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
 
 class TopicGroup:
@@ -737,7 +1627,7 @@ def matching_batch(s, procs, tmp, tag, url, token, level, exact, tmpl, tmpl_hit,
 
 
 def scenario_matching(rnd, tmp, procs):
-    """(4) hubd CPU per publish as exact-topic subscribers grow (MATCH_LEVELS)
+    """(matching) hubd CPU per publish as exact-topic subscribers grow (MATCH_LEVELS)
     and shrink again, with and without template subscribers."""
     top = max(MATCH_LEVELS)
     nfront = max(1, -(-(top + MATCH_TEMPLATES) // STREAMS_PER_FRONT))
@@ -845,7 +1735,7 @@ def print_matching(results):
     variants = match_variants()
     ok = [r for r in results if r]
     print()
-    print('(4) matching: hubd CPU per publish as exact-topic subscribers grow')
+    print('matching (hubd only): hubd CPU per publish as exact-topic subscribers grow')
     print('    a batch: %d publishes, each to one topic with one subscriber (%s);' % (
         MATCH_PUBLISHES, 'closed loop, %d conns' % MATCH_PUB_CONNS if not MATCH_RATE
         else '%d/s' % MATCH_RATE))
@@ -987,71 +1877,138 @@ def print_matching(results):
         print('  note: %s' % n)
     sys.stdout.flush()
 
+
+# ---- the tables -------------------------------------------------------------------
+#
+# Rows: (key, label, better) with better '+' (higher is better), '-' (lower
+# is better) or '' (a count or a setting: no verdict). "hub" is hubd, or
+# the nginx workers for Nchan; "front" is lighttpd (none for Nchan); "all"
+# is every server process (hub + front + hub.fcgi).
+
+def CPU_ROWS(unit, p='', label=''):
+    return [(p + 'hub_us_per_' + unit, label + 'hub CPU (us/%s)' % unit, '-'),
+            (p + 'front_us_per_' + unit, label + 'front CPU (us/%s)' % unit, '-'),
+            (p + 'total_us_per_' + unit, label + 'all server CPU (us/%s)' % unit, '-')]
+
 SCENARIO_TABLE = {
-    'fanout': (
-        scenario_fanout,
-        lambda: '(1) fan-out: %d subscribers x %d updates/s for %d s (%d publishing conns)' % (
+    'A': (
+        lambda: '(A) fan-out: %d subscribers x %d updates/s for %d s (%d publishing conns)' % (
             FANOUT_SUBS, FANOUT_RATE, FANOUT_SECONDS, FANOUT_PUB_CONNS),
-        [('connected', 'subscribers connected'),
-         ('connect_ms', 'time to connect all (ms)'),
-         ('published', 'updates acknowledged'),
-         ('publish_errors', 'publish errors'),
-         ('deliveries', 'deliveries'),
-         ('deliveries_per_s', 'deliveries/s'),
-         ('latency_p50_ms', 'publish->receive p50 (ms)'),
-         ('latency_p90_ms', 'publish->receive p90 (ms)'),
-         ('latency_p99_ms', 'publish->receive p99 (ms)'),
-         ('latency_max_ms', 'publish->receive max (ms)'),
-         ('missing', 'missing'),
-         ('duplicates', 'duplicates'),
-         ('out_of_order', 'out of order'),
-         ('disconnected', 'streams ended by server'),
-         ('hubd_us_per_delivery', 'hubd CPU (us/delivery)'),
-         ('lighttpd_us_per_delivery', 'lighttpd CPU (us/delivery)'),
-         ('fcgi_us_per_publish', 'hub.fcgi CPU (us/publish)'),
-         ('hubd_cpu_pct', 'hubd CPU (% of a core)'),
-         ('lighttpd_cpu_pct', 'lighttpd CPU (% of a core)'),
-         ('loadgen_cpu_pct', 'loadgen subs CPU (% of core)'),
-         ('ack_p99_ms', 'publish ack p99 (ms)'),
-         ('pub_lag_ms', 'publisher behind plan max(ms)')]),
-    'idle': (
-        scenario_idle,
-        lambda: '(2) memory: %d idle subscribers' % IDLE_SUBS,
-        [('connected', 'subscribers connected'),
-         ('failed', 'subscribers failed'),
-         ('connect_ms', 'time to connect all (ms)'),
-         ('connect_p99_ms', 'one connect p99 (ms)'),
-         ('hubd_rss_before_kb', 'hubd RSS before (KB)'),
-         ('hubd_rss_after_kb', 'hubd RSS after (KB)'),
-         ('hubd_kb_per_sub', 'hubd KB per subscriber'),
-         ('lighttpd_rss_before_kb', 'lighttpd RSS before (KB)'),
-         ('lighttpd_rss_after_kb', 'lighttpd RSS after (KB)'),
-         ('lighttpd_kb_per_sub', 'lighttpd KB per subscriber'),
-         ('hubd_fds', 'hubd open descriptors')]),
-    'publish': (
-        scenario_publish,
-        lambda: '(3) publish: %d closed-loop publishers for %d s, no subscribers' % (
-            PUB_CONNS, PUB_SECONDS),
-        [('publishes_per_s', 'acknowledged publishes/s'),
-         ('acked', 'publishes acknowledged'),
-         ('errors', 'errors'),
-         ('ack_p50_ms', 'ack p50 (ms)'),
-         ('ack_p99_ms', 'ack p99 (ms)'),
-         ('ack_max_ms', 'ack max (ms)'),
-         ('hubd_us_per_publish', 'hubd CPU (us/publish)'),
-         ('lighttpd_us_per_publish', 'lighttpd CPU (us/publish)'),
-         ('fcgi_us_per_publish', 'hub.fcgi CPU (us/publish)'),
-         ('hubd_cpu_pct', 'hubd CPU (% of a core)')]),
-    # Not in the default set (about 1.5-2 minutes): BENCH_SCENARIOS=matching.
-    # Its own table (print_matching), hence no rows.
-    'matching': (
-        scenario_matching,
-        None,
-        None),
+        [('connected', 'subscribers connected', ''),
+         ('connect_ms', 'time to connect all (ms)', '-'),
+         ('published', 'updates acknowledged', ''),
+         ('publish_errors', 'publish errors', '-'),
+         ('deliveries', 'deliveries', ''),
+         ('deliveries_per_s', 'deliveries/s', '+'),
+         ('latency_p50_ms', 'publish->receive p50 (ms)', '-'),
+         ('latency_p90_ms', 'publish->receive p90 (ms)', '-'),
+         ('latency_p99_ms', 'publish->receive p99 (ms)', '-'),
+         ('latency_max_ms', 'publish->receive max (ms)', '-'),
+         ('missing', 'missing', '-'),
+         ('duplicates', 'duplicates', '-'),
+         ('out_of_order', 'out of order', '-'),
+         ('disconnected', 'streams ended by server', '-')]
+        + CPU_ROWS('delivery') +
+        [('fcgi_us_per_publish', 'hub.fcgi CPU (us/publish)', '-'),
+         ('hub_cpu_pct', 'hub CPU (% of a core)', '-'),
+         ('front_cpu_pct', 'front CPU (% of a core)', '-'),
+         ('loadgen_cpu_pct', 'loadgen subs CPU (% of core)', ''),
+         ('machine_pct', 'machine busy (% of all CPUs)', ''),
+         ('ack_p99_ms', 'publish ack p99 (ms)', '-'),
+         ('pub_lag_ms', 'publisher behind plan max(ms)', '-')]),
+    'B': (
+        lambda: ('(B) %d subscribers: %g updates/s for %g s, then the highest rate with zero '
+                 'loss (steps of %g s)' % (BIG_SUBS, B_LAT_RATE, B_LAT_SECONDS, B_STEP_SECONDS)),
+        [('connected', 'subscribers connected', ''),
+         ('lat_deliveries_per_s', '%g/s: deliveries/s' % B_LAT_RATE, '+'),
+         ('lat_p50_ms', '%g/s: publish->receive p50 (ms)' % B_LAT_RATE, '-'),
+         ('lat_p90_ms', '%g/s: publish->receive p90 (ms)' % B_LAT_RATE, '-'),
+         ('lat_p99_ms', '%g/s: publish->receive p99 (ms)' % B_LAT_RATE, '-'),
+         ('lat_max_ms', '%g/s: publish->receive max (ms)' % B_LAT_RATE, '-'),
+         ('lat_missing', '%g/s: missing' % B_LAT_RATE, '-'),
+         ('lat_duplicates', '%g/s: duplicates' % B_LAT_RATE, '-'),
+         ('lat_out_of_order', '%g/s: out of order' % B_LAT_RATE, '-'),
+         ('lat_ended', '%g/s: streams ended by server' % B_LAT_RATE, '-')]
+        + CPU_ROWS('delivery', 'lat_', '%g/s: ' % B_LAT_RATE) +
+        [('lat_hub_cpu_pct', '%g/s: hub CPU (%% of a core)' % B_LAT_RATE, '-'),
+         ('lat_front_cpu_pct', '%g/s: front CPU (%% of a core)' % B_LAT_RATE, '-'),
+         ('lat_loadgen_cpu_pct', '%g/s: loadgen subs (%% of core)' % B_LAT_RATE, ''),
+         ('lat_machine_pct', '%g/s: machine busy (%% of all)' % B_LAT_RATE, ''),
+         ('max_rate', 'max zero-loss rate (updates/s)', '+'),
+         ('max_deliveries_per_s', 'max zero-loss deliveries/s', '+'),
+         ('first_fail_rate', 'lowest failed rate (updates/s)', ''),
+         ('best_measured_per_s', 'at max: measured deliveries/s', '+'),
+         ('best_p99_ms', 'at max: p99 (ms)', '-'),
+         ('best_hub_us_per_delivery', 'at max: hub CPU (us/delivery)', '-'),
+         ('best_front_us_per_delivery', 'at max: front CPU (us/delivery)', '-'),
+         ('best_total_us_per_delivery', 'at max: all server CPU (us/dlv)', '-'),
+         ('best_hub_cpu_pct', 'at max: hub CPU (% of a core)', ''),
+         ('best_front_cpu_pct', 'at max: front CPU (% of a core)', ''),
+         ('best_loadgen_cpu_pct', 'at max: loadgen subs (% of core)', ''),
+         ('best_machine_pct', 'at max: machine busy (% of all)', ''),
+         ('steps', 'ladder steps run', '')]),
+    'C': (
+        lambda: '(C) memory: %d idle subscribers' % BIG_SUBS,
+        [('connected', 'subscribers connected', ''),
+         ('failed', 'subscribers failed', '-'),
+         ('streams', 'streams the hub holds', ''),
+         ('connect_s', 'time to connect all (s)', '-'),
+         ('hub_rss_before_kb', 'hub RSS before (KB)', '-'),
+         ('hub_rss_after_kb', 'hub RSS after (KB)', '-'),
+         ('hub_kb_per_sub', 'hub KB per subscriber', '-'),
+         ('front_rss_before_kb', 'front RSS before (KB)', '-'),
+         ('front_rss_after_kb', 'front RSS after (KB)', '-'),
+         ('front_kb_per_sub', 'front KB per subscriber', '-'),
+         ('total_kb_per_sub', 'all server KB per subscriber', '-'),
+         ('hub_fds', 'hub open descriptors', '')]),
+    'D': (
+        lambda: '(D) publish: %d closed-loop publishers for %g s; with 0, then %d subscribers' % (
+            PUB_CONNS, PUB_SECONDS, PUB_SUBS),
+        [('p0_publishes_per_s', '0 subs: acked publishes/s', '+'),
+         ('p0_errors', '0 subs: errors', '-'),
+         ('p0_ack_p50_ms', '0 subs: ack p50 (ms)', '-'),
+         ('p0_ack_p99_ms', '0 subs: ack p99 (ms)', '-'),
+         ('p0_hub_us_per_publish', '0 subs: hub CPU (us/publish)', '-'),
+         ('p0_total_us_per_publish', '0 subs: all CPU (us/publish)', '-'),
+         ('p1_subscribers', '%d subs: connected' % PUB_SUBS, ''),
+         ('p1_publishes_per_s', '%d subs: acked publishes/s' % PUB_SUBS, '+'),
+         ('p1_errors', '%d subs: errors' % PUB_SUBS, '-'),
+         ('p1_ack_p50_ms', '%d subs: ack p50 (ms)' % PUB_SUBS, '-'),
+         ('p1_ack_p99_ms', '%d subs: ack p99 (ms)' % PUB_SUBS, '-'),
+         ('p1_deliveries', '%d subs: deliveries' % PUB_SUBS, ''),
+         ('p1_missing', '%d subs: missing' % PUB_SUBS, '-'),
+         ('p1_duplicates', '%d subs: duplicates' % PUB_SUBS, '-'),
+         ('p1_out_of_order', '%d subs: out of order' % PUB_SUBS, '-'),
+         ('p1_ended', '%d subs: streams ended' % PUB_SUBS, '-'),
+         ('p1_drain_ms', '%d subs: all delivered after (ms)' % PUB_SUBS, '-'),
+         ('p1_p99_ms', '%d subs: publish->receive p99' % PUB_SUBS, '-'),
+         ('p1_hub_us_per_publish', '%d subs: hub CPU (us/publish)' % PUB_SUBS, '-'),
+         ('p1_total_us_per_publish', '%d subs: all CPU (us/publish)' % PUB_SUBS, '-')]),
+    'E': (
+        lambda: ('(E) replay: %d missed updates to one subscriber reconnecting with '
+                 'Last-Event-ID (%d replays per round)' % (REPLAY_UPDATES, REPLAY_REPEATS)),
+        [('acked', 'updates published', ''),
+         ('fill_publishes_per_s', 'publishing them: publishes/s', '+'),
+         ('replay_ms', 'connect -> last update (ms)', '-'),
+         ('replay_best_ms', 'the same, best replay (ms)', '-'),
+         ('first_event_ms', 'connect -> first update (ms)', '-'),
+         ('replay_updates_per_s', 'replayed updates/s', '+'),
+         ('replayed', 'updates received per replay', ''),
+         ('replays_complete', 'complete replays', ''),
+         ('missing', 'missing', '-'),
+         ('duplicates', 'duplicates', '-'),
+         ('out_of_order', 'out of order', '-'),
+         ('hub_us_per_update', 'hub CPU (us/update)', '-'),
+         ('total_us_per_update', 'all server CPU (us/update)', '-')]),
 }
 
+RUNNERS = [  # (group, function, scenarios it produces)
+    ('A', scenario_fanout, ('A',)),
+    ('BC', scenario_tenk, ('B', 'C')),
+    ('D', scenario_publish, ('D',)),
+    ('E', scenario_replay, ('E',)),
+]
 
-# ---- output ---------------------------------------------------------------------
 
 def fmt(v):
     if v is None:
@@ -1078,24 +2035,73 @@ def median(values):
     return m
 
 
-def print_table(title, rows, results):
-    print()
-    print(title)
+LW = 34  # label width
+
+
+def print_rounds(label, rows, results):
+    """One target: a column per round and the median."""
     heads = ['round %d' % (i + 1) for i in range(len(results))]
     if len(results) > 1:
         heads.append('median')
-    print('  %-30s' % 'figure' + ''.join('%12s' % h for h in heads))
-    for key, label in rows:
+    print('  %-*s' % (LW, '[%s]' % label) + ''.join('%10s' % h for h in heads))
+    for key, text, _ in rows:
         vals = [r.get(key) if r else None for r in results]
+        if all(v is None for v in vals):
+            continue
         cells = [fmt(v) for v in vals]
         if len(results) > 1:
             cells.append(fmt(median(vals)))
-        print('  %-30s' % label + ''.join('%12s' % c for c in cells))
-    notes = set()
-    for r in results:
-        if r:
-            notes.update(r.get('_notes', []))
-    for n in sorted(notes):
+        print('  %-*s' % (LW, text) + ''.join('%10s' % c for c in cells))
+
+
+def ratio(a, b):
+    if a is None or b is None:
+        return None
+    if b == 0:
+        return 1.0 if a == 0 else None
+    return a / b
+
+
+def print_side_by_side(rows, per_target):
+    """The medians side by side and hubd / Nchan 1w."""
+    names = [t for t in TARGETS if t in per_target]
+    heads = [TARGET_LABEL.get(t, t) for t in names]
+    have_ratio = 'hubd' in names and 'nchan1' in names
+    print('  %-*s' % (LW, 'side by side (medians)') + ''.join('%10s' % h for h in heads) +
+          ('%12s %6s' % ('hubd/N-1w', 'better') if have_ratio else ''))
+    for key, text, better in rows:
+        meds = {t: median([r.get(key) if r else None for r in per_target[t]]) for t in names}
+        if all(v is None for v in meds.values()):
+            continue
+        line = '  %-*s' % (LW, text + (' ' + better if better else '')) + \
+            ''.join('%10s' % fmt(meds[t]) for t in names)
+        if have_ratio:
+            q = ratio(meds['hubd'], meds['nchan1'])
+            verdict = ''
+            if better and q is not None and meds['hubd'] != meds['nchan1']:
+                # Within 5%: a draw (single rounds vary by far more).
+                verdict = '~' if abs(q - 1) < 0.05 else \
+                    'hubd' if (q > 1) == (better == '+') else 'Nchan'
+            line += '%12s %6s' % ('-' if q is None else 'x%s' % fmt(q), verdict)
+        print(line)
+
+
+def print_scenario(key, per_target):
+    title, rows = SCENARIO_TABLE[key]
+    print()
+    print(title())
+    for t in TARGETS:
+        if t in per_target:
+            print_rounds(TARGET_LABEL.get(t, t), rows, per_target[t])
+    print_side_by_side(rows, per_target)
+    notes = []
+    for t in TARGETS:
+        for r in per_target.get(t, []):
+            for n in (r or {}).get('_notes', []):
+                n = n if n.startswith('round') else '%s: %s' % (TARGET_LABEL.get(t, t), n)
+                if n not in notes:
+                    notes.append(n)
+    for n in notes:
         print('  note: %s' % n)
     sys.stdout.flush()
 
@@ -1110,6 +2116,14 @@ def machine_line():
         os.cpu_count() or 0, os.uname().release, load, time.strftime('%Y-%m-%d %H:%M:%S'))
 
 
+def nginx_version():
+    try:
+        r = subprocess.run([NGINX, '-v'], capture_output=True, text=True, timeout=10)
+        return (r.stderr or r.stdout).strip().replace('nginx version: ', '')
+    except (OSError, subprocess.SubprocessError):
+        return '?'
+
+
 def main():
     global LOADGEN
     t_start = time.monotonic()
@@ -1119,51 +2133,94 @@ def main():
     everything = {}
     try:
         LOADGEN = find_loadgen(tmp)
-        print('# hubd benchmark%s: %d round(s) per scenario; builddir %s' % (
-            ' (quick)' if QUICK else '', ROUNDS, BUILDDIR))
+        print('# hubd benchmark%s: %d round(s); scenarios %s; targets %s' % (
+            ' (quick)' if QUICK else '', ROUNDS, ','.join(SCENARIOS),
+            ', '.join(TARGET_LABEL.get(t, t) for t in TARGETS)))
+        print('# builddir %s; %s + %s' % (BUILDDIR, nginx_version(),
+                                          os.path.basename(NCHAN_MODULE)))
         print(machine_line())
-        print('# figures are measured, not checked; compare medians between runs on one machine')
+        print('# hub = hubd | the nginx workers; front = lighttpd (none for Nchan); '
+              '"all" adds hub.fcgi')
+        print('# better: + higher is better, - lower is better; hubd/N-1w = hubd median / '
+              'Nchan 1 worker median')
         sys.stdout.flush()
+        for bad in [t for t in TARGETS if t not in TARGET_LABEL]:
+            print('# unknown target %r (known: %s)' % (bad, ', '.join(TARGET_LABEL)))
+            broken = True
+        targets = [t for t in TARGETS if t in TARGET_LABEL]
+        if any(t.startswith('nchan') for t in targets) and (
+                not os.access(NGINX, os.X_OK) or not os.path.exists(NCHAN_MODULE)):
+            # Not a broken benchmark: the comparison is just not possible here.
+            print('# nginx (%s) or the Nchan module (%s) is missing: the Nchan targets are '
+                  'skipped (Debian: apt-get install nginx-light libnginx-mod-nchan)'
+                  % (NGINX, NCHAN_MODULE))
+            targets = [t for t in targets if not t.startswith('nchan')]
         for name in SCENARIOS:
-            if name not in SCENARIO_TABLE:
-                print('# unknown scenario %r (known: %s)' % (name, ', '.join(SCENARIO_TABLE)))
+            if name not in SCENARIO_TABLE and name != 'matching':
+                print('# unknown scenario %r (known: A, B, C, D, E, matching)' % name)
                 broken = True
+        for group, fn, keys in RUNNERS:
+            keys = [k for k in keys if k in SCENARIOS]
+            if not keys:
                 continue
-            fn, title, rows = SCENARIO_TABLE[name]
-            if name == 'matching':
-                print('# (4) matching: up to %d exact-topic subscribers, %d rounds ...' % (
-                    max(MATCH_LEVELS), ROUNDS))
-                sys.stdout.flush()
-            results = []
+            results = {k: {t: [] for t in targets} for k in keys}
+            state = {t: {} for t in targets}
             for rnd in range(ROUNDS):
-                t0 = time.monotonic()
+                for t in targets:
+                    if time.monotonic() - t_start > MAX_SECONDS:
+                        NOTES.append('%s round %d %s skipped: past BENCH_MAX_SECONDS=%d' % (
+                            group, rnd + 1, t, MAX_SECONDS))
+                        r = None
+                    else:
+                        t0 = time.monotonic()
+                        try:
+                            r = fn(t, rnd, tmp, procs, state[t])
+                        except Exception:
+                            broken = True
+                            print('# %s round %d %s failed:' % (group, rnd + 1, t))
+                            for ln in traceback.format_exc().rstrip().splitlines():
+                                print('#   ' + ln)
+                            r = None
+                        finally:
+                            procs.stop_all()
+                        print('# %s round %d %s: %.0f s' % (group, rnd + 1, t,
+                                                             time.monotonic() - t0))
+                        sys.stdout.flush()
+                    for k in keys:
+                        part = (r.get(k) if group == 'BC' else r) if r is not None else None
+                        results[k][t].append(part)
+            for k in keys:
+                print_scenario(k, results[k])
+                everything[k] = results[k]
+        if 'matching' in SCENARIOS:
+            print('# (matching) hubd only: up to %d exact-topic subscribers, %d rounds ...' % (
+                max(MATCH_LEVELS), ROUNDS))
+            sys.stdout.flush()
+            mres = []
+            for rnd in range(ROUNDS):
                 try:
-                    r = fn(rnd, tmp, procs)
+                    mres.append(scenario_matching(rnd, tmp, procs))
                 except Exception:
                     broken = True
-                    print('# %s round %d failed:' % (name, rnd + 1))
+                    print('# matching round %d failed:' % (rnd + 1))
                     for ln in traceback.format_exc().rstrip().splitlines():
                         print('#   ' + ln)
-                    r = None
+                    mres.append(None)
                 finally:
                     procs.stop_all()
-                if r is not None:
-                    r['_seconds'] = time.monotonic() - t0
-                results.append(r)
-                sys.stdout.flush()
-            if rows is None:
-                print_matching(results)
-            else:
-                print_table(title(), rows, results)
-            everything[name] = results
+            print_matching(mres)
+            everything['matching'] = mres
         print()
+        for n in NOTES:
+            print('# note: %s' % n)
         print('# total %.0f s' % (time.monotonic() - t_start))
         if os.environ.get('BENCH_JSON'):
             with open(os.environ['BENCH_JSON'], 'w') as f:
-                json.dump({'rounds': ROUNDS, 'quick': QUICK, 'results': everything}, f,
-                          indent=1, default=str)
+                json.dump({'rounds': ROUNDS, 'quick': QUICK, 'targets': targets,
+                           'results': everything, 'notes': NOTES}, f, indent=1, default=str)
     finally:
         procs.stop_all()
+        _stop_live_targets()
         harness._stop_all_stacks()
         shutil.rmtree(tmp, ignore_errors=True)
     return 1 if broken else 0

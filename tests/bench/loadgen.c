@@ -34,6 +34,15 @@
  * connection and SEQ counts 0, 1, 2, ... on that connection. A connection
  * has at most one publish in flight, so the hub must deliver each stream in
  * order; TIMESTAMP_NS is CLOCK_REALTIME when the request was written.
+ *
+ * Two kinds of hub (--target):
+ *   hubd   Mercure: GET PATH?topic=T (Accept: text/event-stream);
+ *          POST PATH, form body topic=T&data=SEQ+TS+STREAM, Bearer JWT.
+ *   nchan  nginx + Nchan: GET PATH?id=T (Accept: text/event-stream, the
+ *          subscriber location's PATH); POST PATH?id=T (the publisher
+ *          location's PATH), raw text/plain body "SEQ TS STREAM".
+ * Both answer a publish with 2xx once accepted and stream SSE events whose
+ * data is exactly what was published, so the checks below are the same.
  */
 
 #define HDR_MAX (16 * 1024)      /* largest response header block accepted */
@@ -207,9 +216,12 @@ static double us_to_ms(uint64_t us)
 /* ---- configuration -------------------------------------------------------- */
 
 enum mode { MODE_SUBSCRIBE, MODE_PUBLISH };
+enum target { TARGET_HUBD, TARGET_NCHAN };
 
 static struct {
 	enum mode mode;
+	enum target target;
+	const char *last_event_id; /* sent as Last-Event-ID by subscribers */
 	struct sockaddr_in dst;
 	char host[300];   /* Host header value */
 	char path[1024];  /* request path, no query */
@@ -376,7 +388,10 @@ static struct {
 	uint64_t connect_wall_start, connect_wall_end;
 	struct hist connect;
 	struct hist latency;
+	struct hist latency_iv; /* since the last --status-file write */
+	uint64_t iv_first, iv_last; /* CLOCK_REALTIME of its first and last update */
 	uint64_t deliveries, other_events, bytes;
+	uint64_t first_event_mono, last_done_mono; /* first update; last reaching --expect */
 	long receivers; /* subscribers with at least one update */
 	uint64_t duplicates, out_of_order;
 	uint64_t first_delivery, last_delivery;
@@ -563,7 +578,13 @@ static void sub_record(struct conn *c, uint64_t seq, uint64_t stream, uint64_t t
 
 	lat_us = now_real > ts ? (now_real - ts) / 1000 : 0;
 	hist_add(&R.latency, lat_us);
+	hist_add(&R.latency_iv, lat_us);
+	if (!R.iv_first)
+		R.iv_first = now_real;
+	R.iv_last = now_real;
 	R.deliveries++;
+	if (!R.first_event_mono)
+		R.first_event_mono = mono_ns();
 	if (!c->got_one) {
 		c->got_one = true;
 		R.receivers++;
@@ -609,6 +630,7 @@ static void sub_record(struct conn *c, uint64_t seq, uint64_t stream, uint64_t t
 		c->done = true;
 		R.done++;
 		R.waiting--;
+		R.last_done_mono = mono_ns();
 	}
 }
 
@@ -916,16 +938,28 @@ static void pub_send(struct conn *c)
 		free(t);
 		topic_enc = c->topic_enc;
 	}
-	body_len = (size_t)snprintf(body, sizeof body, "&data=%" PRIu64 "+%" PRIu64 "+%" PRIu32,
-				    c->seq, real_ns(), c->stream);
-	hl = snprintf(c->req, c->req_cap,
-		      "POST %s HTTP/1.1\r\nHost: %s\r\n"
-		      "Content-Type: application/x-www-form-urlencoded\r\n"
-		      "Authorization: Bearer %s\r\n"
-		      "Content-Length: %zu\r\n\r\n"
-		      "topic=%s%s",
-		      cfg.path, cfg.host, cfg.token ? cfg.token : "",
-		      strlen("topic=") + strlen(topic_enc) + body_len, topic_enc, body);
+	if (cfg.target == TARGET_NCHAN) {
+		/* Nchan: the channel in the query, the message as the body. */
+		body_len = (size_t)snprintf(body, sizeof body, "%" PRIu64 " %" PRIu64 " %" PRIu32,
+					    c->seq, real_ns(), c->stream);
+		hl = snprintf(c->req, c->req_cap,
+			      "POST %s?id=%s HTTP/1.1\r\nHost: %s\r\n"
+			      "Content-Type: text/plain\r\n"
+			      "Content-Length: %zu\r\n\r\n"
+			      "%s",
+			      cfg.path, topic_enc, cfg.host, body_len, body);
+	} else {
+		body_len = (size_t)snprintf(body, sizeof body, "&data=%" PRIu64 "+%" PRIu64 "+%" PRIu32,
+					    c->seq, real_ns(), c->stream);
+		hl = snprintf(c->req, c->req_cap,
+			      "POST %s HTTP/1.1\r\nHost: %s\r\n"
+			      "Content-Type: application/x-www-form-urlencoded\r\n"
+			      "Authorization: Bearer %s\r\n"
+			      "Content-Length: %zu\r\n\r\n"
+			      "topic=%s%s",
+			      cfg.path, cfg.host, cfg.token ? cfg.token : "",
+			      strlen("topic=") + strlen(topic_enc) + body_len, topic_enc, body);
+	}
 	if (hl < 0 || (size_t)hl >= c->req_cap)
 		die("request too long");
 	c->seq++;
@@ -1120,11 +1154,30 @@ static void conn_read(struct conn *c)
 	}
 }
 
+/* A subscribe request for the %-encoded topic (hubd) or channel id
+ * (Nchan) q, with --last-event-id when given; *len gets its length. */
+static char *sub_request_build(const char *q, size_t *len)
+{
+	char *req;
+	int n;
+
+	n = asprintf(&req,
+		     "GET %s?%s=%s HTTP/1.1\r\nHost: %s\r\n"
+		     "Accept: text/event-stream\r\nCache-Control: no-cache\r\n%s%s%s\r\n",
+		     cfg.path, cfg.target == TARGET_NCHAN ? "id" : "topic", q, cfg.host,
+		     cfg.last_event_id ? "Last-Event-ID: " : "",
+		     cfg.last_event_id ? cfg.last_event_id : "", cfg.last_event_id ? "\r\n" : "");
+	if (n < 0)
+		die("out of memory");
+	*len = (size_t)n;
+	return req;
+}
+
 /* The subscribe request of c: the shared one, or with --topic-format its
  * own topic (index --index-base + c's number). */
 static void sub_request_for(struct conn *c)
 {
-	size_t cap, tcap;
+	size_t tcap;
 	char *t, *q;
 
 	if (!cfg.topic_format) {
@@ -1138,12 +1191,7 @@ static void sub_request_for(struct conn *c)
 		q = xcalloc(1, tcap);
 		format_topic(t, tcap, cfg.topic_format, cfg.index_base + (long)c->idx);
 		url_encode(q, t);
-		cap = 256 + strlen(cfg.path) + strlen(cfg.host) + strlen(q);
-		c->req = xcalloc(1, cap);
-		c->req_cap = (size_t)snprintf(c->req, cap,
-					      "GET %s?topic=%s HTTP/1.1\r\nHost: %s\r\n"
-					      "Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n",
-					      cfg.path, q, cfg.host);
+		c->req = sub_request_build(q, &c->req_cap);
 		free(t);
 		free(q);
 	}
@@ -1225,6 +1273,31 @@ static void write_ready_file(void)
 		die("rename %s: %s", tmp, strerror(errno));
 }
 
+/* The sequence gaps every subscriber sees so far (see print_subscribe_report). */
+static uint64_t total_gaps(void)
+{
+	uint64_t g = 0;
+
+	for (long i = 0; i < nconns; i++)
+		g += conns[i].gaps;
+	return g;
+}
+
+/* , "NAME": [[value_us, count], ...] for the non-empty buckets of h. */
+static void write_hist(FILE *f, const char *name, const struct hist *h)
+{
+	bool first = true;
+
+	fprintf(f, ", \"%s\": [", name);
+	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+		if (!h->b[i])
+			continue;
+		fprintf(f, "%s[%" PRIu64 ", %" PRIu64 "]", first ? "" : ", ", hist_value(i), h->b[i]);
+		first = false;
+	}
+	fprintf(f, "]");
+}
+
 /* --status-file, written on SIGUSR1: the counters so far, so a driver can
  * check deliveries between phases of a run without stopping the process. */
 static void write_status_file(void)
@@ -1241,9 +1314,21 @@ static void write_status_file(void)
 	fprintf(f, "{\"connected\": %ld, \"failed\": %ld, \"disconnected\": %ld, "
 		   "\"deliveries\": %" PRIu64 ", \"duplicates\": %" PRIu64 ", "
 		   "\"out_of_order\": %" PRIu64 ", \"other_events\": %" PRIu64 ", "
-		   "\"receivers\": %ld}\n",
+		   "\"receivers\": %ld, \"gaps\": %" PRIu64 ", ",
 		R.connected, R.failed, R.ended, R.deliveries, R.duplicates, R.out_of_order,
-		R.other_events, R.receivers);
+		R.other_events, R.receivers, total_gaps());
+	/* The latency of the updates received since the previous status
+	 * write (then reset), so a driver can measure phases of one run. */
+	fprintf(f, "\"iv_n\": %" PRIu64 ", \"iv_p50_ms\": %.3f, \"iv_p99_ms\": %.3f, "
+		   "\"iv_max_ms\": %.3f, \"iv_first_ns\": %" PRIu64 ", \"iv_last_ns\": %" PRIu64,
+		R.latency_iv.n, us_to_ms(hist_quantile(&R.latency_iv, 0.50)),
+		us_to_ms(hist_quantile(&R.latency_iv, 0.99)), us_to_ms(R.latency_iv.max),
+		R.iv_first, R.iv_last);
+	if (cfg.hist)
+		write_hist(f, "iv_hist_us", &R.latency_iv);
+	fprintf(f, "}\n");
+	memset(&R.latency_iv, 0, sizeof R.latency_iv);
+	R.iv_first = R.iv_last = 0;
 	fclose(f);
 	if (rename(tmp, cfg.status_file) < 0)
 		die("rename %s: %s", tmp, strerror(errno));
@@ -1300,10 +1385,7 @@ static void run_subscribe(void)
 	qcap = 3 * strlen(cfg.topic) + 1;
 	q = xcalloc(1, qcap);
 	url_encode(q, cfg.topic);
-	sub_request_len = (size_t)asprintf(&sub_request,
-					   "GET %s?topic=%s HTTP/1.1\r\nHost: %s\r\n"
-					   "Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n",
-					   cfg.path, q, cfg.host);
+	sub_request = sub_request_build(q, &sub_request_len);
 	free(q);
 	deadline = t0 + (uint64_t)(cfg.duration * 1e9);
 	R.connect_wall_start = t0;
@@ -1411,18 +1493,16 @@ static void print_subscribe_report(double elapsed)
 		missing, R.duplicates, R.out_of_order, R.other_events, R.bytes, R.receivers, elapsed,
 		cpu_seconds());
 	json_string(f, R.first_error);
+	/* From the first connect to the first update received, and to the
+	 * moment the last subscriber had --expect updates (e.g. a replay). */
+	fprintf(f, ", \"first_event_ms\": %.3f, \"complete_ms\": %.3f, \"completed\": %ld",
+		R.first_event_mono ? (double)(R.first_event_mono - R.connect_wall_start) / 1e6 : -1.0,
+		R.last_done_mono && R.done == R.connected
+			? (double)(R.last_done_mono - R.connect_wall_start) / 1e6 : -1.0,
+		R.done);
 	if (cfg.hist) {
-		bool first = true;
-
-		fprintf(f, ", \"latency_hist_us\": [");
-		for (unsigned i = 0; i < HIST_BUCKETS; i++) {
-			if (!R.latency.b[i])
-				continue;
-			fprintf(f, "%s[%" PRIu64 ", %" PRIu64 "]", first ? "" : ", ",
-				hist_value(i), R.latency.b[i]);
-			first = false;
-		}
-		fprintf(f, "], \"latency_max_us\": %" PRIu64, R.latency.max);
+		write_hist(f, "latency_hist_us", &R.latency);
+		fprintf(f, ", \"latency_max_us\": %" PRIu64, R.latency.max);
 	}
 	fprintf(f, "}\n");
 	fflush(f);
@@ -1560,11 +1640,15 @@ static void usage(void)
 	      "          [--source 127.0.0.2,127.0.0.3] [--duration S] [--expect K]\n"
 	      "          [--max-pending P] [--connect-timeout S] [--ready-file F] [--hist]\n"
 	      "          [--topic-format FMT [--index-base B]] [--status-file F] [--reset-on-exit]\n"
+	      "          [--last-event-id ID]\n"
 	      "  loadgen publish --url URL --topic T --token JWT --rate R --duration S\n"
 	      "          [--conns C] [--total N] [--stream-base B] [--source ...]\n"
 	      "          [--topic-format FMT [--index-base B] [--topic-count K]]\n"
 	      "  loadgen publish --url URL --topic T --token JWT --closed-loop --conns C --duration S\n"
 	      "          [--total N] ...\n"
+	      "Every mode takes --target hubd (default: Mercure, PATH?topic=T, form POST\n"
+	      "with a JWT) or --target nchan (nginx + Nchan: PATH?id=T for both, the\n"
+	      "subscriber or publisher location's PATH; raw body; no token).\n"
 	      "--topic-format: subscriber i (publish k) uses FMT with %d replaced by\n"
 	      "B + i (B + k mod K) and %% by %; SIGUSR1 writes --status-file.\n"
 	      "Prints one JSON line with the results on stdout; never asserts.\n",
@@ -1650,6 +1734,8 @@ int main(int argc, char **argv)
 		{ "topic-count", required_argument, NULL, 'K' },
 		{ "status-file", required_argument, NULL, 'S' },
 		{ "reset-on-exit", no_argument, NULL, 'X' },
+		{ "target", required_argument, NULL, 'g' },
+		{ "last-event-id", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *url = NULL;
@@ -1696,6 +1782,15 @@ int main(int argc, char **argv)
 		case 'K': cfg.topic_count = strtol(optarg, NULL, 10); break;
 		case 'S': cfg.status_file = optarg; break;
 		case 'X': cfg.reset_on_exit = true; break;
+		case 'g':
+			if (strcmp(optarg, "hubd") == 0 || strcmp(optarg, "mercure") == 0)
+				cfg.target = TARGET_HUBD;
+			else if (strcmp(optarg, "nchan") == 0)
+				cfg.target = TARGET_NCHAN;
+			else
+				die("--target must be hubd or nchan");
+			break;
+		case 'L': cfg.last_event_id = optarg; break;
 		default: usage();
 		}
 	}
