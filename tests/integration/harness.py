@@ -717,7 +717,8 @@ fastcgi.server = (
     "socket" => "{tmpdir}/hub.fcgi.sock",
     "bin-environment" => ( {bin_env} ),
     "check-local" => "disable",
-    "max-procs" => {max_procs}
+    "max-procs" => {max_procs},
+    "listen-backlog" => 4096
   ))
 )
 '''
