@@ -35,6 +35,9 @@
 static const char *prog = "hub.fcgi";
 static const char *sock_path = DEFAULT_SOCKET;
 static size_t max_body = DEFAULT_MAX_BODY;
+/* The connection to hubd, kept from one request to the next (hub.fcgi
+ * serves one request at a time; hub.cgi makes one request). */
+static struct ctl_conn hub_conn;
 
 /* One request in either mode. */
 struct req {
@@ -377,8 +380,8 @@ static bool call_hub(struct req *r, uint16_t type, const struct buf *p, int pass
 		     struct ctl_msg *reply)
 {
 	char why[256];
-	enum ctl_client_result res = ctl_client_call(sock_path, type, p->p, p->len, passfd,
-						     CTL_TIMEOUT_MS, reply, why, sizeof why);
+	enum ctl_client_result res = ctl_conn_call(&hub_conn, type, p->p, p->len, passfd,
+						   CTL_TIMEOUT_MS, reply, why, sizeof why);
 	if (res != CTL_CLIENT_OK) {
 		respond_unavailable(r, res, why);
 		return false;
@@ -787,11 +790,14 @@ int main(void)
 	if (FCGX_IsCGI()) {
 		prog = "hub.cgi";
 		read_env();
+		ctl_conn_init(&hub_conn, sock_path);
 		struct req r = {.cgi = true};
 		handle(&r);
+		ctl_conn_close(&hub_conn);
 		return 0;
 	}
 	read_env();
+	ctl_conn_init(&hub_conn, sock_path);
 	FCGX_Request fr;
 	if (FCGX_InitRequest(&fr, FCGI_LISTENSOCK_FILENO, 0) != 0) {
 		hlog("FCGX_InitRequest failed");
@@ -811,5 +817,6 @@ int main(void)
 		if (!r.handed_over)
 			FCGX_Finish_r(&fr);
 	}
+	ctl_conn_close(&hub_conn);
 	return 0;
 }
