@@ -38,8 +38,9 @@ struct msg *msg_new(const char *id, const char *const *topics, int ntopics,
 		    const char *data, size_t datalen);
 /* Replaces the id (copies). Only before the message is shared. */
 void msg_set_id(struct msg *m, const char *id);
-/* Makes a hub-chosen id: "urn:uuid:" + a random (v4) UUID. Returns a
- * malloc'ed string; cannot fail. */
+/* Makes a hub-chosen id: "urn:uuid:" + a time-ordered (v7) UUID; the ids
+ * one thread makes only grow (in byte order). Returns a malloc'ed string;
+ * cannot fail. */
 char *msg_make_id(void);
 
 struct msg *msg_ref(struct msg *m);
