@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fcgi_record.h"
 #include "sse.h"
 #include "util.h"
 
@@ -123,7 +122,6 @@ void msg_unref(struct msg *m)
 	free(m->type);
 	free(m->data);
 	free(m->sse);
-	free(m->fcgi);
 	free(m);
 }
 
@@ -136,19 +134,6 @@ const char *msg_sse(struct msg *m, size_t *len)
 	}
 	*len = m->sse_len;
 	return m->sse;
-}
-
-const char *msg_fcgi(struct msg *m, size_t *len)
-{
-	if (!m->fcgi) {
-		size_t sse_len;
-		const char *sse = msg_sse(m, &sse_len);
-		struct buf b = {0};
-		fcgi_append_stdout(&b, 1, sse, sse_len);
-		m->fcgi = buf_steal(&b, &m->fcgi_len);
-	}
-	*len = m->fcgi_len;
-	return m->fcgi;
 }
 
 bool msg_has_topic(const struct msg *m, const char *topic)
