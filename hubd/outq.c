@@ -47,10 +47,22 @@ static const char zeros[8];
 void outq_init(struct outq *q, uint16_t request_id)
 {
 	memset(q, 0, sizeof *q);
+	q->items = &q->one;
+	q->cap = 1;
 	q->request_id = request_id;
 }
 
-/* Drops the queued items (references and copies), keeping the array. */
+/* Back to the inline slot, freeing an array. */
+static void items_to_inline(struct outq *q)
+{
+	if (q->items != &q->one)
+		free(q->items);
+	q->items = &q->one;
+	q->cap = 1;
+}
+
+/* Drops the queued items (references and copies), keeping an array that a
+ * steady flow of a few updates per turn reuses. */
 static void release_items(struct outq *q)
 {
 	for (uint32_t i = 0; i < q->nitems; i++) {
@@ -59,20 +71,14 @@ static void release_items(struct outq *q)
 	}
 	q->nitems = 0;
 	q->items_len = 0;
-	/* A burst made the array large: give the memory back. */
-	if (q->cap > 16) {
-		free(q->items);
-		q->items = NULL;
-		q->cap = 0;
-	}
+	if (q->cap > 16) /* a burst made it large: give the memory back */
+		items_to_inline(q);
 }
 
 void outq_clear(struct outq *q)
 {
 	release_items(q);
-	free(q->items);
-	q->items = NULL;
-	q->cap = 0;
+	items_to_inline(q);
 	if (q->backlog)
 		evbuffer_free(q->backlog);
 	q->backlog = NULL;
@@ -81,8 +87,14 @@ void outq_clear(struct outq *q)
 static struct outq_item *new_item(struct outq *q)
 {
 	if (q->nitems == q->cap) {
-		q->cap = q->cap ? q->cap * 2 : 4;
-		q->items = xrealloc(q->items, (size_t)q->cap * sizeof *q->items);
+		uint32_t cap = q->cap < 4 ? 4 : q->cap * 2;
+		if (q->items == &q->one) {
+			q->items = xmalloc((size_t)cap * sizeof *q->items);
+			q->items[0] = q->one;
+		} else {
+			q->items = xrealloc(q->items, (size_t)cap * sizeof *q->items);
+		}
+		q->cap = cap;
 	}
 	return &q->items[q->nitems++];
 }

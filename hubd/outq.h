@@ -26,7 +26,9 @@ struct outq_item {
 };
 
 struct outq {
-	struct outq_item *items;  /* queued since the last write, oldest first */
+	struct outq_item *items;  /* queued since the last write, oldest first:
+				   * &one, or an array once a turn queues more */
+	struct outq_item one;     /* room for one without an allocation */
 	uint32_t nitems, cap;
 	size_t items_len;         /* SSE bytes in items */
 	struct evbuffer *backlog; /* framed bytes a write left; NULL until needed */
@@ -35,7 +37,8 @@ struct outq {
 
 /* Sets up an empty queue for a FastCGI stream with request_id (1..65535),
  * or for a CGI stream (request_id 0: bytes go out unframed). Allocates
- * nothing yet; cannot fail. */
+ * nothing (a stream that gets one update per loop turn never does);
+ * cannot fail. q points into itself from then on: never copy or move it. */
 void outq_init(struct outq *q, uint16_t request_id);
 /* Drops everything queued (releasing message references) and frees the
  * queue's memory; q is then empty and may be used again. */
