@@ -7,9 +7,9 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <limits.h>
-#include <sys/types.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include "fcgi_record.h"
@@ -163,23 +163,20 @@ static void close_record(const struct outq *q, int hdr, size_t content_len)
 }
 
 /* Plans the write of q's items: FastCGI records of up to
- * FCGI_RECORD_MAX_CONTENT bytes of content, or the bare bytes for CGI.
- * Returns the total length. */
-static size_t plan_items(const struct outq *q)
+ * FCGI_RECORD_MAX_CONTENT bytes of content, or the bare bytes for CGI. */
+static void plan_items(const struct outq *q)
 {
 	plan.n = plan.nhdrs = 0;
 	int hdr = -1;
-	size_t rec_len = 0, total = 0;
+	size_t rec_len = 0;
 	for (uint32_t i = 0; i < q->nitems; i++) {
 		const struct outq_item *it = &q->items[i];
-		size_t left;
-		const char *p = it->m ? msg_sse(it->m, &left) : it->raw;
-		left = it->len;
+		size_t left = it->len;
+		const char *p = it->m ? it->m->sse : it->raw;
 		while (left > 0) {
 			if (q->request_id && hdr < 0) {
 				hdr = new_header();
 				rec_len = 0;
-				total += FCGI_RECORD_HEADER_LEN;
 			}
 			size_t take = left;
 			if (q->request_id && take > FCGI_RECORD_MAX_CONTENT - rec_len)
@@ -188,23 +185,18 @@ static size_t plan_items(const struct outq *q)
 			p += take;
 			left -= take;
 			rec_len += take;
-			total += take;
 			if (q->request_id && rec_len == FCGI_RECORD_MAX_CONTENT) {
 				close_record(q, hdr, rec_len);
-				total += fcgi_padding(rec_len);
 				hdr = -1;
 			}
 		}
 	}
-	if (hdr >= 0) {
+	if (hdr >= 0)
 		close_record(q, hdr, rec_len);
-		total += fcgi_padding(rec_len);
-	}
 	/* Headers live in their own array (it may have moved while growing). */
 	for (size_t i = 0; i < plan.n; i++)
 		if (plan.pieces[i].hdr >= 0)
 			plan.pieces[i].p = (const char *)plan.hdrs[plan.pieces[i].hdr];
-	return total;
 }
 
 static void unref_msg_cb(const void *data, size_t len, void *arg)
@@ -330,7 +322,12 @@ int outq_write(struct outq *q, int fd, size_t *written)
 			backlog_pieces(q, 0, 0);
 			release_items(q);
 		}
-		return write_backlog(q, fd, written);
+		int rc = write_backlog(q, fd, written);
+		if (rc == 1) { /* caught up: most streams never need one again */
+			evbuffer_free(q->backlog);
+			q->backlog = NULL;
+		}
+		return rc;
 	}
 	if (q->nitems == 0)
 		return 1;
