@@ -217,7 +217,8 @@ static enum ctl_client_result conn_connect(struct ctl_conn *c, int64_t deadline,
 /* Sends one request on c. Returns 0, or -1 with errno. The send may block
  * only while hubd's receive queue is full; SO_SNDTIMEO bounds it by what
  * is left of the deadline (set again only when that changed by more than
- * a few ms, so a reused connection costs no extra system call). */
+ * 50 ms, so a reused connection costs no extra system call), or not at
+ * all without a deadline. */
 static int conn_send(struct ctl_conn *c, uint32_t request, uint16_t type,
 		     const void *payload, size_t len, int passfd, int64_t deadline)
 {
@@ -232,6 +233,10 @@ static int conn_send(struct ctl_conn *c, uint32_t request, uint16_t type,
 			set_send_timeout(c->fd, deadline);
 			c->send_timeout_ms = ms;
 		}
+	} else if (c->send_timeout_ms != 0) {
+		struct timeval none = {0, 0};
+		setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
+		c->send_timeout_ms = 0;
 	}
 	return ctl_send(c->fd, type, request, payload, len, passfd);
 }
