@@ -824,11 +824,13 @@ static int serve_fastcgi(void)
 	return 0;
 }
 
+/* An extra worker. It stops only when accepting fails for a reason other
+ * than a signal (those reach the main thread): the process then ends, as
+ * the single-threaded one did, and the web server starts a new one. */
 static void *worker_main(void *unused)
 {
 	(void)unused;
-	serve_fastcgi();
-	return NULL;
+	exit(serve_fastcgi());
 }
 
 /* Starts nthreads - 1 more workers; the calling thread is the last one.
