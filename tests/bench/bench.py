@@ -298,8 +298,10 @@ def cpu_delta(a, b):
     d = {}
     for k in ('hubd', 'lighttpd'):
         d[k] = b[k] - a[k] if a[k] is not None and b[k] is not None else None
-    d['fcgi'] = sum(b['fcgi'][p] - a['fcgi'][p] for p in b['fcgi']
-                    if a['fcgi'].get(p) is not None and b['fcgi'][p] is not None)
+    # lighttpd may still be spawning hub.fcgi processes at the first
+    # snapshot: one that appeared since counts from zero.
+    d['fcgi'] = sum(b['fcgi'][p] - (a['fcgi'].get(p) or 0) for p in b['fcgi']
+                    if b['fcgi'][p] is not None)
     d['wall'] = b['t'] - a['t']
     return d
 
