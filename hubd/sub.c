@@ -244,15 +244,22 @@ void sub_end(struct sub *s)
 	hub_mark_dirty(s->hub, s);
 }
 
+/* libevent's timers run on CLOCK_MONOTONIC_COARSE, which lags the wall
+ * clock by up to a scheduler tick, so the timer can fire a few ms before
+ * exp: a request right after the stream ended would still find the token
+ * valid. Until the wall clock has reached exp, wait out the rest. */
 static void expiry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sub *s = arg;
+	if (now_ms() < s->exp_s * 1000 && sub_expire_at(s, s->exp_s) == 0)
+		return;
 	log_debug("stream fd %d: the subscriber's token expired", s->fd);
 	sub_end(s);
 }
 
 int sub_expire_at(struct sub *s, int64_t exp_s)
 {
+	s->exp_s = exp_s;
 	/* libevent counts timeouts from the time it cached when the loop
 	 * woke up; a slow turn would make the stream end early. */
 	event_base_update_cache_time(hub_base(s->hub));

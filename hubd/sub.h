@@ -41,6 +41,7 @@ struct sub {
 	int64_t last_write_ms;
 	struct match_rules *rules; /* what it may receive; owned */
 	struct event *expiry;      /* ends the stream when its JWT expires */
+	int64_t exp_s;             /* that JWT's exp (epoch seconds) */
 	struct topic_link **links;
 	int nlinks;
 	/* Live updates that arrive while replaying, oldest first. */
