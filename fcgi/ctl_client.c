@@ -14,8 +14,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static uint32_t next_request_id = 1;
-
 /* Milliseconds left until deadline (< 0 deadline = no limit: returns -1). */
 static int remaining_ms(int64_t deadline)
 {
@@ -107,13 +105,13 @@ static enum ctl_client_result check_reply(const struct ctl_msg *m, uint32_t requ
 	return CTL_CLIENT_OK;
 }
 
-/* Receives datagrams until one whole reply is there. */
+/* Receives datagrams until one whole reply is there. dgram is a
+ * CTL_DATAGRAM_MAX scratch buffer. */
 static enum ctl_client_result await_reply(int fd, uint32_t request, int64_t deadline,
-					  struct ctl_msg *reply, char *err,
+					  char *dgram, struct ctl_msg *reply, char *err,
 					  size_t errlen)
 {
 	struct ctl_reader rd = {.fd = -1};
-	char *dgram = xmalloc(CTL_DATAGRAM_MAX);
 	enum ctl_client_result res;
 	for (;;) {
 		int ms = remaining_ms(deadline);
@@ -168,7 +166,133 @@ static enum ctl_client_result await_reply(int fd, uint32_t request, int64_t dead
 		break;
 	}
 	ctl_reader_reset(&rd);
-	free(dgram);
+	return res;
+}
+
+/* True when a datagram (not just the end of the stream) waits on fd. */
+static bool datagram_waiting(int fd)
+{
+	char c;
+	return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+void ctl_conn_init(struct ctl_conn *c, const char *path)
+{
+	c->path = path;
+	c->fd = -1;
+	c->send_timeout_ms = 0;
+	c->next_request = 1;
+	c->dgram = NULL;
+}
+
+void ctl_conn_close(struct ctl_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	free(c->dgram);
+	c->dgram = NULL;
+}
+
+/* Drops the connection (it is in an unknown state), keeping the buffer. */
+static void conn_drop(struct ctl_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+/* Connects c when it is not connected. */
+static enum ctl_client_result conn_connect(struct ctl_conn *c, int64_t deadline,
+					   char *err, size_t errlen)
+{
+	if (c->fd >= 0)
+		return CTL_CLIENT_OK;
+	enum ctl_client_result res = connect_to(c->path, deadline, &c->fd, err, errlen);
+	/* connect_to set SO_SNDTIMEO to what is left */
+	c->send_timeout_ms = deadline < 0 ? 0 : remaining_ms(deadline);
+	return res;
+}
+
+/* Sends one request on c. Returns 0, or -1 with errno. The send may block
+ * only while hubd's receive queue is full; SO_SNDTIMEO bounds it by what
+ * is left of the deadline (set again only when that changed by more than
+ * 50 ms, so a reused connection costs no extra system call), or not at
+ * all without a deadline. */
+static int conn_send(struct ctl_conn *c, uint32_t request, uint16_t type,
+		     const void *payload, size_t len, int passfd, int64_t deadline)
+{
+	if (deadline >= 0) {
+		int ms = remaining_ms(deadline);
+		if (ms == 0) {
+			errno = EAGAIN;
+			return -1;
+		}
+		if (c->send_timeout_ms == 0 || c->send_timeout_ms > ms + 50 ||
+		    c->send_timeout_ms < ms - 50) {
+			set_send_timeout(c->fd, deadline);
+			c->send_timeout_ms = ms;
+		}
+	} else if (c->send_timeout_ms != 0) {
+		struct timeval none = {0, 0};
+		setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
+		c->send_timeout_ms = 0;
+	}
+	return ctl_send(c->fd, type, request, payload, len, passfd);
+}
+
+enum ctl_client_result ctl_conn_call(struct ctl_conn *c, uint16_t type,
+				     const void *payload, size_t len, int passfd,
+				     int timeout_ms, struct ctl_msg *reply,
+				     char *err, size_t errlen)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+	memset(reply, 0, offsetof(struct ctl_msg, fields));
+	reply->nfields = 0;
+	reply->fd = -1;
+	if (!c->dgram)
+		c->dgram = xmalloc(CTL_DATAGRAM_MAX);
+
+	bool reused = c->fd >= 0;
+	enum ctl_client_result res = conn_connect(c, deadline, err, errlen);
+	if (res != CTL_CLIENT_OK)
+		return res;
+	uint32_t request = c->next_request++;
+	if (c->next_request == 0)
+		c->next_request = 1;
+
+	int rc = conn_send(c, request, type, payload, len, passfd, deadline);
+	if (rc < 0 && reused && (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) &&
+	    !datagram_waiting(c->fd)) {
+		/* hubd closed the connection while it was idle (it restarted,
+		 * or dropped a peer): nothing of this request reached it, so
+		 * send it again on a new connection. */
+		conn_drop(c);
+		if ((res = conn_connect(c, deadline, err, errlen)) != CTL_CLIENT_OK)
+			return res;
+		rc = conn_send(c, request, type, payload, len, passfd, deadline);
+	}
+	if (rc < 0) {
+		int e = errno;
+		if (e == EAGAIN || e == EWOULDBLOCK) {
+			conn_drop(c);
+			snprintf(err, errlen, "timed out sending the request");
+			return CTL_CLIENT_TIMEOUT;
+		}
+		snprintf(err, errlen, "send: %s", strerror(e));
+		if (e != EPIPE && e != ECONNRESET) {
+			conn_drop(c);
+			return CTL_CLIENT_LOCAL;
+		}
+		/* hubd may have answered early (say, 413) and closed: its
+		 * reply is still queued. Without one, this is "closed". */
+	}
+	res = await_reply(c->fd, request, deadline, c->dgram, reply, err, errlen);
+	/* Keep the connection only after a clean exchange: after anything
+	 * else a late reply could still arrive and answer the next request.
+	 * A reply with request id 0 means hubd closed its end. */
+	if (res != CTL_CLIENT_OK || rc < 0 || reply->request == 0)
+		conn_drop(c);
 	return res;
 }
 
@@ -177,41 +301,11 @@ enum ctl_client_result ctl_client_call(const char *path, uint16_t type,
 				       int timeout_ms, struct ctl_msg *reply,
 				       char *err, size_t errlen)
 {
-	int64_t deadline = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
-	memset(reply, 0, offsetof(struct ctl_msg, fields));
-	reply->nfields = 0;
-	reply->fd = -1;
-
-	int fd = -1;
-	enum ctl_client_result res = connect_to(path, deadline, &fd, err, errlen);
-	if (res != CTL_CLIENT_OK)
-		return res;
-
-	uint32_t request = next_request_id++;
-	if (next_request_id == 0)
-		next_request_id = 1;
-	if (!set_send_timeout(fd, deadline)) {
-		snprintf(err, errlen, "timed out before sending");
-		close(fd);
-		return CTL_CLIENT_TIMEOUT;
-	}
-	if (ctl_send(fd, type, request, payload, len, passfd) < 0) {
-		int e = errno;
-		if (e == EAGAIN || e == EWOULDBLOCK) {
-			close(fd);
-			snprintf(err, errlen, "timed out sending the request");
-			return CTL_CLIENT_TIMEOUT;
-		}
-		snprintf(err, errlen, "send: %s", strerror(e));
-		if (e != EPIPE && e != ECONNRESET) {
-			close(fd);
-			return CTL_CLIENT_LOCAL;
-		}
-		/* hubd may have answered early (say, 413) and closed: its
-		 * reply is still queued. Without one, this is "closed". */
-	}
-	res = await_reply(fd, request, deadline, reply, err, errlen);
-	close(fd);
+	struct ctl_conn c;
+	ctl_conn_init(&c, path);
+	enum ctl_client_result res =
+		ctl_conn_call(&c, type, payload, len, passfd, timeout_ms, reply, err, errlen);
+	ctl_conn_close(&c);
 	return res;
 }
 

@@ -1,7 +1,8 @@
-/* ctl_client.h -- the client side of the control protocol: one blocking
- * request/reply exchange with hubd over its AF_UNIX SOCK_SEQPACKET socket.
- * Shared by hub.fcgi / hub.cgi and hubctl. Logs nothing: failures come
- * back as a result code plus a reason in the caller's buffer. */
+/* ctl_client.h -- the client side of the control protocol: blocking
+ * request/reply exchanges with hubd over its AF_UNIX SOCK_SEQPACKET socket,
+ * on a connection kept open across requests (hub.fcgi) or opened for one
+ * (hubctl, hub.cgi). Logs nothing: failures come back as a result code
+ * plus a reason in the caller's buffer. */
 #ifndef HUBD_CTL_CLIENT_H
 #define HUBD_CTL_CLIENT_H
 
@@ -38,6 +39,36 @@ enum ctl_client_result ctl_client_call(const char *path, uint16_t type,
 				       const void *payload, size_t len, int passfd,
 				       int timeout_ms, struct ctl_msg *reply,
 				       char *err, size_t errlen);
+
+/* A connection to hubd that stays open from one request to the next, so
+ * that a busy handler does not connect (and hubd accept) once per request.
+ * One exchange at a time: not for use by two threads at once. */
+struct ctl_conn {
+	const char *path;    /* hubd's socket; borrowed */
+	int fd;              /* -1 while not connected */
+	int send_timeout_ms; /* SO_SNDTIMEO last set on fd, 0: none */
+	uint32_t next_request;
+	char *dgram;         /* receive buffer, allocated on first use */
+};
+
+/* Prepares c for hubd's socket at path (borrowed: must outlive c);
+ * connects nothing yet. Cannot fail. */
+void ctl_conn_init(struct ctl_conn *c, const char *path);
+
+/* ctl_client_call over c: connects first when c is not connected, else
+ * reuses the connection. When hubd closed a reused connection while it
+ * was idle (it restarted), the send fails before hubd saw anything; the
+ * request then goes once more over a new connection. The connection is
+ * kept after a clean exchange and closed after anything else (a late
+ * reply must never answer the next request). Results and the reply as for
+ * ctl_client_call. */
+enum ctl_client_result ctl_conn_call(struct ctl_conn *c, uint16_t type,
+				     const void *payload, size_t len, int passfd,
+				     int timeout_ms, struct ctl_msg *reply,
+				     char *err, size_t errlen);
+
+/* Closes the connection and frees the buffer; c can be used again. */
+void ctl_conn_close(struct ctl_conn *c);
 
 /* The HTTP status a reply stands for: 200 for CTL_OK, the STATUS field for
  * CTL_ERROR. Only for replies that ctl_client_call accepted. */

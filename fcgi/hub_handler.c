@@ -1,13 +1,18 @@
 /* hub_handler.c -- hub.fcgi and hub.cgi: the web server's side of hubd.
  * Checks Mercure requests, answers bad ones itself, hands subscriber
  * connections (by descriptor) and publishes to hubd over the control
- * socket. One source, two programs: libfcgi tells FastCGI and CGI apart. */
+ * socket. One source, two programs: libfcgi tells FastCGI and CGI apart.
+ * In FastCGI mode HUBD_THREADS threads each accept and serve one request
+ * at a time, each over its own connection to hubd: a publish holds its
+ * thread until hubd has committed it, and hubd can only commit together
+ * the publishes that reach it together. */
 #include "config.h"
 
 #include <errno.h>
 #include <fastcgi.h>
 #include <fcgiapp.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,16 +36,20 @@
 #define TOPIC_MAX_LEN 2048
 #define QUERY_MAX (64 * 1024)
 #define CTL_TIMEOUT_MS 5000
+#define DEFAULT_THREADS 4
+#define MAX_THREADS 256
 #define COOKIE_NAME "mercureAuthorization"
 
 static const char *prog = "hub.fcgi";
 static const char *sock_path = DEFAULT_SOCKET;
 static size_t max_body = DEFAULT_MAX_BODY;
+static int nthreads = DEFAULT_THREADS;
 static bool under_mod_fcgid; /* refuse every request: see spawner.h */
 
 /* One request in either mode. */
 struct req {
 	bool cgi;
+	struct ctl_conn *hub; /* the serving thread's connection to hubd */
 	FCGX_Request *fr;  /* FastCGI mode */
 	const char *method;
 	const char *path;
@@ -379,8 +388,8 @@ static bool call_hub(struct req *r, uint16_t type, const struct buf *p, int pass
 		     struct ctl_msg *reply)
 {
 	char why[256];
-	enum ctl_client_result res = ctl_client_call(sock_path, type, p->p, p->len, passfd,
-						     CTL_TIMEOUT_MS, reply, why, sizeof why);
+	enum ctl_client_result res = ctl_conn_call(r->hub, type, p->p, p->len, passfd,
+						   CTL_TIMEOUT_MS, reply, why, sizeof why);
 	if (res != CTL_CLIENT_OK) {
 		respond_unavailable(r, res, why);
 		return false;
@@ -765,7 +774,7 @@ static void handle(struct req *r)
 	free(path);
 }
 
-/* Reads HUBD_SOCKET and HUBD_MAX_BODY from the environment. */
+/* Reads HUBD_SOCKET, HUBD_MAX_BODY and HUBD_THREADS from the environment. */
 static void read_env(void)
 {
 	const char *s = getenv("HUBD_SOCKET");
@@ -779,6 +788,80 @@ static void read_env(void)
 		else
 			hlog("ignoring HUBD_MAX_BODY=%s: not a positive number", mb);
 	}
+	const char *th = getenv("HUBD_THREADS");
+	if (th && *th) {
+		if (parse_digits(th, MAX_THREADS, &v) && v > 0)
+			nthreads = (int)v;
+		else
+			hlog("ignoring HUBD_THREADS=%s: not a number from 1 to %d", th, MAX_THREADS);
+	}
+}
+
+/* One FastCGI worker: accepts requests on the listening socket and serves
+ * them one after another over its own connection to hubd, until accepting
+ * fails (the web server stops us: the main thread then ends the process).
+ * Returns 0, or 1 when libfcgi cannot set up a request. */
+static int serve_fastcgi(void)
+{
+	FCGX_Request fr;
+	if (FCGX_InitRequest(&fr, FCGI_LISTENSOCK_FILENO, 0) != 0) {
+		hlog("FCGX_InitRequest failed");
+		return 1;
+	}
+	struct ctl_conn hub;
+	ctl_conn_init(&hub, sock_path);
+	for (;;) {
+		int rc = FCGX_Accept_r(&fr);
+		if (rc < 0) {
+			/* -EINTR: the server is stopping us. */
+			if (rc != -EINTR)
+				hlog("FCGX_Accept_r failed (%d), exiting", rc);
+			break;
+		}
+		struct req r = {.fr = &fr, .hub = &hub};
+		handle(&r);
+		/* After a handover, finishing would end hubd's stream. */
+		if (!r.handed_over)
+			FCGX_Finish_r(&fr);
+	}
+	ctl_conn_close(&hub);
+	return 0;
+}
+
+/* An extra worker. It stops only when accepting fails for a reason other
+ * than a signal (those reach the main thread): the process then ends, as
+ * the single-threaded one did, and the web server starts a new one. */
+static void *worker_main(void *unused)
+{
+	(void)unused;
+	exit(serve_fastcgi());
+}
+
+/* Starts nthreads - 1 more workers; the calling thread is the last one.
+ * The extra ones block the signals that stop the process, so those reach
+ * the calling (main) thread: its accept fails, and returning from main
+ * ends the process, requests in flight on other threads included, as a
+ * signal's default action would. */
+static void start_workers(void)
+{
+	sigset_t stop, old;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	sigaddset(&stop, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &stop, &old);
+	for (int i = 1; i < nthreads; i++) {
+		pthread_t t;
+		int rc = pthread_create(&t, NULL, worker_main, NULL);
+		if (rc != 0) {
+			hlog("cannot start worker thread %d of %d: %s", i + 1, nthreads,
+			     strerror(rc));
+			break;
+		}
+		pthread_detach(t);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 int main(void)
@@ -791,32 +874,17 @@ int main(void)
 	if (FCGX_IsCGI()) {
 		prog = "hub.cgi";
 		read_env();
-		struct req r = {.cgi = true};
+		struct ctl_conn hub;
+		ctl_conn_init(&hub, sock_path);
+		struct req r = {.cgi = true, .hub = &hub};
 		handle(&r);
+		ctl_conn_close(&hub);
 		return 0;
 	}
 	read_env();
 	under_mod_fcgid = spawner_is_apache();
 	if (under_mod_fcgid)
 		hlog("%s", SPAWNER_MOD_FCGID_ERROR);
-	FCGX_Request fr;
-	if (FCGX_InitRequest(&fr, FCGI_LISTENSOCK_FILENO, 0) != 0) {
-		hlog("FCGX_InitRequest failed");
-		return 1;
-	}
-	for (;;) {
-		int rc = FCGX_Accept_r(&fr);
-		if (rc < 0) {
-			/* -EINTR: the server is stopping us. */
-			if (rc != -EINTR)
-				hlog("FCGX_Accept_r failed (%d), exiting", rc);
-			break;
-		}
-		struct req r = {.fr = &fr};
-		handle(&r);
-		/* After a handover, finishing would end hubd's stream. */
-		if (!r.handed_over)
-			FCGX_Finish_r(&fr);
-	}
-	return 0;
+	start_workers();
+	return serve_fastcgi();
 }

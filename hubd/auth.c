@@ -191,6 +191,7 @@ enum auth_status auth_verify(const char *token, const char *key, size_t keylen,
 		goto done;
 	}
 	out->exp = exp;
+	out->nbf = nbf;
 
 	char *json = jwt_get_grants_json(jwt, "mercure");
 	if (json) {

@@ -19,7 +19,8 @@ enum auth_status {
 };
 
 /* What a verified token grants: selectors from mercure.publish and
- * mercure.subscribe (absent claim = none), and exp (0 when absent). */
+ * mercure.subscribe (absent claim = none), and exp and nbf (0 when
+ * absent). */
 struct auth_claims {
 	char **publish;
 	int npublish;
@@ -27,6 +28,7 @@ struct auth_claims {
 	int nsubscribe;
 	char *payload; /* mercure.payload as JSON text, or NULL */
 	int64_t exp;
+	int64_t nbf;
 };
 
 /* True when key (keylen bytes, borrowed) is a PEM public key, that is, calls

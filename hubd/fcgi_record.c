@@ -6,23 +6,28 @@
 #define FCGI_VERSION_1 1
 #define FCGI_REQUEST_COMPLETE 0
 
+void fcgi_header(unsigned char h[FCGI_RECORD_HEADER_LEN], uint8_t type, uint16_t request_id,
+		 uint16_t content_len, uint8_t padding)
+{
+	h[0] = FCGI_VERSION_1;
+	h[1] = type;
+	h[2] = (unsigned char)(request_id >> 8);
+	h[3] = (unsigned char)(request_id & 0xff);
+	h[4] = (unsigned char)(content_len >> 8);
+	h[5] = (unsigned char)(content_len & 0xff);
+	h[6] = padding;
+	h[7] = 0;
+}
+
 static void add_header(struct buf *out, uint8_t type, uint16_t request_id,
 		       uint16_t content_len, uint8_t padding)
 {
-	unsigned char h[FCGI_RECORD_HEADER_LEN] = {
-		FCGI_VERSION_1,
-		type,
-		(unsigned char)(request_id >> 8),
-		(unsigned char)(request_id & 0xff),
-		(unsigned char)(content_len >> 8),
-		(unsigned char)(content_len & 0xff),
-		padding,
-		0,
-	};
+	unsigned char h[FCGI_RECORD_HEADER_LEN];
+	fcgi_header(h, type, request_id, content_len, padding);
 	buf_add(out, h, sizeof h);
 }
 
-static uint8_t padding_for(size_t content_len)
+uint8_t fcgi_padding(size_t content_len)
 {
 	return (uint8_t)((8 - (content_len % 8)) % 8);
 }
@@ -32,7 +37,7 @@ size_t fcgi_stdout_size(size_t len)
 	size_t total = 0;
 	while (len > 0) {
 		size_t n = len > FCGI_RECORD_MAX_CONTENT ? FCGI_RECORD_MAX_CONTENT : len;
-		total += FCGI_RECORD_HEADER_LEN + n + padding_for(n);
+		total += FCGI_RECORD_HEADER_LEN + n + fcgi_padding(n);
 		len -= n;
 	}
 	return total;
@@ -46,7 +51,7 @@ void fcgi_append_stdout(struct buf *out, uint16_t request_id, const void *data,
 	buf_reserve(out, fcgi_stdout_size(len));
 	while (len > 0) {
 		size_t n = len > FCGI_RECORD_MAX_CONTENT ? FCGI_RECORD_MAX_CONTENT : len;
-		uint8_t pad = padding_for(n);
+		uint8_t pad = fcgi_padding(n);
 		add_header(out, FCGI_TYPE_STDOUT, request_id, (uint16_t)n, pad);
 		buf_add(out, p, n);
 		buf_add(out, zeros, pad);

@@ -25,4 +25,11 @@ void fcgi_append_end(struct buf *out, uint16_t request_id);
 /* Size of the framing fcgi_append_stdout adds for len bytes of content. */
 size_t fcgi_stdout_size(size_t len);
 
+/* Writes the 8-byte header of one record into h (for writers that send
+ * the content from elsewhere, as writev does). */
+void fcgi_header(unsigned char h[FCGI_RECORD_HEADER_LEN], uint8_t type, uint16_t request_id,
+		 uint16_t content_len, uint8_t padding);
+/* The padding that makes content_len + padding a multiple of 8. */
+uint8_t fcgi_padding(size_t content_len);
+
 #endif

@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "auth_cache.h"
 #include "ctl_server.h"
 #include "hub.h"
 #include "log.h"
@@ -21,6 +22,7 @@
 #include "store.h"
 
 #define SHUTDOWN_DEADLINE_MS 5000
+#define TOKEN_CACHE_SIZE 64 /* distinct valid tokens remembered */
 
 struct daemon {
 	struct event_base *base;
@@ -125,6 +127,7 @@ int main(int argc, char **argv)
 	d.hub = hub_new(d.base, &d.cfg, d.store);
 	d.requests.hub = d.hub;
 	d.requests.cfg = &d.cfg;
+	d.requests.tokens = auth_cache_new(TOKEN_CACHE_SIZE);
 	size_t max_payload = d.cfg.max_update + 256 * 1024;
 	d.ctl = ctl_server_listen(d.base, d.cfg.socket_path, d.cfg.socket_mode, d.cfg.socket_group,
 				  max_payload, requests_handle, &d.requests, err, sizeof err);
@@ -150,6 +153,7 @@ int main(int argc, char **argv)
 	d.store->ops->close(d.store);
 	hub_free(d.hub);
 	ctl_server_free(d.ctl);
+	auth_cache_free(d.requests.tokens);
 	event_free(d.sigterm_ev);
 	event_free(d.sigint_ev);
 	event_base_free(d.base);

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fcgi_record.h"
 #include "sse.h"
 #include "util.h"
 
@@ -36,26 +35,73 @@ void msg_set_id(struct msg *m, const char *id)
 	m->id = xstrdup(id);
 }
 
+/* Random bytes from a per-thread pool refilled 256 bytes at a time, so
+ * that making an id costs no system call. */
+static void pool_random(unsigned char *out, size_t n)
+{
+	static _Thread_local unsigned char pool[256];
+	static _Thread_local size_t left;
+	while (n > 0) {
+		if (left == 0) {
+			if (!random_bytes(pool, sizeof pool)) {
+				/* getrandom cannot fail once the pool is up; fall
+				 * back to a time-and-counter mix just in case. */
+				static _Thread_local uint64_t counter;
+				for (size_t i = 0; i < sizeof pool; i += 8) {
+					uint64_t x = ((uint64_t)now_ms() ^ (uint64_t)mono_ms() << 20) +
+					     ++counter * 0x9e3779b97f4a7c15ull;
+					memcpy(pool + i, &x, 8);
+				}
+			}
+			left = sizeof pool;
+		}
+		size_t k = n < left ? n : left;
+		memcpy(out, pool + sizeof pool - left, k);
+		left -= k;
+		out += k;
+		n -= k;
+	}
+}
+
 char *msg_make_id(void)
 {
+	/* UUIDv7 (RFC 9562): 48 bits of Unix time in ms, then 12 bits that
+	 * count up within one ms (from a random start, so that they never
+	 * wrap in practice; on overflow the ms is borrowed from the next one),
+	 * then 62 random bits. Ids from one hubd thus only grow, even when
+	 * the clock steps back: the store's unique index on ids gets its new
+	 * entries at its right edge, so the updates of one commit share an
+	 * index page instead of dirtying one random page each. */
+	static _Thread_local uint64_t last_ms;
+	static _Thread_local unsigned counter;
 	unsigned char u[16];
-	if (!random_bytes(u, sizeof u)) {
-		/* getrandom cannot fail for 16 bytes once the pool is up;
-		 * fall back to a time-and-counter mix just in case. */
-		static uint64_t counter;
-		uint64_t a = (uint64_t)now_ms(), b = ++counter ^ (uint64_t)mono_ms() << 20;
-		memcpy(u, &a, 8);
-		memcpy(u + 8, &b, 8);
+	uint64_t ms = (uint64_t)now_ms();
+	if (ms > last_ms) {
+		unsigned char r[2];
+		pool_random(r, sizeof r);
+		last_ms = ms;
+		counter = ((unsigned)r[0] << 8 | r[1]) & 0x7ff; /* room for 2048 more */
+	} else if (++counter > 0xfff) {
+		last_ms++;
+		counter = 0;
 	}
-	u[6] = (unsigned char)((u[6] & 0x0f) | 0x40); /* version 4 */
+	for (int i = 0; i < 6; i++)
+		u[i] = (unsigned char)(last_ms >> (40 - 8 * i));
+	u[6] = (unsigned char)(0x70 | (counter >> 8)); /* version 7 */
+	u[7] = (unsigned char)(counter & 0xff);
+	pool_random(u + 8, 8);
 	u[8] = (unsigned char)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+	static const char hex[] = "0123456789abcdef";
 	char *s = xmalloc(9 + 36 + 1);
-	int n = sprintf(s, "urn:uuid:");
+	memcpy(s, "urn:uuid:", 9);
+	char *p = s + 9;
 	for (int i = 0; i < 16; i++) {
 		if (i == 4 || i == 6 || i == 8 || i == 10)
-			s[n++] = '-';
-		n += sprintf(s + n, "%02x", u[i]);
+			*p++ = '-';
+		*p++ = hex[u[i] >> 4];
+		*p++ = hex[u[i] & 0xf];
 	}
+	*p = '\0';
 	return s;
 }
 
@@ -76,7 +122,6 @@ void msg_unref(struct msg *m)
 	free(m->type);
 	free(m->data);
 	free(m->sse);
-	free(m->fcgi);
 	free(m);
 }
 
@@ -89,19 +134,6 @@ const char *msg_sse(struct msg *m, size_t *len)
 	}
 	*len = m->sse_len;
 	return m->sse;
-}
-
-const char *msg_fcgi(struct msg *m, size_t *len)
-{
-	if (!m->fcgi) {
-		size_t sse_len;
-		const char *sse = msg_sse(m, &sse_len);
-		struct buf b = {0};
-		fcgi_append_stdout(&b, 1, sse, sse_len);
-		m->fcgi = buf_steal(&b, &m->fcgi_len);
-	}
-	*len = m->fcgi_len;
-	return m->fcgi;
 }
 
 bool msg_has_topic(const struct msg *m, const char *topic)

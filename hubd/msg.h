@@ -1,6 +1,6 @@
 /* msg.h -- an update: immutable once published, reference-counted, and
- * encoded once (as SSE bytes and as a framed FastCGI record run) no matter
- * how many subscribers receive it. */
+ * encoded once as SSE bytes no matter how many subscribers receive it
+ * (each stream frames those bytes itself when it writes: outq.h). */
 #ifndef HUBD_MSG_H
 #define HUBD_MSG_H
 
@@ -23,11 +23,9 @@ struct msg {
 	char *data;      /* NUL-terminated copy; datalen excludes the NUL */
 	size_t datalen;
 
-	/* Encodings, built on first use by msg_sse()/msg_fcgi(). */
+	/* The SSE encoding, built on first use by msg_sse(). */
 	char *sse;
 	size_t sse_len;
-	char *fcgi; /* FCGI_STDOUT records for request id 1 */
-	size_t fcgi_len;
 };
 
 /* Creates a message with one reference. Every string argument is copied;
@@ -38,8 +36,9 @@ struct msg *msg_new(const char *id, const char *const *topics, int ntopics,
 		    const char *data, size_t datalen);
 /* Replaces the id (copies). Only before the message is shared. */
 void msg_set_id(struct msg *m, const char *id);
-/* Makes a hub-chosen id: "urn:uuid:" + a random (v4) UUID. Returns a
- * malloc'ed string; cannot fail. */
+/* Makes a hub-chosen id: "urn:uuid:" + a time-ordered (v7) UUID; the ids
+ * one thread makes only grow (in byte order). Returns a malloc'ed string;
+ * cannot fail. */
 char *msg_make_id(void);
 
 struct msg *msg_ref(struct msg *m);
@@ -49,9 +48,6 @@ void msg_unref(struct msg *m);
 /* The update as SSE event bytes (id, event, retry, data lines, blank line).
  * Built once, owned by the message, valid while the caller holds a ref. */
 const char *msg_sse(struct msg *m, size_t *len);
-/* The same bytes framed as FCGI_STDOUT records for request id 1. Built
- * once, owned by the message. */
-const char *msg_fcgi(struct msg *m, size_t *len);
 
 /* True when any of the message's topics equals topic. */
 bool msg_has_topic(const struct msg *m, const char *topic);

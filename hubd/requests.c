@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "auth_cache.h"
 #include "cors.h"
 #include "hub.h"
 #include "log.h"
@@ -193,7 +194,7 @@ static void free_topics(char **topics, int n)
 
 /* Verifies the AUTH field with key; 0 on success (claims filled), else
  * the HTTP status (401) with a reason in err. */
-static int verify_token(const struct ctl_msg *m, const char *key,
+static int verify_token(const struct requests *rq, const struct ctl_msg *m, const char *key,
 			struct auth_claims *claims, char *err, size_t errlen)
 {
 	const struct ctl_field *f = ctl_find(m, CTL_T_AUTH);
@@ -207,7 +208,8 @@ static int verify_token(const struct ctl_msg *m, const char *key,
 		return 401;
 	}
 	char *token = ctl_field_str(f);
-	enum auth_status st = auth_verify(token, key, strlen(key), now_ms() / 1000, claims, err, errlen);
+	enum auth_status st = auth_cache_verify(rq->tokens, token, key, strlen(key),
+						now_ms() / 1000, claims, err, errlen);
 	free(token);
 	return st == AUTH_OK ? 0 : 401;
 }
@@ -223,7 +225,7 @@ static int check_subscriber(const struct requests *rq, const struct ctl_msg *m,
 	memset(claims, 0, sizeof *claims);
 	if ((!f || f->len == 0) && rq->cfg->allow_anonymous)
 		return 0;
-	return verify_token(m, rq->cfg->subscriber_key, claims, err, errlen);
+	return verify_token(rq, m, rq->cfg->subscriber_key, claims, err, errlen);
 }
 
 /* ---- subscribe --------------------------------------------------------- */
@@ -338,7 +340,7 @@ static int check_publisher(const struct requests *rq, const struct ctl_msg *m,
 		return 403;
 	}
 	struct auth_claims claims;
-	int status = verify_token(m, rq->cfg->publisher_key, &claims, err, errlen);
+	int status = verify_token(rq, m, rq->cfg->publisher_key, &claims, err, errlen);
 	for (int i = 0; !status && i < ntopics; i++) {
 		if (!auth_can_publish(&claims, topics[i])) {
 			snprintf(err, errlen, "the token does not allow publishing to this topic");
@@ -545,7 +547,7 @@ static void handle_subscriptions(struct requests *rq, struct ctl_peer *p, struct
 		snprintf(err, sizeof err, "the subscriptions API is off (subscriptions = no)");
 	} else if (u32_or(m, CTL_T_HTTP, 0)) {
 		struct auth_claims claims;
-		status = verify_token(m, rq->cfg->subscriber_key, &claims, err, sizeof err);
+		status = verify_token(rq, m, rq->cfg->subscriber_key, &claims, err, sizeof err);
 		subscriptions_iri(&iri, topic, subscriber);
 		const char *topics[1] = {iri.p};
 		struct msg *probe = msg_new("probe", topics, 1, NULL, -1, true, NULL, 0);

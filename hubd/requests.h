@@ -8,10 +8,12 @@
 
 struct hub;
 struct settings;
+struct auth_cache;
 
 struct requests {
 	struct hub *hub;
 	const struct settings *cfg;
+	struct auth_cache *tokens; /* tokens verified before */
 };
 
 /* A ctl_handler_fn; arg is a struct requests (borrowed, outlives every

@@ -11,10 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "outq.h"
+
 struct hub;
 struct msg;
 struct event;
-struct evbuffer;
 struct topic_link;
 
 enum sub_state {
@@ -35,11 +36,12 @@ struct sub {
 	uint16_t request_id; /* FastCGI request id to frame with */
 	int refs;
 	struct event *ev;
-	struct evbuffer *out;
+	struct outq out;
 	int64_t last_seq;    /* highest update seq queued (no duplicates) */
 	int64_t last_write_ms;
 	struct match_rules *rules; /* what it may receive; owned */
 	struct event *expiry;      /* ends the stream when its JWT expires */
+	int64_t exp_s;             /* that JWT's exp (epoch seconds) */
 	struct topic_link **links;
 	int nlinks;
 	/* Live updates that arrive while replaying, oldest first. */

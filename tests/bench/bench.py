@@ -475,8 +475,10 @@ def cpu_delta(a, b):
     if b.get('fcgi') is None:
         d['fcgi'] = None
     else:
-        d['fcgi'] = sum(b['fcgi'][p] - a['fcgi'][p] for p in b['fcgi']
-                        if a['fcgi'].get(p) is not None and b['fcgi'][p] is not None)
+        # lighttpd may still be spawning hub.fcgi processes at the first
+        # snapshot: one that appeared since counts from zero.
+        d['fcgi'] = sum(b['fcgi'][p] - (a['fcgi'].get(p) or 0) for p in b['fcgi']
+                        if b['fcgi'][p] is not None)
     d['total'] = (d['hub'] + (d['front'] or 0.0) + (d['fcgi'] or 0.0)
                   if d['hub'] is not None else None)
     d['wall'] = b['t'] - a['t']

@@ -262,5 +262,34 @@ def test_hubctl():
         sub.close()
 
 
+def test_handler_threads():
+    """hub.fcgi serves HUBD_THREADS requests at once (each thread with its
+    own, reused connection to hubd): concurrent publishes all succeed, in
+    one process with that many threads."""
+    import threading
+    with Stack(max_procs=1, fcgi_env={'HUBD_THREADS': '3'}) as s:
+        sub = s.subscribe('https://example.com/threads')
+        kids = H.wait_for(lambda: H.child_pids(s.lighttpd_pid), scaled(5), 'hub.fcgi')
+        nthreads = H.wait_for(lambda: len(os.listdir('/proc/%d/task' % kids[0])) == 3 and 3,
+                              scaled(5), 'hub.fcgi threads')
+        expect_eq(nthreads, 3, 'hub.fcgi threads')
+        results = []
+
+        def publish(k):
+            for j in range(5):
+                results.append(s.publish('https://example.com/threads', '%d-%d' % (k, j)))
+
+        workers = [threading.Thread(target=publish, args=(k,)) for k in range(6)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        expect_eq(sorted(st for st, _, _ in results), [200] * 30, 'statuses')
+        ids = set(body for _, _, body in results)
+        expect_eq(len(ids), 30, 'distinct ids')
+        got = set(sub.next_event(scaled(5))['id'] for _ in range(30))
+        expect_eq(got, ids, 'every update delivered')
+
+
 if __name__ == '__main__':
     H.run_tests(globals())

@@ -1,6 +1,7 @@
 /* test_auth.c -- JWT verification: valid, expired, wrong key, alg none,
  * other algorithms, malformed tokens and claims, topic coverage; RS256 with
- * RSA keys made at test time, algorithm confusion, the start-up key check. */
+ * RSA keys made at test time, algorithm confusion, the start-up key check;
+ * the cache of verified tokens. */
 #include "config.h"
 
 #include <jwt.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "auth_cache.h"
 #include "testlib.h"
 
 #define KEY "test-key-0123456789"
@@ -387,5 +389,71 @@ static void test_key_check(void)
 	free_keys(&ec);
 }
 
+/* The cache answers a token it verified before with the same claims,
+ * re-checks exp and nbf, keeps per key, never remembers a failure, and
+ * makes room by dropping the least recently used token. */
+static void test_cache(void)
+{
+	char err[128];
+	struct auth_cache *c = auth_cache_new(2);
+	char *t = make_token(JWT_ALG_HS256, KEY,
+			     "{\"mercure\":{\"publish\":[\"a\"],\"payload\":{\"u\":1}},\"exp\":1900000000}");
+	struct auth_claims c1, c2;
+	CHECK(auth_cache_verify(c, t, KEY, strlen(KEY), NOW, &c1, err, sizeof err) == AUTH_OK);
+	CHECK(auth_cache_verify(c, t, KEY, strlen(KEY), NOW, &c2, err, sizeof err) == AUTH_OK);
+	CHECK(auth_cache_hits(c) == 1 && auth_cache_misses(c) == 1);
+	CHECK(c2.npublish == 1 && c2.exp == 1900000000 && c2.publish != c1.publish);
+	CHECK_STR_EQ(c2.publish[0], "a");
+	CHECK_STR_EQ(c2.payload, c1.payload);
+	auth_claims_free(&c1);
+	auth_claims_free(&c2);
+
+	/* From the cache, but expired by now. */
+	CHECK(auth_cache_verify(c, t, KEY, strlen(KEY), 1900000000, &c1, err, sizeof err) ==
+	      AUTH_EXPIRED);
+	auth_claims_free(&c1);
+
+	/* Another key (another pointer) is another entry: checked in full. */
+	const char *other = "another-key";
+	CHECK(auth_cache_verify(c, t, other, strlen(other), NOW, &c1, err, sizeof err) ==
+	      AUTH_INVALID);
+	auth_claims_free(&c1);
+	CHECK(auth_cache_verify(c, t, other, strlen(other), NOW, &c1, err, sizeof err) ==
+	      AUTH_INVALID);
+	auth_claims_free(&c1);
+	CHECK(auth_cache_hits(c) == 2 && auth_cache_misses(c) == 3);
+
+	/* A token not yet valid stays out of the cache until it is. */
+	char *later = make_token(JWT_ALG_HS256, KEY, "{\"nbf\":1850000000}");
+	CHECK(auth_cache_verify(c, later, KEY, strlen(KEY), NOW, &c1, err, sizeof err) ==
+	      AUTH_EXPIRED);
+	auth_claims_free(&c1);
+	CHECK(auth_cache_verify(c, later, KEY, strlen(KEY), 1860000000, &c1, err, sizeof err) ==
+	      AUTH_OK && c1.nbf == 1850000000);
+	auth_claims_free(&c1);
+	CHECK(auth_cache_verify(c, later, KEY, strlen(KEY), NOW, &c1, err, sizeof err) ==
+	      AUTH_EXPIRED); /* cached, nbf checked again */
+	auth_claims_free(&c1);
+	CHECK(auth_cache_hits(c) == 3 && auth_cache_misses(c) == 5);
+
+	/* Capacity 2: a third token evicts the least recently used (t). */
+	char *third = make_token(JWT_ALG_HS256, KEY, "{\"sub\":\"3\"}");
+	CHECK(auth_cache_verify(c, later, KEY, strlen(KEY), 1860000000, &c1, err, sizeof err) ==
+	      AUTH_OK);
+	auth_claims_free(&c1);
+	CHECK(auth_cache_verify(c, third, KEY, strlen(KEY), NOW, &c1, err, sizeof err) == AUTH_OK);
+	auth_claims_free(&c1);
+	CHECK(auth_cache_hits(c) == 4 && auth_cache_misses(c) == 6);
+	CHECK(auth_cache_verify(c, t, KEY, strlen(KEY), NOW, &c1, err, sizeof err) == AUTH_OK);
+	auth_claims_free(&c1);
+	CHECK(auth_cache_misses(c) == 7);
+
+	auth_cache_free(c);
+	auth_cache_free(NULL);
+	free(t);
+	free(later);
+	free(third);
+}
+
 TEST_MAIN(TEST(test_valid), TEST(test_time), TEST(test_rejected), TEST(test_bad_claims),
-	  TEST(test_rs256), TEST(test_alg_confusion), TEST(test_key_check))
+	  TEST(test_rs256), TEST(test_alg_confusion), TEST(test_key_check), TEST(test_cache))

@@ -1,5 +1,5 @@
 /* test_store.c -- unit tests for the SQLite store: group commit, conflicts,
- * queries, retention, reopening, schema versions and close. */
+ * queries, retention, reopening, schema versions, close and checkpoints. */
 #include "config.h"
 
 #include <dirent.h>
@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -870,8 +871,41 @@ out:
 	dir_remove();
 }
 
+/* Commits one at a time, each a few WAL frames: the writer checkpoints
+ * after the commits that take the WAL past 1000 frames, so the WAL file
+ * (reused from its start after each checkpoint) stays near 1000 frames
+ * of 4 KiB instead of growing with every commit. */
+static void test_checkpoint(void)
+{
+	dir_make();
+	struct event_base *base = event_base_new();
+	struct store *s = open_store(base, 0, 0);
+	CHECK(s != NULL);
+	if (!s)
+		goto out;
+	reset_cbs();
+	for (int i = 0; i < 1500; i++) {
+		char id[16];
+		snprintf(id, sizeof id, "k%d", i + 1);
+		append(s, mk(i + 1, id, "t", NULL, false, "x", 1), i);
+		CHECK(run_until(base, &ncb, i + 1));
+	}
+	char wal[320];
+	snprintf(wal, sizeof wal, "%s-wal", dbpath);
+	struct stat st;
+	CHECK(stat(wal, &st) == 0);
+	CHECK(st.st_size > 0 && st.st_size < 1200 * (4096 + 24));
+	struct store_stats ss;
+	s->ops->stats(s, &ss);
+	CHECK(ss.stored == 1500 && ss.commits == 1500 && ss.errors == 0);
+	s->ops->close(s);
+out:
+	event_base_free(base);
+	dir_remove();
+}
+
 TEST_MAIN(TEST(test_append_order), TEST(test_group_commit), TEST(test_max_batch),
 	  TEST(test_conflict), TEST(test_query), TEST(test_query_filter), TEST(test_data_roundtrip),
 	  TEST(test_retention_count), TEST(test_retention_age), TEST(test_reopen),
 	  TEST(test_newer_schema_refused), TEST(test_close_drains),
-	  TEST(test_durable_kill))
+	  TEST(test_durable_kill), TEST(test_checkpoint))
