@@ -79,13 +79,5 @@ def test_many_concurrent_streams_do_not_pile_up():
 
 
 if __name__ == '__main__':
-    why = front_checks.missing(FRONT)
-    if why is not None:
-        if front_checks.CI:
-            print('not ok - %s cannot run in CI (%s; apt-get install apache2 '
-                  'libapache2-mod-fcgid)' % (FRONT, why))
-            print('0 passed, 1 failed')
-            sys.exit(1)
-        print('# SKIP %s' % why)
-        sys.exit(77)
-    H.run_tests(globals())
+    front_checks.run_where_possible(
+        {FRONT: {n: fn for n, fn in globals().items() if n.startswith('test_')}}, __file__)
