@@ -167,6 +167,15 @@ def child_pids(pid):
     return out
 
 
+def process_name(pid):
+    """The command name of pid (/proc/PID/comm), or None when it is gone."""
+    try:
+        with open('/proc/%d/comm' % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
 def stop_process(proc, timeout=10.0, sig=signal.SIGTERM):
     """Stops a Popen by pid: sig, wait up to timeout, then SIGKILL.
     Returns the exit status (negative = killed by that signal)."""
@@ -709,6 +718,8 @@ server.stream-response-body = 2
 server.max-fds = {max_fds}
 server.max-connections = {max_conns}
 server.max-write-idle = 360
+# Worker processes (the quick start runs 2), each with its own max-fds.
+server.max-worker = {workers}
 mimetype.assign = ( ".html" => "text/html; charset=utf-8", ".js" => "text/javascript" )
 index-file.names = ( "index.html" )
 fastcgi.server = (
@@ -926,7 +937,8 @@ class Stack:
     def __init__(self, heartbeat=20, max_queue=None, jwt_key='test-key',
                  subscriber_key=DEFAULT, extra_hubd_args=(), max_fds=16384, bind='127.0.0.1',
                  max_body=None, fcgi_env=None, max_procs=2, valgrind=None,
-                 check_exit=True, name=None, front='lighttpd', apache_workers=512):
+                 check_exit=True, name=None, front='lighttpd', apache_workers=512,
+                 lighttpd_workers=0):
         if front not in FRONTS:
             raise ValueError('front must be one of %s, not %r' % (', '.join(FRONTS), front))
         self.front = front
@@ -934,6 +946,8 @@ class Stack:
         # server's CGI module (mod_cgi / mod_cgid) instead of hub.fcgi.
         self.cgi = front.endswith('-cgi')
         self.apache_workers = apache_workers
+        # lighttpd's server.max-worker (0: none, one process serves all).
+        self.lighttpd_workers = lighttpd_workers
         self.apache = None
         self.nginx = None
         self.nginx_workers = []  # worker pids seen (see nginx_worker_pids)
@@ -991,6 +1005,14 @@ class Stack:
     @property
     def lighttpd_pid(self):
         return self.lighttpd.pid if self.lighttpd else None
+
+    def lighttpd_pids(self):
+        """lighttpd's processes: the main one and its workers
+        (server.max-worker), without the hub.fcgi it spawned."""
+        if not self.lighttpd:
+            return []
+        return [self.lighttpd.pid] + [p for p in child_pids(self.lighttpd.pid)
+                                      if process_name(p) == 'lighttpd']
 
     @property
     def apache_pid(self):
@@ -1167,13 +1189,17 @@ class Stack:
                 max_fds=self.max_fds, max_conns=max(16, self.max_fds // 2 - 16),
                 hub_path=HUB_PATH, hub_fcgi=program('fcgi/hub.fcgi'),
                 hub_path_re=HUB_PATH.replace('.', '\\.'), hub_cgi=program('fcgi/hub.cgi'),
-                bin_env=bin_env, cgi_env=bin_env, max_procs=self.max_procs)
+                bin_env=bin_env, cgi_env=bin_env, max_procs=self.max_procs,
+                workers=self.lighttpd_workers)
             self.lighttpd_conf = os.path.join(self.tmpdir, 'lighttpd.conf')
             with open(self.lighttpd_conf, 'w') as f:
                 f.write(conf)
             log = open(os.path.join(self.tmpdir, 'lighttpd.out'), 'ab')
+            # Its own session: with server.max-worker, lighttpd signals its
+            # workers with kill(0, ...), which would reach this process too.
             self.lighttpd = subprocess.Popen([lighttpd_binary(), '-D', '-f', self.lighttpd_conf],
-                                             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+                                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                             start_new_session=True)
             log.close()
             proc = self.lighttpd
 
