@@ -507,66 +507,6 @@ def percent(seconds, wall):
 # (the lighttpd processes; none for Nchan), 'fcgi' (hub.fcgi; none).
 
 
-class Front:
-    """One more lighttpd (with its own hub.fcgi processes) in front of a
-    Stack's hubd, on its own port: the stack's config in another directory."""
-
-    def __init__(self, s, k):
-        self.proc = None
-        self.kids = []
-        d = os.path.join(s.tmpdir, 'front%d' % k)
-        os.mkdir(d)
-        for _ in range(5):
-            port = harness.free_port('127.0.0.1')
-            conf = harness.LIGHTTPD_CONF.format(
-                docroot=s.docroot, bind='127.0.0.1', port=port, tmpdir=d,
-                max_fds=s.max_fds, max_conns=max(16, s.max_fds // 2 - 16),
-                hub_path=HUB_PATH, hub_fcgi=harness.program('fcgi/hub.fcgi'),
-                bin_env='"HUBD_SOCKET" => "%s"' % s.socket_path, max_procs=s.max_procs,
-                workers=0)
-            path = os.path.join(d, 'lighttpd.conf')
-            with open(path, 'w') as f:
-                f.write(conf)
-            with open(os.path.join(d, 'lighttpd.out'), 'ab') as log:
-                self.proc = subprocess.Popen([harness.lighttpd_binary(), '-D', '-f', path],
-                                             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                try:
-                    socket.create_connection(('127.0.0.1', port), timeout=1).close()
-                except OSError:
-                    time.sleep(0.05)
-                    continue
-                self.url = 'http://127.0.0.1:%d%s' % (port, HUB_PATH)
-                self.kids = child_pids(self.proc.pid)
-                return
-            self.stop()
-        raise RuntimeError('an extra lighttpd front-end did not start (see %s)' % d)
-
-    def stop(self):
-        """Stops lighttpd and its hub.fcgi processes, by pid."""
-        if self.proc is None:
-            return
-        kids = set(self.kids) | set(child_pids(self.proc.pid))
-        stop_process(self.proc, 10)
-        self.proc = None
-        for pid in kids:
-            if pid_alive(pid):
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for pid in kids:
-            deadline = time.monotonic() + 5
-            while pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            if pid_alive(pid):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-
-
 def log_findings(path, label, markers, ignore=()):
     """'LABEL: N MARKER line(s): 3x "..."' for each marker found in the log
     at path (lines with one of ignore left out): what the server itself
@@ -1622,93 +1562,88 @@ def scenario_matching(rnd, tmp, procs):
     nfront = max(1, -(-(top + MATCH_TEMPLATES) // STREAMS_PER_FRONT))
     per_front = max(1, -(-top // nfront))
     batches, levels, notes, reports = {}, {}, [], []
-    fronts = []
-    with Stack(heartbeat=MATCH_HEARTBEAT, extra_hubd_args=HUBD_ARGS) as s:
-        try:
-            urls = [s.base_url + HUB_PATH]
-            for k in range(1, nfront):
-                fronts.append(Front(s, k))
-                urls.append(fronts[-1].url)
-            token = s.token(publish=['*'])
-            # Each batch publishes on streams of its own (loadgen's per-stream
-            # sequence check), counted from 0 in every round.
-            nbatch = [0]
+    # More streams than one lighttpd process holds: lighttpd workers, as
+    # for HubdTarget; every group subscribes at the same URL.
+    with Stack(heartbeat=MATCH_HEARTBEAT, extra_hubd_args=HUBD_ARGS,
+               lighttpd_workers=nfront if nfront > 1 else 0) as s:
+        urls = [s.base_url + HUB_PATH] * nfront
+        token = s.token(publish=['*'])
+        # Each batch publishes on streams of its own (loadgen's per-stream
+        # sequence check), counted from 0 in every round.
+        nbatch = [0]
 
-            def next_streams():
-                nbatch[0] += 1
-                return (nbatch[0] - 1) * MATCH_PUB_CONNS
-            # Warm-up (not reported): the store's first pages, the code paths.
-            matching_batch(s, procs, tmp, 'm%d-warm' % rnd, urls[0], token, 0, [], [], False, 0,
-                           next_streams())
-            added = {}   # level -> the subscriber groups added on reaching it
+        def next_streams():
+            nbatch[0] += 1
+            return (nbatch[0] - 1) * MATCH_PUB_CONNS
+        # Warm-up (not reported): the store's first pages, the code paths.
+        matching_batch(s, procs, tmp, 'm%d-warm' % rnd, urls[0], token, 0, [], [], False, 0,
+                       next_streams())
+        added = {}   # level -> the subscriber groups added on reaching it
 
-            def run_batches(level, visit, streams, repeats):
-                # Each variant `repeats` times, the order reversed every other
-                # time: the machine's load drifts, the pairs do not.
-                variants = match_variants()
-                order = [v for k in range(repeats) for v in (variants if k % 2 == 0
-                                                             else variants[::-1])]
-                exact = [g for lv in added for g in added[lv]]
-                for k, (key, _, fmt) in enumerate(order):
-                    tag = '%d-%d-%s-%d' % (level, visit, key, k)
-                    tmpl = []
-                    if fmt:
-                        tmpl = [TopicGroup(procs, tmp, 'm%d-t%s' % (rnd, tag),
-                                           urls[-1], fmt, 0, MATCH_TEMPLATES)]
-                        connected, failed = wait_groups_ready(tmpl, 60)
-                        if connected != MATCH_TEMPLATES:
-                            notes.append('round %d, N=%d: %d of %d template subscribers connected'
-                                         % (rnd + 1, level, connected, MATCH_TEMPLATES))
-                        wait_subscribers(s, streams + MATCH_TEMPLATES)
-                    r = matching_batch(s, procs, tmp, 'm%d-pub-%s' % (rnd, tag), urls[0],
-                                       token, level, exact, tmpl, key == 'hit',
-                                       streams + (MATCH_TEMPLATES if fmt else 0), next_streams())
-                    for g in tmpl:
-                        g.finish()
-                    if tmpl:
-                        wait_subscribers(s, streams)
-                    for pr in r['problems']:
-                        notes.append('round %d, N=%d, templates %s: %s' % (rnd + 1, level, key, pr))
-                    r['visit'] = visit
-                    batches.setdefault('%d/%s' % (level, key), []).append(r)
+        def run_batches(level, visit, streams, repeats):
+            # Each variant `repeats` times, the order reversed every other
+            # time: the machine's load drifts, the pairs do not.
+            variants = match_variants()
+            order = [v for k in range(repeats) for v in (variants if k % 2 == 0
+                                                         else variants[::-1])]
+            exact = [g for lv in added for g in added[lv]]
+            for k, (key, _, fmt) in enumerate(order):
+                tag = '%d-%d-%s-%d' % (level, visit, key, k)
+                tmpl = []
+                if fmt:
+                    tmpl = [TopicGroup(procs, tmp, 'm%d-t%s' % (rnd, tag),
+                                       urls[-1], fmt, 0, MATCH_TEMPLATES)]
+                    connected, failed = wait_groups_ready(tmpl, 60)
+                    if connected != MATCH_TEMPLATES:
+                        notes.append('round %d, N=%d: %d of %d template subscribers connected'
+                                     % (rnd + 1, level, connected, MATCH_TEMPLATES))
+                    wait_subscribers(s, streams + MATCH_TEMPLATES)
+                r = matching_batch(s, procs, tmp, 'm%d-pub-%s' % (rnd, tag), urls[0],
+                                   token, level, exact, tmpl, key == 'hit',
+                                   streams + (MATCH_TEMPLATES if fmt else 0), next_streams())
+                for g in tmpl:
+                    g.finish()
+                if tmpl:
+                    wait_subscribers(s, streams)
+                for pr in r['problems']:
+                    notes.append('round %d, N=%d, templates %s: %s' % (rnd + 1, level, key, pr))
+                r['visit'] = visit
+                batches.setdefault('%d/%s' % (level, key), []).append(r)
 
-            # Up and down again (0, 1, ..., top, ..., 1, 0), so that a drift
-            # over the run (the store grows, the machine's load changes)
-            # weighs on every level alike; the top level is visited once,
-            # with twice the batches.
-            have = 0
-            visits = MATCH_LEVELS + MATCH_LEVELS[-2::-1]
-            for vi, level in enumerate(visits):
-                t0 = time.monotonic()
-                if level > have:
-                    new, i = [], have
-                    while i < level:
-                        f = min(i // per_front, nfront - 1)
-                        end = min(level, i + SUBS_PER_PROC, (f + 1) * per_front)
-                        new.append(TopicGroup(procs, tmp, 'm%d-x%d' % (rnd, i), urls[f],
-                                              EXACT_FMT, i, end - i))
-                        i = end
-                    connected, failed = wait_groups_ready(new, 300)
-                    added[level] = new
-                    if failed:
-                        notes.append('round %d: %d subscribers failed to connect at level %d'
-                                     % (rnd + 1, failed, level))
-                else:
-                    for lv in [x for x in added if x > level]:
-                        reports += [g.finish() for g in added.pop(lv)]
-                have = level
-                n = wait_subscribers(s, level)
-                if vi < len(MATCH_LEVELS):
-                    levels[str(level)] = {'connect_s': time.monotonic() - t0, 'hubd_streams': n}
-                if n != level:
-                    notes.append('round %d: hubd has %d streams at level %d' % (rnd + 1, n, level))
-                run_batches(level, 0 if vi < len(MATCH_LEVELS) else 1, n,
-                            MATCH_REPEATS * (2 if level == top else 1))
-            for lv in list(added):
-                reports += [g.finish() for g in added.pop(lv)]
-        finally:
-            for fr in fronts:
-                fr.stop()
+        # Up and down again (0, 1, ..., top, ..., 1, 0), so that a drift
+        # over the run (the store grows, the machine's load changes)
+        # weighs on every level alike; the top level is visited once,
+        # with twice the batches.
+        have = 0
+        visits = MATCH_LEVELS + MATCH_LEVELS[-2::-1]
+        for vi, level in enumerate(visits):
+            t0 = time.monotonic()
+            if level > have:
+                new, i = [], have
+                while i < level:
+                    f = min(i // per_front, nfront - 1)
+                    end = min(level, i + SUBS_PER_PROC, (f + 1) * per_front)
+                    new.append(TopicGroup(procs, tmp, 'm%d-x%d' % (rnd, i), urls[f],
+                                          EXACT_FMT, i, end - i))
+                    i = end
+                connected, failed = wait_groups_ready(new, 300)
+                added[level] = new
+                if failed:
+                    notes.append('round %d: %d subscribers failed to connect at level %d'
+                                 % (rnd + 1, failed, level))
+            else:
+                for lv in [x for x in added if x > level]:
+                    reports += [g.finish() for g in added.pop(lv)]
+            have = level
+            n = wait_subscribers(s, level)
+            if vi < len(MATCH_LEVELS):
+                levels[str(level)] = {'connect_s': time.monotonic() - t0, 'hubd_streams': n}
+            if n != level:
+                notes.append('round %d: hubd has %d streams at level %d' % (rnd + 1, n, level))
+            run_batches(level, 0 if vi < len(MATCH_LEVELS) else 1, n,
+                        MATCH_REPEATS * (2 if level == top else 1))
+        for lv in list(added):
+            reports += [g.finish() for g in added.pop(lv)]
     receivers = sum(r.get('receivers', 0) for r in reports)
     if receivers != min(top, MATCH_PUBLISHES):
         notes.append('round %d: %d exact subscribers received updates, expected %d'

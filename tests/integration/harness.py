@@ -1178,12 +1178,8 @@ class Stack:
     def _start_lighttpd(self, cgi=False):
         env = self._fcgi_env()
         bin_env = ', '.join('"%s" => "%s"' % (k, v) for k, v in env.items())
-        last_err = None
-        for attempt in range(5):
-            self.port = free_port(self.bind if self.bind not in ('0.0.0.0', '::') else '127.0.0.1')
-            bind = self.bind
-            if ':' in bind:
-                bind = '[%s]' % bind
+
+        def write_conf(bind):
             conf = (LIGHTTPD_CGI_CONF if cgi else LIGHTTPD_CONF).format(
                 docroot=self.docroot, bind=bind, port=self.port, tmpdir=self.tmpdir,
                 max_fds=self.max_fds, max_conns=max(16, self.max_fds // 2 - 16),
@@ -1194,38 +1190,57 @@ class Stack:
             self.lighttpd_conf = os.path.join(self.tmpdir, 'lighttpd.conf')
             with open(self.lighttpd_conf, 'w') as f:
                 f.write(conf)
-            log = open(os.path.join(self.tmpdir, 'lighttpd.out'), 'ab')
-            # Its own session: with server.max-worker, lighttpd signals its
-            # workers with kill(0, ...), which would reach this process too.
-            self.lighttpd = subprocess.Popen([lighttpd_binary(), '-D', '-f', self.lighttpd_conf],
-                                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                             start_new_session=True)
-            log.close()
-            proc = self.lighttpd
+            return [lighttpd_binary(), '-D', '-f', self.lighttpd_conf]
+        # Its own session: with server.max-worker, lighttpd signals its
+        # workers with kill(0, ...), which would reach this process too.
+        self.lighttpd = proc = self._launch_front('lighttpd', write_conf, new_session=True)
+        if not cgi:
+            # lighttpd spawns hub.fcgi at start-up (hub.cgi runs per request);
+            # remember the pids so stop() can make sure they are gone.
+            self.fcgi_pids = wait_for(lambda: child_pids(proc.pid), scaled(5),
+                                      'lighttpd to spawn hub.fcgi')
 
-            def ready():
+    def _launch_front(self, name, write_conf, env=None, new_session=False, ready=None,
+                      busy=('Address already in use',)):
+        """Starts the web server name on a free port: write_conf(bind) writes
+        its configuration for self.port and returns its command line; waits
+        until it listens (and ready(proc), if given, holds), then sets
+        base_url.
+        Another port is tried when the port was taken meanwhile (a log line
+        in busy); otherwise raises with the ends of name.out and
+        name.error.log. Returns the process."""
+        last_err = None
+        for attempt in range(5):
+            self.port = free_port(self.bind if self.bind not in ('0.0.0.0', '::') else '127.0.0.1')
+            bind = '[%s]' % self.bind if ':' in self.bind else self.bind
+            argv = write_conf(bind)
+            with open(os.path.join(self.tmpdir, name + '.out'), 'ab') as log:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                        env=env, start_new_session=new_session)
+
+            def listening():
                 if proc.poll() is not None:
                     return 'exited'
+                if ready is not None and not ready(proc):
+                    return None
                 try:
                     with socket.create_connection((self.host, self.port), timeout=1):
                         return 'ok'
                 except OSError:
                     return None
-            r = wait_for(ready, scaled(15), 'lighttpd to listen on port %d' % self.port)
+            try:
+                r = wait_for(listening, scaled(15), '%s to listen on port %d' % (name, self.port))
+            except Timeout:
+                stop_process(proc, scaled(10))
+                raise
             if r == 'ok':
                 self.base_url = 'http://%s:%d' % (
                     self.host if ':' not in self.host else '[%s]' % self.host, self.port)
-                if cgi:
-                    return  # hub.cgi runs per request; nothing spawned yet
-                # lighttpd spawns hub.fcgi at start-up; remember the pids so
-                # stop() can make sure they are gone.
-                self.fcgi_pids = wait_for(lambda: [p for p in child_pids(proc.pid)],
-                                          scaled(5), 'lighttpd to spawn hub.fcgi')
-                return
-            last_err = ('lighttpd exited with status %s:\n%s\n%s' %
-                        (proc.returncode, self.log_tail('lighttpd.out'),
-                         self.log_tail('lighttpd.error.log')))
-            if 'Address already in use' not in last_err:
+                return proc
+            last_err = ('%s exited with status %s:\n%s\n%s' %
+                        (name, proc.returncode, self.log_tail(name + '.out'),
+                         self.log_tail(name + '.error.log')))
+            if not any(b in last_err for b in busy):
                 break
         raise RuntimeError(last_err)
 
@@ -1299,12 +1314,8 @@ class Stack:
             hub_cgi = ''
         threads = min(64, max(8, self.apache_workers))
         server_limit = max(1, -(-self.apache_workers // threads))
-        last_err = None
-        for attempt in range(5):
-            self.port = free_port(self.bind if self.bind not in ('0.0.0.0', '::') else '127.0.0.1')
-            bind = self.bind
-            if ':' in bind:
-                bind = '[%s]' % bind
+
+        def write_conf(bind):
             # hub.fcgi gets its environment from the harness; hub.cgi from Apache.
             set_env = '\n'.join('  SetEnv %s "%s"' % (k, v)
                                  for k, v in self._fcgi_env().items()) if cgi else ''
@@ -1323,36 +1334,12 @@ class Stack:
             self.apache_conf = os.path.join(self.tmpdir, 'apache.conf')
             with open(self.apache_conf, 'w') as f:
                 f.write(conf)
-            log = open(os.path.join(self.tmpdir, 'apache.out'), 'ab')
-            env = dict(os.environ)
-            env.setdefault('APACHE_RUN_DIR', self.tmpdir)
-            env.setdefault('APACHE_LOCK_DIR', self.tmpdir)
-            env.setdefault('APACHE_LOG_DIR', self.tmpdir)
-            self.apache = subprocess.Popen([binary, '-f', self.apache_conf, '-DFOREGROUND'],
-                                           stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                           env=env)
-            log.close()
-            proc = self.apache
-
-            def ready():
-                if proc.poll() is not None:
-                    return 'exited'
-                try:
-                    with socket.create_connection((self.host, self.port), timeout=1):
-                        return 'ok'
-                except OSError:
-                    return None
-            r = wait_for(ready, scaled(15), 'apache to listen on port %d' % self.port)
-            if r == 'ok':
-                self.base_url = 'http://%s:%d' % (
-                    self.host if ':' not in self.host else '[%s]' % self.host, self.port)
-                return
-            last_err = ('apache exited with status %s:\n%s\n%s' %
-                        (proc.returncode, self.log_tail('apache.out'),
-                         self.log_tail('apache.error.log')))
-            if 'Address already in use' not in last_err and 'make_sock' not in last_err:
-                break
-        raise RuntimeError(last_err)
+            return [binary, '-f', self.apache_conf, '-DFOREGROUND']
+        env = dict(os.environ)
+        for k in ('APACHE_RUN_DIR', 'APACHE_LOCK_DIR', 'APACHE_LOG_DIR'):
+            env.setdefault(k, self.tmpdir)
+        self.apache = self._launch_front('apache', write_conf, env=env,
+                                         busy=('Address already in use', 'make_sock'))
 
     def _start_nginx(self):
         binary = nginx_binary()
@@ -1375,12 +1362,7 @@ class Stack:
         hub_conf = os.path.join(self.tmpdir, 'hub.conf')
         with open(hub_conf, 'w') as f:
             f.write(snippet)
-        last_err = None
-        for attempt in range(5):
-            self.port = free_port(self.bind if self.bind not in ('0.0.0.0', '::') else '127.0.0.1')
-            bind = self.bind
-            if ':' in bind:
-                bind = '[%s]' % bind
+        def write_conf(bind):
             values = {'STATE_DIR': self.tmpdir, 'DOCROOT': self.docroot, 'BIND': bind,
                       'PORT': str(self.port), 'HUB_CONF': hub_conf,
                       'MAX_FDS': str(self.max_fds),
@@ -1396,38 +1378,14 @@ class Stack:
             with open(self.nginx_conf, 'w') as f:
                 f.write('# generated by tests/integration/harness.py from %s\n' % NGINX_TEMPLATE)
                 f.write(conf)
-            log = open(os.path.join(self.tmpdir, 'nginx.out'), 'ab')
             # -e: the error log from the very start (the compiled-in one is
             # stderr here, /var/log/nginx/error.log on other builds).
-            self.nginx = subprocess.Popen(
-                [binary, '-p', self.tmpdir + '/', '-e', os.path.join(self.tmpdir, 'nginx.error.log'),
-                 '-c', self.nginx_conf, '-g', 'daemon off; master_process on;'],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-            log.close()
-            proc = self.nginx
-
-            def ready():
-                if proc.poll() is not None:
-                    return 'exited'
-                if not self.nginx_worker_pids():
-                    return None
-                try:
-                    with socket.create_connection((self.host, self.port), timeout=1):
-                        return 'ok'
-                except OSError:
-                    return None
-            r = wait_for(ready, scaled(15), 'nginx to listen on port %d' % self.port)
-            if r == 'ok':
-                self.base_url = 'http://%s:%d' % (
-                    self.host if ':' not in self.host else '[%s]' % self.host, self.port)
-                return
-            last_err = ('nginx exited with status %s:\n%s\n%s' %
-                        (proc.returncode, self.log_tail('nginx.out'),
-                         self.log_tail('nginx.error.log')))
-            self.nginx = None
-            if 'Address already in use' not in last_err:
-                break
-        raise RuntimeError(last_err)
+            return [binary, '-p', self.tmpdir + '/', '-e',
+                    os.path.join(self.tmpdir, 'nginx.error.log'),
+                    '-c', self.nginx_conf, '-g', 'daemon off; master_process on;']
+        self.nginx = self._launch_front('nginx', write_conf,
+                                        ready=lambda proc: child_pids(proc.pid))
+        self.nginx_worker_pids()  # remembers the workers for stop()
 
     def _stop_nginx(self, problems):
         """SIGTERM to the master (fast shutdown: it closes every connection
