@@ -226,13 +226,20 @@ static void backlog_pieces(struct outq *q, size_t from, size_t off)
 	}
 }
 
+/* Moves the items queued since the last write to the backlog, framed,
+ * behind what waits there already. */
+static void items_to_backlog(struct outq *q)
+{
+	if (q->nitems == 0)
+		return;
+	plan_items(q);
+	backlog_pieces(q, 0, 0);
+	release_items(q);
+}
+
 void outq_add_framed(struct outq *q, const void *p, size_t len)
 {
-	if (q->nitems > 0) {
-		plan_items(q);
-		backlog_pieces(q, 0, 0);
-		release_items(q);
-	}
+	items_to_backlog(q);
 	if (!q->backlog && !(q->backlog = evbuffer_new()))
 		fatal("out of memory");
 	if (evbuffer_add(q->backlog, p, len) < 0)
@@ -317,11 +324,7 @@ int outq_write(struct outq *q, int fd, size_t *written)
 	*written = 0;
 	if (outq_backlog(q) > 0) {
 		/* Earlier bytes wait: the new ones go behind them. */
-		if (q->nitems > 0) {
-			plan_items(q);
-			backlog_pieces(q, 0, 0);
-			release_items(q);
-		}
+		items_to_backlog(q);
 		int rc = write_backlog(q, fd, written);
 		if (rc == 1) { /* caught up: most streams never need one again */
 			evbuffer_free(q->backlog);
@@ -334,7 +337,9 @@ int outq_write(struct outq *q, int fd, size_t *written)
 	plan_items(q);
 	size_t at = 0, off = 0;
 	int rc = write_pieces(fd, written, &at, &off);
-	if (rc != 1 && at < plan.n)
+	/* The socket is full: keep the rest (not after an error: the stream
+	 * is about to be closed). */
+	if (rc == 0 && at < plan.n)
 		backlog_pieces(q, at, off);
 	release_items(q);
 	return rc;
