@@ -35,6 +35,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import front_checks  # noqa: E402
 import harness as H  # noqa: E402
 from harness import Stack, expect, expect_eq, scaled  # noqa: E402
 
@@ -43,7 +44,7 @@ NODE = os.environ.get('NODE') or shutil.which('node') or '/usr/bin/node'
 BROWSER_DIR = os.path.join(H.SRCDIR, 'tests', 'browser')
 DRIVER = os.path.join(BROWSER_DIR, 'driver.mjs')
 ARTIFACTS = os.path.join(H.BUILDDIR, 'tests', 'browser', 'artifacts')
-CI = os.environ.get('CI', '').lower() not in ('', '0', 'false', 'no')
+CI = front_checks.CI
 T = 'https://example.com/demo'
 
 
@@ -480,11 +481,13 @@ def test_apache_hubd_sigterm_catches_up():
     hubd_restart(signal.SIGTERM, 'sigterm', 'apache')
 
 
-if __name__ == '__main__':
+def skip_unless_browser_runs():
+    """Skips the browser test program (exit 77) under valgrind (the native
+    pass runs it) or without chromium, node or playwright-core; in CI,
+    where they must be installed, their absence fails it."""
     if H.VALGRIND:
-        print('# skipped under valgrind (HUBD_VALGRIND=1): the native pass runs the browser test')
-        print('0 passed, 0 failed')
-        sys.exit(77)
+        front_checks.skip('under valgrind (HUBD_VALGRIND=1): the native pass runs the '
+                          'browser test')
     missing = missing_requirements()
     if missing:
         for m in missing:
@@ -493,7 +496,10 @@ if __name__ == '__main__':
             print('not ok - the browser test cannot run in CI (CI=%s)' % os.environ.get('CI'))
             print('0 passed, 1 failed')
             sys.exit(1)
-        print('# skipped: the browser test needs the above (contrib/quickstart test installs them)')
-        print('0 passed, 0 failed')
-        sys.exit(77)
+        front_checks.skip('the browser test needs the above (contrib/quickstart test '
+                          'installs them)')
+
+
+if __name__ == '__main__':
+    skip_unless_browser_runs()
     H.run_tests(globals())

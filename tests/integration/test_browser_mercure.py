@@ -42,7 +42,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as H  # noqa: E402
 from harness import HUB_PATH, Stack, expect, expect_eq, scaled  # noqa: E402
-import test_browser as TB  # noqa: E402  (Browser, missing_requirements, CI)
+import test_browser as TB  # noqa: E402  (Browser, skip_unless_browser_runs)
 
 PAGE = 'mercure.html'
 # The "not received within 2 s": waited on purpose, after a later
@@ -542,21 +542,7 @@ def finish():
 
 
 if __name__ == '__main__':
-    if H.VALGRIND:
-        print('# skipped under valgrind (HUBD_VALGRIND=1): the native pass runs the browser test')
-        print('0 passed, 0 failed')
-        sys.exit(77)
-    missing = TB.missing_requirements()
-    if missing:
-        for m_ in missing:
-            print('# missing: %s' % m_)
-        if TB.CI:
-            print('not ok - the browser test cannot run in CI (CI=%s)' % os.environ.get('CI'))
-            print('0 passed, 1 failed')
-            sys.exit(1)
-        print('# skipped: the browser test needs the above (contrib/quickstart test installs them)')
-        print('0 passed, 0 failed')
-        sys.exit(77)
+    TB.skip_unless_browser_runs()
     # Every check, then the shared stack's clean stop (reported as one more
     # test, also when only some checks are selected on the command line).
     tests = {k: v for k, v in globals().items() if k.startswith('test_') and callable(v)}
