@@ -113,6 +113,17 @@ static void append(struct store *s, struct msg *m, int i)
 	msg_unref(m);
 }
 
+/* Appends n updates to topic "t" with seq 1..n, ids prefix + (first + i)
+ * and the given data; callback index i. */
+static void append_n(struct store *s, const char *prefix, int first, int n, const char *data)
+{
+	for (int i = 0; i < n; i++) {
+		char id[32];
+		snprintf(id, sizeof id, "%s%d", prefix, first + i);
+		append(s, mk(i + 1, id, "t", NULL, false, data, strlen(data)), i);
+	}
+}
+
 struct qres {
 	int calls;
 	enum store_status status;
@@ -226,11 +237,7 @@ static void test_append_order(void)
 		CHECK(s->last_seq == 0);
 		CHECK(s->last_id == NULL);
 		reset_cbs();
-		for (int i = 0; i < 10; i++) {
-			char id[16];
-			snprintf(id, sizeof id, "a%d", i);
-			append(s, mk(i + 1, id, "t", NULL, false, "x", 1), i);
-		}
+		append_n(s, "a", 0, 10, "x");
 		CHECK(run_until(base, &ncb, 10));
 		for (int i = 0; i < 10; i++) {
 			CHECK(order[i] == i);
@@ -256,11 +263,7 @@ static void test_group_commit(void)
 	CHECK(s != NULL);
 	if (s) {
 		reset_cbs();
-		for (int i = 0; i < 1000; i++) {
-			char id[16];
-			snprintf(id, sizeof id, "g%d", i);
-			append(s, mk(i + 1, id, "t", NULL, false, "data", 4), i);
-		}
+		append_n(s, "g", 0, 1000, "data");
 		CHECK(run_until(base, &ncb, 1000));
 		bool in_order = true, all_ok = true;
 		for (int i = 0; i < 1000; i++) {
@@ -290,11 +293,7 @@ static void test_max_batch(void)
 	CHECK(s != NULL);
 	if (s) {
 		reset_cbs();
-		for (int i = 0; i < 100; i++) {
-			char id[16];
-			snprintf(id, sizeof id, "b%d", i);
-			append(s, mk(i + 1, id, "t", NULL, false, "x", 1), i);
-		}
+		append_n(s, "b", 0, 100, "x");
 		CHECK(run_until(base, &ncb, 100));
 		struct store_stats st;
 		s->ops->stats(s, &st);
@@ -552,11 +551,7 @@ static void test_retention_count(void)
 	if (!s)
 		goto out;
 	reset_cbs();
-	for (int i = 0; i < 25; i++) {
-		char id[16];
-		snprintf(id, sizeof id, "c%d", i + 1);
-		append(s, mk(i + 1, id, "t", NULL, false, "x", 1), i);
-	}
+	append_n(s, "c", 1, 25, "x");
 	CHECK(run_until(base, &ncb, 25));
 	CHECK(run_until_stored(base, s, 10));
 	struct store_stats st;
@@ -708,11 +703,7 @@ static void test_close_drains(void)
 	if (!s)
 		goto out;
 	reset_cbs();
-	for (int i = 0; i < 500; i++) {
-		char id[16];
-		snprintf(id, sizeof id, "q%d", i + 1);
-		append(s, mk(i + 1, id, "t", NULL, false, "x", 1), i);
-	}
+	append_n(s, "q", 1, 500, "x");
 	struct qres r[3];
 	memset(r, 0, sizeof r);
 	const char *topics[1] = {"t"};
@@ -760,11 +751,7 @@ static void durable_child(int fd)
 	if (!s)
 		_exit(2);
 	reset_cbs();
-	for (int i = 0; i < 100; i++) {
-		char id[16];
-		snprintf(id, sizeof id, "k%d", i + 1);
-		append(s, mk(i + 1, id, "t", NULL, false, "x", 1), i);
-	}
+	append_n(s, "k", 1, 100, "x");
 	run_until(base, &ncb, 100);
 	for (int i = 0; i < 100; i++)
 		if (status[i] != STORE_OK)
