@@ -149,6 +149,16 @@ static bool token_well_formed(const char *token)
 	return segments == 3 && seglen > 0;
 }
 
+enum auth_status auth_check_time(int64_t exp, int64_t nbf, int64_t now_s, char *err,
+				 size_t errlen)
+{
+	if ((exp > 0 && exp <= now_s) || (nbf > 0 && nbf > now_s)) {
+		snprintf(err, errlen, "token expired or not yet valid");
+		return AUTH_EXPIRED;
+	}
+	return AUTH_OK;
+}
+
 enum auth_status auth_verify(const char *token, const char *key, size_t keylen,
 			     int64_t now_s, struct auth_claims *out, char *err,
 			     size_t errlen)
@@ -185,8 +195,7 @@ enum auth_status auth_verify(const char *token, const char *key, size_t keylen,
 		snprintf(err, errlen, "exp and nbf must be numbers");
 		goto done;
 	}
-	if ((exp > 0 && exp <= now_s) || (nbf > 0 && nbf > now_s)) {
-		snprintf(err, errlen, "token expired or not yet valid");
+	if (auth_check_time(exp, nbf, now_s, err, errlen) != AUTH_OK) {
 		st = AUTH_EXPIRED;
 		goto done;
 	}

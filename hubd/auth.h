@@ -42,6 +42,12 @@ bool auth_key_is_pem(const char *key, size_t keylen);
  * secret). Returns 0, or -1 with a reason in err. */
 int auth_key_check(const char *key, size_t keylen, char *err, size_t errlen);
 
+/* AUTH_OK when claims with exp and nbf (0: absent) are valid at now_s,
+ * else AUTH_EXPIRED with a reason in err. The one time rule for a fresh
+ * token and a remembered one (auth_cache). */
+enum auth_status auth_check_time(int64_t exp, int64_t nbf, int64_t now_s, char *err,
+				 size_t errlen);
+
 /* Verifies token (NUL-terminated) with key (keylen bytes, borrowed: an RS256
  * PEM public key or an HS256 secret, see above) at time now_s (seconds since
  * the epoch) and fills *out (caller frees with auth_claims_free, also on

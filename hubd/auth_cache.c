@@ -127,13 +127,11 @@ enum auth_status auth_cache_verify(struct auth_cache *c, const char *token,
 		c->hits++;
 		e->last_use = ++c->clock;
 		memset(out, 0, sizeof *out);
-		const struct auth_claims *k = &e->claims;
-		if ((k->exp > 0 && k->exp <= now_s) || (k->nbf > 0 && k->nbf > now_s)) {
-			snprintf(err, errlen, "token expired or not yet valid");
-			return AUTH_EXPIRED;
-		}
-		claims_copy(out, k);
-		return AUTH_OK;
+		enum auth_status st = auth_check_time(e->claims.exp, e->claims.nbf, now_s, err,
+						      errlen);
+		if (st == AUTH_OK)
+			claims_copy(out, &e->claims);
+		return st;
 	}
 	c->misses++;
 	enum auth_status st = auth_verify(token, key, keylen, now_s, out, err, errlen);
