@@ -774,27 +774,33 @@ static void handle(struct req *r)
 	free(path);
 }
 
+/* The environment variable name as a number from 1 to max into *out;
+ * unset or empty leaves *out alone, anything else is logged and ignored. */
+static void env_number(const char *name, uint64_t max, uint64_t *out)
+{
+	const char *s = getenv(name);
+	uint64_t v;
+	if (!s || !*s)
+		return;
+	if (parse_digits(s, max, &v) && v > 0)
+		*out = v;
+	else
+		hlog("ignoring %s=%s: not a number from 1 to %llu", name, s,
+		     (unsigned long long)max);
+}
+
 /* Reads HUBD_SOCKET, HUBD_MAX_BODY and HUBD_THREADS from the environment. */
 static void read_env(void)
 {
 	const char *s = getenv("HUBD_SOCKET");
 	if (s && *s)
 		sock_path = s;
-	const char *mb = getenv("HUBD_MAX_BODY");
-	uint64_t v;
-	if (mb && *mb) {
-		if (parse_digits(mb, SIZE_MAX / 2, &v) && v > 0)
-			max_body = (size_t)v;
-		else
-			hlog("ignoring HUBD_MAX_BODY=%s: not a positive number", mb);
-	}
-	const char *th = getenv("HUBD_THREADS");
-	if (th && *th) {
-		if (parse_digits(th, MAX_THREADS, &v) && v > 0)
-			nthreads = (int)v;
-		else
-			hlog("ignoring HUBD_THREADS=%s: not a number from 1 to %d", th, MAX_THREADS);
-	}
+	uint64_t v = max_body;
+	env_number("HUBD_MAX_BODY", SIZE_MAX / 2, &v);
+	max_body = (size_t)v;
+	v = (uint64_t)nthreads;
+	env_number("HUBD_THREADS", MAX_THREADS, &v);
+	nthreads = (int)v;
 }
 
 /* One FastCGI worker: accepts requests on the listening socket and serves

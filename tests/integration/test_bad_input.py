@@ -457,5 +457,23 @@ def test_ctl_malformed_messages():
         expect_eq((st, items), (200, []), 'no update from a malformed message')
 
 
+
+def test_bad_handler_environment_ignored_and_logged():
+    """hub.fcgi's own settings come from the web server's config: a value
+    that is not a number in range is ignored with a line in the server's
+    error log, and the hub serves with the defaults."""
+    env = {'HUBD_THREADS': 'lots', 'HUBD_MAX_BODY': '-5'}
+    with Stack(fcgi_env=env) as s:
+        uid = s.publish_ok(T, 'with defaults')
+        st, _, body = s.history(T)
+        expect_eq((st, [u['id'] for u in body]), (200, [uid]), 'history')
+        # hub.fcgi's stderr: lighttpd's own (lighttpd.out), or its error log.
+        log = H.wait_for(lambda: (lambda t: 'HUBD_MAX_BODY=-5' in t and t)(
+            s.log_tail('lighttpd.out', 100) + s.log_tail('lighttpd.error.log', 100)),
+            scaled(5), 'the log lines')
+        expect('ignoring HUBD_THREADS=lots: not a number from 1 to' in log, 'THREADS: %r', log)
+        expect('ignoring HUBD_MAX_BODY=-5: not a number from 1 to' in log, 'MAX_BODY: %r', log)
+
+
 if __name__ == '__main__':
     H.run_tests(globals())
