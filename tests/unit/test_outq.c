@@ -17,6 +17,7 @@
 #include "fcgi_record.h"
 #include "msg.h"
 #include "outq.h"
+#include "fcgi_decode.h"
 #include "testlib.h"
 
 /* A non-blocking socketpair: fds[0] is the stream, fds[1] the reader. */
@@ -40,32 +41,13 @@ static void drain(int fd, struct buf *b)
 
 /* Decodes FastCGI records from b: STDOUT content into out; returns the
  * number of STDOUT records with content, -1 on a framing error. *ended:
- * an empty STDOUT then END_REQUEST closed it. */
+ * an END_REQUEST closed it. */
 static int decode(const struct buf *b, uint16_t want_id, struct buf *out, int *ended)
 {
-	const unsigned char *p = (const unsigned char *)b->p;
-	size_t len = b->len;
-	int n = 0;
-	*ended = 0;
-	while (len > 0) {
-		if (len < 8 || p[0] != 1)
-			return -1;
-		uint16_t id = (uint16_t)(p[2] << 8 | p[3]);
-		size_t clen = (size_t)(p[4] << 8 | p[5]), pad = p[6];
-		if (id != want_id || len < 8 + clen + pad || (clen + pad) % 8 != 0)
-			return -1;
-		if (p[1] == FCGI_TYPE_STDOUT && clen > 0) {
-			buf_add(out, p + 8, clen);
-			n++;
-		} else if (p[1] == FCGI_TYPE_END_REQUEST) {
-			*ended = 1;
-		} else if (p[1] != FCGI_TYPE_STDOUT) {
-			return -1;
-		}
-		p += 8 + clen + pad;
-		len -= 8 + clen + pad;
-	}
-	return n;
+	int with_content;
+	if (fcgi_decode(b->p, b->len, want_id, out, ended, &with_content) < 0)
+		return -1;
+	return with_content;
 }
 
 static struct msg *make(const char *id, const char *data, size_t len)
