@@ -359,6 +359,26 @@ static int step_done(sqlite3_stmt *st)
 	return rc;
 }
 
+/* Binds m's stored content -- id, topics (json), type, retry, private,
+ * data -- to parameters col..col+5 of st: the insert and the same-row
+ * check take them in that order. Binds borrow m and json. */
+static void bind_update(sqlite3_stmt *st, int col, const struct msg *m, const struct buf *json)
+{
+	sqlite3_bind_text(st, col, m->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, col + 1, json->p, (int)json->len, SQLITE_STATIC);
+	if (m->type)
+		sqlite3_bind_text(st, col + 2, m->type, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, col + 2);
+	if (m->retry >= 0)
+		sqlite3_bind_int64(st, col + 3, m->retry);
+	else
+		sqlite3_bind_null(st, col + 3);
+	sqlite3_bind_int(st, col + 4, m->priv ? 1 : 0);
+	/* A non-NULL pointer even for no bytes: NULL would bind SQL NULL. */
+	sqlite3_bind_blob64(st, col + 5, m->data ? m->data : "", m->datalen, SQLITE_STATIC);
+}
+
 /* Inserts one update (inside the batch's transaction) and sets its
  * status. Returns false when the transaction can no longer commit. */
 static bool writer_insert(struct sqlite_store *s, struct append_job *aj)
@@ -382,19 +402,7 @@ static bool writer_insert(struct sqlite_store *s, struct append_job *aj)
 
 	sqlite3_stmt *st = w->insert;
 	sqlite3_bind_int64(st, 1, m->seq);
-	sqlite3_bind_text(st, 2, m->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, w->json.p, (int)w->json.len, SQLITE_STATIC);
-	if (m->type)
-		sqlite3_bind_text(st, 4, m->type, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 4);
-	if (m->retry >= 0)
-		sqlite3_bind_int64(st, 5, m->retry);
-	else
-		sqlite3_bind_null(st, 5);
-	sqlite3_bind_int(st, 6, m->priv ? 1 : 0);
-	/* A non-NULL pointer even for no bytes: NULL would bind SQL NULL. */
-	sqlite3_bind_blob64(st, 7, m->data ? m->data : "", m->datalen, SQLITE_STATIC);
+	bind_update(st, 2, m, &w->json);
 	sqlite3_bind_int64(st, 8, m->time_ms > 0 ? m->time_ms : now_ms());
 	int rc = step_done(st);
 	if (rc != SQLITE_DONE) {
@@ -411,18 +419,7 @@ static bool writer_insert(struct sqlite_store *s, struct append_job *aj)
 		/* The id is taken: by the same update (a publisher retrying),
 		 * or by another one. */
 		sqlite3_stmt *q = w->same_row;
-		sqlite3_bind_text(q, 1, m->id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 2, w->json.p, (int)w->json.len, SQLITE_STATIC);
-		if (m->type)
-			sqlite3_bind_text(q, 3, m->type, -1, SQLITE_STATIC);
-		else
-			sqlite3_bind_null(q, 3);
-		if (m->retry >= 0)
-			sqlite3_bind_int64(q, 4, m->retry);
-		else
-			sqlite3_bind_null(q, 4);
-		sqlite3_bind_int(q, 5, m->priv ? 1 : 0);
-		sqlite3_bind_blob64(q, 6, m->data ? m->data : "", m->datalen, SQLITE_STATIC);
+		bind_update(q, 1, m, &w->json);
 		rc = sqlite3_step(q);
 		sqlite3_reset(q);
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
