@@ -120,10 +120,13 @@ void hub_mark_dirty(struct hub *h, struct sub *s)
 {
 	if (s->dirty || s->state == SUB_CLOSED)
 		return;
+	/* The first stream of a turn schedules the flush; a fan-out to many
+	 * streams does not take the event base's lock once per stream. */
+	if (!h->dirty)
+		event_active(h->flush_ev, 0, 0);
 	s->dirty = true;
 	s->dirty_next = h->dirty;
 	h->dirty = sub_ref(s);
-	event_active(h->flush_ev, 0, 0);
 }
 
 /* Writes every stream that got output since the last turn: one writev per
