@@ -24,6 +24,7 @@
 #include "ctl_client.h"
 #include "ctl_proto.h"
 #include "http_form.h"
+#include "mercure_form.h"
 #include "msg.h"
 #include "spawner.h"
 #include "util.h"
@@ -33,12 +34,10 @@
 #define SUBSCRIPTIONS_PATH "/.well-known/mercure/subscriptions"
 #define DEFAULT_SOCKET "/run/hubd/hubd.sock"
 #define DEFAULT_MAX_BODY 1114112u /* 1 MiB of data plus room for the form */
-#define TOPIC_MAX_LEN 2048
 #define QUERY_MAX (64 * 1024)
 #define CTL_TIMEOUT_MS 5000
 #define DEFAULT_THREADS 4
 #define MAX_THREADS 256
-#define COOKIE_NAME "mercureAuthorization"
 
 static const char *prog = "hub.fcgi";
 static const char *sock_path = DEFAULT_SOCKET;
@@ -123,29 +122,6 @@ static long req_read(struct req *r, char *p, size_t n)
 	return k;
 }
 
-static const char *reason_phrase(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 413: return "Content Too Large";
-	case 414: return "URI Too Long";
-	case 415: return "Unsupported Media Type";
-	case 429: return "Too Many Requests";
-	case 500: return "Internal Server Error";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	}
-	return status < 500 ? "Client Error" : "Server Error";
-}
-
 /* Writes a whole non-stream response. extra is "" or header lines, each
  * ending in CRLF, built only from constants and percent-encoded input. */
 static void respond(struct req *r, int status, const char *ctype, const char *extra,
@@ -158,7 +134,7 @@ static void respond(struct req *r, int status, const char *ctype, const char *ex
 		   "Cache-Control: no-store\r\n"
 		   "Content-Length: %zu\r\n"
 		   "%s\r\n",
-		   status, reason_phrase(status), ctype, body_len, extra);
+		   status, http_reason_phrase(status), ctype, body_len, extra);
 	buf_add(&b, body, body_len);
 	req_write(r, b.p, b.len);
 	buf_free(&b);
@@ -170,15 +146,7 @@ static void respond_textn(struct req *r, int status, const char *extra,
 			  const char *text, size_t n)
 {
 	struct buf b = {0};
-	if (n > 1000)
-		n = 1000;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)text[i];
-		buf_addc(&b, c < 0x20 || c == 0x7f ? ' ' : (char)c);
-	}
-	if (b.len == 0)
-		buf_adds(&b, reason_phrase(status));
-	buf_addc(&b, '\n');
+	http_text_body(&b, status, text, n);
 	respond(r, status, "text/plain; charset=utf-8", extra, b.p, b.len);
 	buf_free(&b);
 }
@@ -241,15 +209,6 @@ static void respond_ctl_error(struct req *r, const struct ctl_msg *reply)
 	buf_free(&extra);
 }
 
-/* True when the n bytes at s hold a control character (incl. NUL). */
-static bool has_control(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return true;
-	return false;
-}
-
 enum body_result { BODY_OK, BODY_TOO_LARGE, BODY_SHORT, BODY_BAD_LENGTH, BODY_ERROR };
 
 /* Reads the request body into b (or discards it when b is NULL), at most
@@ -309,27 +268,11 @@ static void respond_body_error(struct req *r, enum body_result br)
  * long or bad topic, or too many, answers 400 and returns false. */
 static bool put_topics(struct req *r, const struct http_form *f, struct buf *p)
 {
-	size_t n = http_form_count(f, "topic");
-	if (n == 0) {
-		respond_text(r, 400, "", "missing topic");
-		return false;
-	}
-	if (n > MSG_MAX_TOPICS) {
-		respond_text(r, 400, "", "too many topics (at most %d)", MSG_MAX_TOPICS);
-		return false;
-	}
-	for (const struct http_field *t = http_form_find(f, "topic"); t;
-	     t = http_form_next(f, t, "topic")) {
-		if (t->value_len == 0 || t->value_len > TOPIC_MAX_LEN ||
-		    has_control(t->value, t->value_len)) {
-			respond_text(r, 400, "",
-				     "a topic must be 1 to %d bytes without control characters",
-				     TOPIC_MAX_LEN);
-			return false;
-		}
-		ctl_put(p, CTL_T_TOPIC, t->value, t->value_len);
-	}
-	return true;
+	char err[160];
+	int status = mercure_put_topics(f, p, err, sizeof err);
+	if (status)
+		respond_text(r, status, "", "%s", err);
+	return status == 0;
 }
 
 /* Parses a query string; answers 400 and returns false when malformed. */
@@ -343,42 +286,12 @@ static bool parse_query(struct req *r, const char *query, struct http_form *q)
 	return true;
 }
 
-/* The bearer token of a request, looked up in the Authorization header,
- * then (when q is given) the "authorization" query parameter, then the
- * mercureAuthorization cookie. malloc'ed, or NULL when there is none. */
-static char *find_token(struct req *r, const struct http_form *q, uint32_t *source)
-{
-	char *tok = http_bearer_token(req_param(r, "HTTP_AUTHORIZATION"));
-	*source = CTL_AUTH_HEADER;
-	if (tok)
-		return tok;
-	const struct http_field *a = q ? http_form_find(q, "authorization") : NULL;
-	*source = CTL_AUTH_QUERY;
-	if (a && a->value_len > 0)
-		return xmemdup(a->value, a->value_len);
-	tok = http_cookie_get(req_param(r, "HTTP_COOKIE"), COOKIE_NAME);
-	*source = CTL_AUTH_COOKIE;
-	if (tok && !*tok) {
-		free(tok);
-		tok = NULL;
-	}
-	return tok;
-}
-
-/* Adds the request's token (see find_token) with where it came from, and
- * its Origin header, for hubd's authorization and CORS decisions. */
+/* Adds the request's token and Origin (see mercure_put_credentials), for
+ * hubd's authorization and CORS decisions; q is the query, or NULL. */
 static void put_credentials(struct req *r, const struct http_form *q, struct buf *p)
 {
-	uint32_t source;
-	char *tok = find_token(r, q, &source);
-	if (tok) {
-		ctl_put_str(p, CTL_T_AUTH, tok);
-		ctl_put_u32(p, CTL_T_AUTH_SOURCE, source);
-	}
-	free(tok);
-	const char *origin = req_param(r, "HTTP_ORIGIN");
-	if (origin && *origin && strlen(origin) <= 512 && !has_control(origin, strlen(origin)))
-		ctl_put_str(p, CTL_T_ORIGIN, origin);
+	mercure_put_credentials(p, req_param(r, "HTTP_AUTHORIZATION"), q,
+				req_param(r, "HTTP_COOKIE"), req_param(r, "HTTP_ORIGIN"));
 }
 
 /* Sends request type with payload p to hubd and waits for its reply.
@@ -413,7 +326,7 @@ static void subscribe(struct req *r, const char *query)
 	if (hdr || le) {
 		const char *v = hdr ? hdr : le->value;
 		size_t n = hdr ? strlen(hdr) : le->value_len;
-		if (has_control(v, n)) {
+		if (mercure_has_control(v, n)) {
 			respond_text(r, 400, "", "Last-Event-ID contains a control character");
 			goto out;
 		}
@@ -463,21 +376,6 @@ out:
 	http_form_free(&q);
 }
 
-/* The fields publish takes at most once. */
-static const char *const single_fields[] = {"data", "id", "type", "retry", "private"};
-
-static bool value_is(const struct http_field *f, const char *s)
-{
-	return f->value_len == strlen(s) && strncasecmp(f->value, s, f->value_len) == 0;
-}
-
-/* "private" is on unless empty, "off", "false" or "0". */
-static bool is_true(const struct http_field *f)
-{
-	return f->value_len > 0 && !value_is(f, "off") && !value_is(f, "false") &&
-	       !value_is(f, "0");
-}
-
 /* POST /.well-known/mercure: check the form, forward it to hubd. */
 static void publish(struct req *r)
 {
@@ -487,7 +385,7 @@ static void publish(struct req *r)
 	struct ctl_msg reply;
 	char why[256];
 	if (!http_media_type_is(req_param(r, "CONTENT_TYPE"),
-				"application/x-www-form-urlencoded")) {
+				MERCURE_FORM_TYPE)) {
 		respond_text(r, 415, "", "Content-Type must be application/x-www-form-urlencoded");
 		return;
 	}
@@ -500,49 +398,11 @@ static void publish(struct req *r)
 		respond_text(r, 400, "", "malformed form: %s", why);
 		goto out;
 	}
-	for (size_t i = 0; i < sizeof single_fields / sizeof single_fields[0]; i++) {
-		if (http_form_count(&f, single_fields[i]) > 1) {
-			respond_text(r, 400, "", "duplicate field: %s", single_fields[i]);
-			goto out;
-		}
-	}
-	if (!put_topics(r, &f, &p))
+	int status = mercure_publish_fields(&f, &p, why, sizeof why);
+	if (status) {
+		respond_text(r, status, "", "%s", why);
 		goto out;
-
-	const struct http_field *fl = http_form_find(&f, "data");
-	if (fl)
-		ctl_put(&p, CTL_T_DATA, fl->value, fl->value_len);
-	fl = http_form_find(&f, "id");
-	if (fl && fl->value_len > 0) {
-		if (fl->value[0] == '#' || has_control(fl->value, fl->value_len)) {
-			respond_text(r, 400, "",
-				     "id must not start with '#' or contain control characters");
-			goto out;
-		}
-		ctl_put(&p, CTL_T_ID, fl->value, fl->value_len);
 	}
-	fl = http_form_find(&f, "type");
-	if (fl && fl->value_len > 0) {
-		if (has_control(fl->value, fl->value_len)) {
-			respond_text(r, 400, "", "type must not contain control characters");
-			goto out;
-		}
-		ctl_put(&p, CTL_T_TYPE, fl->value, fl->value_len);
-	}
-	fl = http_form_find(&f, "retry");
-	if (fl && fl->value_len > 0) {
-		uint64_t retry;
-		if (strlen(fl->value) != fl->value_len ||
-		    !parse_digits(fl->value, UINT32_MAX, &retry)) {
-			respond_text(r, 400, "", "retry must be a number of milliseconds");
-			goto out;
-		}
-		ctl_put_u32(&p, CTL_T_RETRY, (uint32_t)retry);
-	}
-	fl = http_form_find(&f, "private");
-	if (fl && is_true(fl))
-		ctl_put_u32(&p, CTL_T_PRIVATE, 1);
-	ctl_put_u32(&p, CTL_T_HTTP, 1);
 	put_credentials(r, NULL, &p);
 
 	if (!call_hub(r, CTL_PUBLISH, &p, -1, &reply))
@@ -697,8 +557,7 @@ static void preflight(struct req *r)
 	struct buf p = {0};
 	struct ctl_msg reply;
 	const char *origin = req_param(r, "HTTP_ORIGIN");
-	if (origin && *origin && strlen(origin) <= 512 && !has_control(origin, strlen(origin)))
-		ctl_put_str(&p, CTL_T_ORIGIN, origin);
+	mercure_put_credentials(&p, NULL, NULL, NULL, origin);
 	bool answered = call_hub(r, CTL_PREFLIGHT, &p, -1, &reply);
 	buf_free(&p);
 	if (!answered)

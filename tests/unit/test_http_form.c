@@ -1,4 +1,4 @@
-/* test_http_form.c -- unit tests for fcgi/http_form.c: form parsing,
+/* test_http_form.c -- unit tests for hubd/http_form.c: form parsing,
  * cookies, bearer tokens, media types and percent-encoding. */
 #include "config.h"
 
@@ -260,6 +260,29 @@ static void test_percent_encode(void)
 	buf_free(&b);
 }
 
+/* Error bodies: control characters never reach the client (a reason
+ * cannot split the response), long reasons are cut, an empty one is the
+ * status's phrase. */
+static void test_text_body(void)
+{
+	struct buf b = {0};
+	http_text_body(&b, 400, "bad\r\nX-Forged: 1\0!", 18);
+	CHECK_MEM_EQ(b.p, b.len, "bad  X-Forged: 1 !\n", 19);
+	buf_free(&b);
+	http_text_body(&b, 404, "", 0);
+	CHECK_STR_EQ(b.p, "Not Found\n");
+	buf_free(&b);
+	char longer[1500];
+	memset(longer, 'x', sizeof longer);
+	http_text_body(&b, 413, longer, sizeof longer);
+	CHECK(b.len == 1001 && b.p[1000] == '\n');
+	buf_free(&b);
+	CHECK_STR_EQ(http_reason_phrase(415), "Unsupported Media Type");
+	CHECK_STR_EQ(http_reason_phrase(418), "Client Error");
+	CHECK_STR_EQ(http_reason_phrase(599), "Server Error");
+}
+
 TEST_MAIN(TEST(test_parse_table), TEST(test_parse_not_nul_terminated),
 	  TEST(test_find_count_next), TEST(test_parse_large), TEST(test_cookie_table),
-	  TEST(test_bearer_table), TEST(test_media_type), TEST(test_percent_encode))
+	  TEST(test_bearer_table), TEST(test_media_type), TEST(test_percent_encode),
+	  TEST(test_text_body))

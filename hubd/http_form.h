@@ -78,4 +78,13 @@ void http_percent_encode(struct buf *out, const char *s, size_t len);
  * encoded NUL byte. */
 char *http_path_decode(const char *s, size_t len);
 
+/* The reason phrase of an HTTP status ("Not Found"); a generic one for a
+ * status it does not know. Static storage. */
+const char *http_reason_phrase(int status);
+
+/* Appends the body of a text/plain error answer to out: text[0..n) with
+ * every control character turned into a space, at most 1000 bytes of it,
+ * the reason phrase of status when text is empty, and a final newline. */
+void http_text_body(struct buf *out, int status, const char *text, size_t n);
+
 #endif

@@ -235,3 +235,40 @@ char *http_path_decode(const char *s, size_t len)
 	}
 	return out;
 }
+
+const char *http_reason_phrase(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	}
+	return status < 500 ? "Client Error" : "Server Error";
+}
+
+void http_text_body(struct buf *out, int status, const char *text, size_t n)
+{
+	size_t start = out->len;
+	if (n > 1000)
+		n = 1000;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)text[i];
+		buf_addc(out, c < 0x20 || c == 0x7f ? ' ' : (char)c);
+	}
+	if (out->len == start)
+		buf_adds(out, http_reason_phrase(status));
+	buf_addc(out, '\n');
+}

@@ -1,0 +1,142 @@
+/* mercure_form.c -- Mercure request pieces to control fields (see .h). */
+#include "config.h"
+
+#include "mercure_form.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ctl_proto.h"
+#include "msg.h"
+
+bool mercure_has_control(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return true;
+	return false;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return 400;
+}
+
+int mercure_put_topics(const struct http_form *f, struct buf *p, char *err, size_t errlen)
+{
+	size_t n = http_form_count(f, "topic");
+	if (n == 0)
+		return fail(err, errlen, "missing topic");
+	if (n > MSG_MAX_TOPICS)
+		return fail(err, errlen, "too many topics (at most %d)", MSG_MAX_TOPICS);
+	for (const struct http_field *t = http_form_find(f, "topic"); t;
+	     t = http_form_next(f, t, "topic")) {
+		if (t->value_len == 0 || t->value_len > MERCURE_TOPIC_MAX_LEN ||
+		    mercure_has_control(t->value, t->value_len))
+			return fail(err, errlen,
+				    "a topic must be 1 to %d bytes without control characters",
+				    MERCURE_TOPIC_MAX_LEN);
+		ctl_put(p, CTL_T_TOPIC, t->value, t->value_len);
+	}
+	return 0;
+}
+
+/* The fields publish takes at most once. */
+static const char *const single_fields[] = {"data", "id", "type", "retry", "private"};
+
+static bool value_is(const struct http_field *f, const char *s)
+{
+	return f->value_len == strlen(s) && strncasecmp(f->value, s, f->value_len) == 0;
+}
+
+/* "private" is on unless empty, "off", "false" or "0". */
+static bool is_true(const struct http_field *f)
+{
+	return f->value_len > 0 && !value_is(f, "off") && !value_is(f, "false") &&
+	       !value_is(f, "0");
+}
+
+int mercure_publish_fields(const struct http_form *f, struct buf *p, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < sizeof single_fields / sizeof single_fields[0]; i++)
+		if (http_form_count(f, single_fields[i]) > 1)
+			return fail(err, errlen, "duplicate field: %s", single_fields[i]);
+	int status = mercure_put_topics(f, p, err, errlen);
+	if (status)
+		return status;
+
+	const struct http_field *fl = http_form_find(f, "data");
+	if (fl)
+		ctl_put(p, CTL_T_DATA, fl->value, fl->value_len);
+	fl = http_form_find(f, "id");
+	if (fl && fl->value_len > 0) {
+		if (fl->value[0] == '#' || mercure_has_control(fl->value, fl->value_len))
+			return fail(err, errlen,
+				    "id must not start with '#' or contain control characters");
+		ctl_put(p, CTL_T_ID, fl->value, fl->value_len);
+	}
+	fl = http_form_find(f, "type");
+	if (fl && fl->value_len > 0) {
+		if (mercure_has_control(fl->value, fl->value_len))
+			return fail(err, errlen, "type must not contain control characters");
+		ctl_put(p, CTL_T_TYPE, fl->value, fl->value_len);
+	}
+	fl = http_form_find(f, "retry");
+	if (fl && fl->value_len > 0) {
+		uint64_t retry;
+		if (strlen(fl->value) != fl->value_len ||
+		    !parse_digits(fl->value, UINT32_MAX, &retry))
+			return fail(err, errlen, "retry must be a number of milliseconds");
+		ctl_put_u32(p, CTL_T_RETRY, (uint32_t)retry);
+	}
+	fl = http_form_find(f, "private");
+	if (fl && is_true(fl))
+		ctl_put_u32(p, CTL_T_PRIVATE, 1);
+	ctl_put_u32(p, CTL_T_HTTP, 1);
+	return 0;
+}
+
+/* The token (malloc'ed, or NULL when there is none) and where it was. */
+static char *find_token(const char *authorization, const struct http_form *q,
+			const char *cookie, uint32_t *source)
+{
+	char *tok = http_bearer_token(authorization);
+	*source = CTL_AUTH_HEADER;
+	if (tok)
+		return tok;
+	const struct http_field *a = q ? http_form_find(q, "authorization") : NULL;
+	*source = CTL_AUTH_QUERY;
+	if (a && a->value_len > 0)
+		return xmemdup(a->value, a->value_len);
+	tok = http_cookie_get(cookie, MERCURE_COOKIE_NAME);
+	*source = CTL_AUTH_COOKIE;
+	if (tok && !*tok) {
+		free(tok);
+		tok = NULL;
+	}
+	return tok;
+}
+
+void mercure_put_credentials(struct buf *p, const char *authorization,
+			     const struct http_form *q, const char *cookie,
+			     const char *origin)
+{
+	uint32_t source;
+	char *tok = find_token(authorization, q, cookie, &source);
+	if (tok) {
+		ctl_put_str(p, CTL_T_AUTH, tok);
+		ctl_put_u32(p, CTL_T_AUTH_SOURCE, source);
+	}
+	free(tok);
+	if (origin && *origin && strlen(origin) <= MERCURE_ORIGIN_MAX_LEN &&
+	    !mercure_has_control(origin, strlen(origin)))
+		ctl_put_str(p, CTL_T_ORIGIN, origin);
+}

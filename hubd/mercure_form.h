@@ -1,0 +1,47 @@
+/* mercure_form.h -- what the pieces of a Mercure HTTP request mean, turned
+ * into control-protocol fields. Shared by the two places that take Mercure
+ * requests over HTTP: hub.fcgi (behind the web server) and hubd's own
+ * publish listener (publish_listener.c). Pure: no I/O, no logging; every
+ * check that has an HTTP answer returns it, so both answer alike. */
+#ifndef HUBD_MERCURE_FORM_H
+#define HUBD_MERCURE_FORM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http_form.h"
+#include "util.h"
+
+#define MERCURE_TOPIC_MAX_LEN 2048
+#define MERCURE_ORIGIN_MAX_LEN 512
+#define MERCURE_COOKIE_NAME "mercureAuthorization"
+#define MERCURE_FORM_TYPE "application/x-www-form-urlencoded"
+
+/* True when the n bytes at s hold a control character (NUL included). */
+bool mercure_has_control(const char *s, size_t n);
+
+/* Appends every "topic" field of f as a TOPIC field to p. Returns 0, or
+ * 400 with a reason in err (none, too many, an empty, too long or
+ * control-character topic); p may then hold some topics: discard it. */
+int mercure_put_topics(const struct http_form *f, struct buf *p, char *err, size_t errlen);
+
+/* Appends the control fields of a publish form body f to p: its topics,
+ * data, id, type, retry, private, and HTTP (the update came over HTTP: hubd
+ * demands a publisher token). Returns 0, or 400 with a reason in err
+ * (duplicate single field, bad topic, id starting with '#', a control
+ * character in id or type, retry not a number). */
+int mercure_publish_fields(const struct http_form *f, struct buf *p, char *err, size_t errlen);
+
+/* Appends the request's credentials to p for hubd's decisions: the token
+ * (AUTH) with where it came from (AUTH_SOURCE), looked up in the
+ * Authorization header value (Bearer), then the "authorization" parameter
+ * of the query q (when q is not NULL), then the mercureAuthorization cookie
+ * of the Cookie header value; and the Origin header (ORIGIN) when it is
+ * printable and not longer than MERCURE_ORIGIN_MAX_LEN. Any argument may be
+ * NULL. Cannot fail. */
+void mercure_put_credentials(struct buf *p, const char *authorization,
+			     const struct http_form *q, const char *cookie,
+			     const char *origin);
+
+#endif
