@@ -17,6 +17,7 @@
 #include "ctl_server.h"
 #include "hub.h"
 #include "log.h"
+#include "publish_listener.h"
 #include "requests.h"
 #include "settings.h"
 #include "store.h"
@@ -30,6 +31,7 @@ struct daemon {
 	struct store *store;
 	struct hub *hub;
 	struct ctl_server *ctl;
+	struct publish_listener *publish; /* NULL unless publish-listen is set */
 	struct requests requests;
 	struct event *sigterm_ev, *sigint_ev;
 	bool stopping;
@@ -87,6 +89,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	d->stopping = true;
 	log_info("signal %d: stopping (ending %s streams cleanly)", (int)sig, "all");
 	ctl_server_stop(d->ctl);
+	publish_listener_stop(d->publish);
 	hub_shutdown(d->hub, SHUTDOWN_DEADLINE_MS, shutdown_done, d);
 }
 
@@ -133,6 +136,15 @@ int main(int argc, char **argv)
 				  max_payload, requests_handle, &d.requests, err, sizeof err);
 	if (!d.ctl)
 		fatal("control socket: %s", err);
+	if (d.cfg.publish_listen) {
+		/* A form percent-encodes: room for every data byte as %XX. */
+		size_t max_body = 3 * d.cfg.max_update + 64 * 1024;
+		d.publish = publish_listener_start(d.base, d.cfg.publish_listen, &d.requests,
+						   max_body, err, sizeof err);
+		if (!d.publish)
+			fatal("publish-listen: %s", err);
+		log_info("taking publishes over HTTP on %s", d.cfg.publish_listen);
+	}
 	if (d.cfg.pidfile)
 		write_pidfile(d.cfg.pidfile);
 
@@ -150,7 +162,9 @@ int main(int argc, char **argv)
 	 * hub and the peers are still there to take the answers), then the
 	 * rest in reverse order. */
 	ctl_server_stop(d.ctl);
+	publish_listener_stop(d.publish);
 	d.store->ops->close(d.store);
+	publish_listener_free(d.publish);
 	hub_free(d.hub);
 	ctl_server_free(d.ctl);
 	auth_cache_free(d.requests.tokens);

@@ -111,7 +111,9 @@ static bool text_ok(const struct ctl_field *f, size_t max, bool allow_empty, boo
  * (computed once from its ORIGIN). Lives on the stack for requests answered
  * at once, inside the context of those answered later. */
 struct answer {
-	struct ctl_peer *peer;
+	struct ctl_peer *peer;  /* NULL: answered through done instead */
+	requests_done_fn done;  /* publishes from the publish listener */
+	void *done_arg;
 	uint32_t request;
 	char *origin;  /* the Origin request header, or NULL */
 	char *headers; /* CORS lines, or NULL */
@@ -121,7 +123,9 @@ static void answer_init(struct answer *a, const struct requests *rq, struct ctl_
 			const struct ctl_msg *m, bool preflight)
 {
 	const struct ctl_field *o = ctl_find(m, CTL_T_ORIGIN);
-	a->peer = ctl_peer_ref(p);
+	a->peer = p ? ctl_peer_ref(p) : NULL;
+	a->done = NULL;
+	a->done_arg = NULL;
 	a->request = m->request;
 	a->origin = o && o->len > 0 && text_ok(o, 512, false, true) ? ctl_field_str(o) : NULL;
 	a->headers = NULL;
@@ -149,6 +153,10 @@ static void answer_ok(const struct answer *a, struct buf *fields)
 /* Sends CTL_ERROR with status and text plus the CORS headers. */
 static void answer_error(const struct answer *a, int status, const char *text)
 {
+	if (!a->peer) {
+		a->done(a->done_arg, status, text);
+		return;
+	}
 	struct buf b = {0};
 	ctl_put_u32(&b, CTL_T_STATUS, (uint32_t)status);
 	ctl_put_str(&b, CTL_T_MESSAGE, text);
@@ -288,7 +296,9 @@ static void handle_subscribe(struct requests *rq, struct ctl_peer *p, struct ctl
 static void published_cb(void *arg, int status, const char *text)
 {
 	struct answer *a = arg;
-	if (status == 200) {
+	if (status == 200 && !a->peer) {
+		a->done(a->done_arg, status, text);
+	} else if (status == 200) {
 		struct buf b = {0};
 		ctl_put_str(&b, CTL_T_ID, text);
 		answer_ok(a, &b);
@@ -351,12 +361,12 @@ static int check_publisher(const struct requests *rq, const struct ctl_msg *m,
 	return status;
 }
 
-static void handle_publish(struct requests *rq, struct ctl_peer *p, struct ctl_msg *m)
+/* Checks and performs the publish m, answered through a (malloc'ed, freed
+ * once answered). */
+static void publish(struct requests *rq, struct answer *a, struct ctl_msg *m)
 {
 	char err[256];
 	char *topics[MSG_MAX_TOPICS];
-	struct answer *a = xmalloc(sizeof *a);
-	answer_init(a, rq, p, m, false);
 	int status = check_publish_values(rq, m, err, sizeof err);
 	int ntopics = 0;
 	if (!status && (ntopics = collect_topics(m, topics)) < 0) {
@@ -389,6 +399,29 @@ static void handle_publish(struct requests *rq, struct ctl_peer *p, struct ctl_m
 	free_topics(topics, ntopics);
 
 	hub_publish(rq->hub, msg, published_cb, a);
+}
+
+static void handle_publish(struct requests *rq, struct ctl_peer *p, struct ctl_msg *m)
+{
+	struct answer *a = xmalloc(sizeof *a);
+	answer_init(a, rq, p, m, false);
+	publish(rq, a, m);
+}
+
+void requests_publish(struct requests *rq, struct ctl_msg *m, requests_done_fn done,
+		      void *arg)
+{
+	char err[200];
+	if (check_fields(m, publish_rules, err, sizeof err) < 0) {
+		done(arg, 400, err);
+	} else {
+		struct answer *a = xmalloc(sizeof *a);
+		answer_init(a, rq, NULL, m, false);
+		a->done = done;
+		a->done_arg = arg;
+		publish(rq, a, m);
+	}
+	ctl_msg_clear(m);
 }
 
 /* ---- history ----------------------------------------------------------- */

@@ -23,4 +23,17 @@ struct requests {
  * HTTP status and the peer stays. */
 void requests_handle(void *arg, struct ctl_peer *peer, struct ctl_msg *m);
 
+/* How a publish that did not come over the control socket is answered:
+ * status 200 with the update's id as text, or an HTTP error status with
+ * its reason. text is borrowed for the call. */
+typedef void (*requests_done_fn)(void *arg, int status, const char *text);
+
+/* Checks, authorizes and performs the publish m exactly as a CTL_PUBLISH
+ * from hub.fcgi (m's fields as mercure_publish_fields and
+ * mercure_put_credentials build them). Takes m's contents. done(arg) is
+ * called exactly once, at once (a refused publish) or when the store has
+ * the update. */
+void requests_publish(struct requests *rq, struct ctl_msg *m, requests_done_fn done,
+		      void *arg);
+
 #endif

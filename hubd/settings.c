@@ -3,11 +3,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <event2/util.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "settings.h"
 #include "auth.h"
@@ -45,7 +48,25 @@ void settings_free(struct settings *c)
 	free(c->pidfile);
 	free(c->cors_origins);
 	free(c->publish_origins);
+	free(c->publish_listen);
 	memset(c, 0, sizeof *c);
+}
+
+/* publish-listen: a numeric IPv4 address or an IPv6 one in brackets, and a
+ * port: 127.0.0.1:3001, [::1]:3001. */
+static int check_listen_address(const char *v, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	int len = (int)sizeof ss;
+	if (evutil_parse_sockaddr_port(v, (struct sockaddr *)&ss, &len) < 0 ||
+	    !strchr(v, ':') || (ss.ss_family == AF_INET && !((struct sockaddr_in *)&ss)->sin_port) ||
+	    (ss.ss_family == AF_INET6 && !((struct sockaddr_in6 *)&ss)->sin6_port)) {
+		snprintf(err, errlen,
+			 "publish-listen: expected ADDRESS:PORT (127.0.0.1:3001 or [::1]:3001), got \"%s\"",
+			 v);
+		return -1;
+	}
+	return 0;
 }
 
 static void set_str(char **dst, const char *v)
@@ -230,6 +251,10 @@ int settings_set(struct settings *c, const char *key, const char *value,
 			}
 		}
 		set_str(key[0] == 'c' ? &c->cors_origins : &c->publish_origins, value);
+	} else if (!strcmp(key, "publish-listen")) {
+		if (check_listen_address(value, err, errlen) < 0)
+			return -1;
+		set_str(&c->publish_listen, value);
 	} else if (!strcmp(key, "pidfile")) {
 		set_str(&c->pidfile, value);
 	} else if (!strcmp(key, "log-level")) {
@@ -322,6 +347,7 @@ void settings_usage(void *fp)
 		"  --cors-origins 'O1 O2'     origins allowed cross-origin (or *; none)\n"
 		"  --publish-origins 'O1 O2'  origins allowed to publish with cookie auth (none)\n"
 		"  --subscriptions yes|no     the subscriptions API and its events (no)\n"
+		"  --publish-listen ADDR:PORT also take publishes over HTTP here, directly (off)\n"
 		"  --pidfile FILE             write the process id here\n"
 		"  --log-level LEVEL          error, warn, info or debug (info)\n"
 		"  -h, --help                 this text\n"

@@ -32,6 +32,8 @@ struct settings {
 				 * API and its connect/disconnect updates) */
 	char *publish_origins;  /* publish-origins = origins allowed to publish
 				 * with cookie auth (space-separated, or *) */
+	char *publish_listen;   /* publish-listen = ADDR:PORT of hubd's own HTTP
+				 * endpoint for publishers (none: off) */
 	char *pidfile;          /* pidfile = (none) */
 	int log_level;          /* log-level = info (error|warn|info|debug) */
 };

@@ -938,7 +938,7 @@ class Stack:
                  subscriber_key=DEFAULT, extra_hubd_args=(), max_fds=16384, bind='127.0.0.1',
                  max_body=None, fcgi_env=None, max_procs=2, valgrind=None,
                  check_exit=True, name=None, front='lighttpd', apache_workers=512,
-                 lighttpd_workers=0):
+                 lighttpd_workers=0, publish_listen=False):
         if front not in FRONTS:
             raise ValueError('front must be one of %s, not %r' % (', '.join(FRONTS), front))
         self.front = front
@@ -948,6 +948,10 @@ class Stack:
         self.apache_workers = apache_workers
         # lighttpd's server.max-worker (0: none, one process serves all).
         self.lighttpd_workers = lighttpd_workers
+        # hubd's own HTTP endpoint for publishers (--publish-listen) on
+        # publish_port: publish(direct=True) posts there.
+        self.publish_listen = publish_listen
+        self.publish_port = None
         self.apache = None
         self.nginx = None
         self.nginx_workers = []  # worker pids seen (see nginx_worker_pids)
@@ -1060,6 +1064,8 @@ class Stack:
         self.tmpdir = tempfile.mkdtemp(prefix='hubd-it-')
         self.socket_path = os.path.join(self.tmpdir, 'hubd.sock')
         self.db_path = os.path.join(self.tmpdir, 'hubd.db')
+        if self.publish_listen:
+            self.publish_port = free_port()
         self.docroot = os.path.join(self.tmpdir, 'www')
         os.mkdir(self.docroot)
         with open(os.path.join(self.docroot, 'index.html'), 'w') as f:
@@ -1097,6 +1103,8 @@ class Stack:
             argv += ['--subscriber-key', self.subscriber_key]
         if self.max_queue is not None:
             argv += ['--max-queue', str(self.max_queue)]
+        if self.publish_port:
+            argv += ['--publish-listen', '127.0.0.1:%d' % self.publish_port]
         if self.front in ('apache-cgi', 'apache-fcgid') and os.geteuid() == 0:
             # hub.cgi runs as Apache's User, not as root: let it connect.
             argv += ['--socket-mode', '0666']
@@ -1135,6 +1143,8 @@ class Stack:
             try:
                 with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as c:
                     c.connect(self.socket_path)
+                if self.publish_port:
+                    socket.create_connection(('127.0.0.1', self.publish_port), 1).close()
                 return True
             except OSError:
                 return False
@@ -1515,10 +1525,12 @@ class Stack:
         return make_jwt(body, self.jwt_key if key is None else key, alg)
 
     # -- HTTP
-    def request(self, method, target, body=None, headers=None, timeout=30.0):
-        """One HTTP request on a fresh connection. Returns (status, headers
-        (http.client.HTTPMessage, case-insensitive), body str)."""
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+    def request(self, method, target, body=None, headers=None, timeout=30.0, port=None):
+        """One HTTP request on a fresh connection, to the front (or to port
+        on 127.0.0.1). Returns (status, headers (http.client.HTTPMessage,
+        case-insensitive), body str)."""
+        host = self.host if port is None else '127.0.0.1'
+        conn = http.client.HTTPConnection(host, port or self.port, timeout=timeout)
         try:
             if isinstance(body, str):
                 body = body.encode('utf-8')
@@ -1551,10 +1563,11 @@ class Stack:
         return urllib.parse.urlencode(fields)
 
     def publish(self, topics, data='', id=None, type=None, retry=None, private=False,
-                token=DEFAULT, extra_fields=None, headers=None, timeout=30.0):
+                token=DEFAULT, extra_fields=None, headers=None, timeout=30.0, direct=False):
         """POSTs an update. token: DEFAULT = a valid publish-everything JWT,
-        None = no Authorization header, else the JWT to send. Returns
-        (status, headers, body)."""
+        None = no Authorization header, else the JWT to send; direct: to
+        hubd's publish listener instead of the front. Returns (status,
+        headers, body)."""
         body = self.publish_body(topics, data, id, type, retry, private, extra_fields)
         h = {'Content-Type': 'application/x-www-form-urlencoded'}
         if token is DEFAULT:
@@ -1562,7 +1575,8 @@ class Stack:
         if token is not None:
             h['Authorization'] = 'Bearer ' + token
         h.update(headers or {})
-        return self.request('POST', HUB_PATH, body, h, timeout)
+        return self.request('POST', HUB_PATH, body, h, timeout,
+                            port=self.publish_port if direct else None)
 
     def publish_ok(self, topics, data='', **kw):
         """Publishes and asserts 200; returns the update's id."""
