@@ -27,7 +27,9 @@ Environment (all optional; "quick" = the BENCH_QUICK=1 default):
     BENCH_ROUNDS                rounds (default 3, quick 1)
     BENCH_SCENARIOS             comma list of A,B,C,D,E,matching (default A,B,C,D,E);
                                 fanout, idle, publish are A, C, D
-    BENCH_TARGETS               comma list of hubd,nchan1,nchan2 (default all three)
+    BENCH_TARGETS               comma list of hubd,hubd-direct,nchan1,nchan2 (default
+                                all; hubd-direct runs (D) only: publishes go to hubd's
+                                own publish listener, subscribers through lighttpd)
     BENCH_FANOUT_SUBS           (A) subscribers (1000, quick 100)
     BENCH_FANOUT_RATE           (A) updates/s (100, quick 50)
     BENCH_FANOUT_SECONDS        (A) seconds of publishing (10, quick 3)
@@ -142,14 +144,19 @@ for _x in os.environ.get('BENCH_SCENARIOS', 'A,B,C,D,E').split(','):
     _x = ALIASES.get(_x.strip(), _x.strip())
     if _x and _x not in SCENARIOS:
         SCENARIOS.append(_x)
-TARGETS = [x.strip() for x in os.environ.get('BENCH_TARGETS', 'hubd,nchan1,nchan2').split(',')
+TARGETS = [x.strip() for x in
+           os.environ.get('BENCH_TARGETS', 'hubd,hubd-direct,nchan1,nchan2').split(',')
            if x.strip()]
 CLK_TCK = os.sysconf('SC_CLK_TCK')
 TOPIC = 'https://bench.example/updates'   # hubd's topic
 CHANNEL = 'updates'                        # Nchan's channel id
 NGINX = os.environ.get('NGINX') or shutil.which('nginx') or '/usr/sbin/nginx'
 NCHAN_MODULE = os.environ.get('NCHAN_MODULE') or '/usr/lib/nginx/modules/ngx_nchan_module.so'
-TARGET_LABEL = {'hubd': 'hubd', 'nchan1': 'Nchan 1w', 'nchan2': 'Nchan 2w'}
+TARGET_LABEL = {'hubd': 'hubd', 'hubd-direct': 'hubd dir', 'nchan1': 'Nchan 1w',
+                'nchan2': 'Nchan 2w'}
+# Scenario groups a target takes part in (default: all). hubd-direct differs
+# from hubd only in where publishes go.
+TARGET_GROUPS = {'hubd-direct': ('D',)}
 NOTES = []   # run-wide notes (a process that had to be killed, ...)
 
 
@@ -539,10 +546,14 @@ class HubdTarget:
 
     kind = 'hubd'
 
-    def __init__(self, subs=0, heartbeat=20):
+    def __init__(self, subs=0, heartbeat=20, direct=False):
         self.nfront = fronts_for(subs)
+        # direct: publishes go to hubd's publish listener, not through
+        # lighttpd and hub.fcgi.
+        self.direct = direct
         self.stack = Stack(heartbeat=heartbeat, extra_hubd_args=HUBD_ARGS,
-                           lighttpd_workers=self.nfront if self.nfront > 1 else 0)
+                           lighttpd_workers=self.nfront if self.nfront > 1 else 0,
+                           publish_listen=direct)
         self.topic = TOPIC
         self.log_notes = []
 
@@ -550,6 +561,8 @@ class HubdTarget:
         self.stack.start()
         self.sub_urls = [self.stack.base_url + HUB_PATH]
         self.pub_url = self.stack.base_url + HUB_PATH
+        if self.direct:
+            self.pub_url = 'http://127.0.0.1:%d%s' % (self.stack.publish_port, HUB_PATH)
         self.token = self.stack.token(publish=['*'])
         return self
 
@@ -835,11 +848,11 @@ atexit.register(_stop_live_targets)
 
 
 def make_target(name, subs=0):
-    if name == 'hubd':
-        return HubdTarget(subs)
+    if name in ('hubd', 'hubd-direct'):
+        return HubdTarget(subs, direct=name == 'hubd-direct')
     if name in ('nchan1', 'nchan2'):
         return NchanTarget(int(name[-1]), subs)
-    raise ValueError('unknown target %r (known: hubd, nchan1, nchan2)' % name)
+    raise ValueError('unknown target %r (known: %s)' % (name, ', '.join(TARGET_LABEL)))
 
 
 def wait_streams(target, want, timeout=20):
@@ -1987,22 +2000,23 @@ def ratio(a, b):
 
 
 def print_side_by_side(rows, per_target):
-    """The medians side by side and hubd / Nchan 1w."""
+    """The medians side by side and each hubd target / Nchan 1w."""
     names = [t for t in TARGETS if t in per_target]
     heads = [TARGET_LABEL.get(t, t) for t in names]
-    have_ratio = 'hubd' in names and 'nchan1' in names
+    ours = [t for t in ('hubd', 'hubd-direct') if t in names and 'nchan1' in names]
     print('  %-*s' % (LW, 'side by side (medians)') + ''.join('%10s' % h for h in heads) +
-          ('%12s %6s' % ('hubd/N-1w', 'better') if have_ratio else ''))
+          ''.join('%12s %6s' % ('%s/N-1w' % ('dir' if t == 'hubd-direct' else t), 'better')
+                  for t in ours))
     for key, text, better in rows:
         meds = {t: median([r.get(key) if r else None for r in per_target[t]]) for t in names}
         if all(v is None for v in meds.values()):
             continue
         line = '  %-*s' % (LW, text + (' ' + better if better else '')) + \
             ''.join('%10s' % fmt(meds[t]) for t in names)
-        if have_ratio:
-            q = ratio(meds['hubd'], meds['nchan1'])
+        for t in ours:
+            q = ratio(meds[t], meds['nchan1'])
             verdict = ''
-            if better and q is not None and meds['hubd'] != meds['nchan1']:
+            if better and q is not None and meds[t] != meds['nchan1']:
                 # Within 5%: a draw (single rounds vary by far more).
                 verdict = '~' if abs(q - 1) < 0.05 else \
                     'hubd' if (q > 1) == (better == '+') else 'Nchan'
@@ -2087,10 +2101,11 @@ def main():
             keys = [k for k in keys if k in SCENARIOS]
             if not keys:
                 continue
-            results = {k: {t: [] for t in targets} for k in keys}
-            state = {t: {} for t in targets}
+            in_group = [t for t in targets if group in TARGET_GROUPS.get(t, (group,))]
+            results = {k: {t: [] for t in in_group} for k in keys}
+            state = {t: {} for t in in_group}
             for rnd in range(ROUNDS):
-                for t in targets:
+                for t in in_group:
                     if time.monotonic() - t_start > MAX_SECONDS:
                         NOTES.append('%s round %d %s skipped: past BENCH_MAX_SECONDS=%d' % (
                             group, rnd + 1, t, MAX_SECONDS))
