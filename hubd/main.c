@@ -164,6 +164,10 @@ int main(int argc, char **argv)
 	ctl_server_stop(d.ctl);
 	publish_listener_stop(d.publish);
 	d.store->ops->close(d.store);
+	/* Closing the store answered the last publishes: one more pass of the
+	 * loop writes those answers out before their connections close. */
+	if (d.publish)
+		event_base_loop(d.base, EVLOOP_NONBLOCK);
 	publish_listener_free(d.publish);
 	hub_free(d.hub);
 	ctl_server_free(d.ctl);

@@ -308,5 +308,53 @@ def test_sigterm_with_open_connections():
         expect_eq([it['data'] for it in items], ['before', 'after'], 'history across it')
 
 
+def test_sigterm_under_load_loses_no_acknowledged_update():
+    """hubd stopped while 8 publishers post as fast as they can: every
+    publish answered 200 is in the history after the restart, and every
+    publisher got an answer or a closed connection, never a hang."""
+    with Stack(publish_listen=True) as s:
+        tok = s.token()
+        acked = [[] for _ in range(8)]
+        stop = threading.Event()
+
+        def run(k):
+            i = 0
+            while not stop.is_set():
+                try:
+                    conn = direct_conn(s, timeout=scaled(10))
+                    while not stop.is_set():
+                        data = '%d-%d' % (k, i)
+                        st, _, body = post(conn, s.publish_body(T, data), tok)
+                        i += 1
+                        if st == 200:
+                            acked[k].append((body, data))
+                except (OSError, http.client.HTTPException):
+                    time.sleep(0.01)  # hubd is gone or going: try again
+
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        H.wait_for(lambda: sum(map(len, acked)) >= 200, scaled(20), 'publishes before the stop')
+        expect_eq(s.kill_hubd(), 0, 'exit status when stopped under load')
+        stop.set()
+        for t in threads:
+            t.join(scaled(20))
+        expect(not any(t.is_alive() for t in threads), 'a publisher hung')
+        s.start_hubd()
+        stored = {}
+        after = None
+        while True:
+            st, h, items = s.history(T, after=after, limit=1000)
+            expect_eq(st, 200, 'history after the restart')
+            for it in items:
+                stored[it['id']] = it['data']
+            if len(items) < 1000:
+                break
+            after = items[-1]['id']
+        lost = [(i, d) for k in range(8) for i, d in acked[k] if stored.get(i) != d]
+        expect(not lost, '%d acknowledged updates lost, e.g. %r', len(lost), lost[:3])
+        expect(sum(map(len, acked)) >= 200, 'too few publishes to mean anything')
+
+
 if __name__ == '__main__':
     H.run_tests(globals())
