@@ -1473,6 +1473,10 @@ class Stack:
                 self.dump_logs()
                 self._cleanup_tmp(keep=True)
                 raise AssertionError('; '.join(problems))
+            if problems:
+                # Not raised (the test failed already, or does not check):
+                # still say it, it may be why the test failed.
+                print('# %s: %s' % (self.name, '; '.join(problems)))
             self._cleanup_tmp(keep=bool(problems))
 
     def _cleanup_tmp(self, keep=False):

@@ -11,8 +11,9 @@ once, with its id; the page's own form publishes with the demo token; and
 after the browser goes offline ("the laptop sleeps"), after the network is
 cut under it, after hubd is killed with SIGKILL and after it is stopped with
 SIGTERM (restarted on the same database), the page ends up showing every
-acknowledged update exactly once, in order. A screenshot of each final page is saved under
-BUILDDIR/tests/browser/artifacts/.
+acknowledged update exactly once, in order; and once hubd is back, however
+long it was away, the page is on its stream again within a few seconds. A
+screenshot of each final page is saved under BUILDDIR/tests/browser/artifacts/.
 
 Needs /usr/bin/chromium (CHROMIUM), node (NODE) and tests/browser/node_modules
 (cd tests/browser && npm ci). Without them it is skipped (exit 77), except
@@ -46,6 +47,9 @@ DRIVER = os.path.join(BROWSER_DIR, 'driver.mjs')
 ARTIFACTS = os.path.join(H.BUILDDIR, 'tests', 'browser', 'artifacts')
 CI = front_checks.CI
 T = 'https://example.com/demo'
+# How soon after hubd is back the page must be on its stream again: its
+# longest retry delay (4 s) plus room for a slow machine.
+BACK_WITHIN = 10.0
 
 
 def missing_requirements():
@@ -334,6 +338,19 @@ def publish(s, tok, data, acked):
     return uid
 
 
+def failed_reconnects(s):
+    """How many of the page's stream requests hub.fcgi answered 503
+    because hubd was not there: it logs each one ("GET
+    /.well-known/mercure: hubd unreachable: ...") to its stderr, which
+    lighttpd writes to lighttpd.out."""
+    try:
+        with open(os.path.join(s.tmpdir, 'lighttpd.out'), 'rb') as f:
+            text = f.read().decode('utf-8', 'replace')
+    except OSError:
+        return 0
+    return text.count('GET %s: hubd unreachable' % H.HUB_PATH)
+
+
 def publish_with_form(b, data, acked):
     """Publishes with the page's own form (its token field holds the demo
     token); waits for the page to show the id the hub answered."""
@@ -451,7 +468,7 @@ def hubd_restart(sig, name, front='lighttpd'):
         s.start_hubd()
         for i in range(3):
             publish(s, tok, 'after restart %d' % i, acked)
-        wait_state(b, 'open', 'the page to reconnect', timeout=45)
+        wait_state(b, 'open', 'the page to reconnect', timeout=BACK_WITHIN)
         publish(s, tok, 'after reconnecting', acked)
         check_exactly_once(s, b, tok, acked, name)
         screenshot(b, name, front)
@@ -465,6 +482,31 @@ def test_hubd_sigkill_catches_up():
 def test_hubd_sigterm_catches_up():
     """hubd stopped with SIGTERM (it ends the streams cleanly)."""
     hubd_restart(signal.SIGTERM, 'sigterm')
+
+
+def test_back_soon_after_a_long_outage():
+    """hubd stays down while the page fails to reconnect five times (a
+    slow restart, a deploy): once hubd is back, the page is on its stream
+    again within a few seconds -- its retry delay must not have grown
+    with the outage -- and shows every update, once, in order."""
+    with Stack() as s, Browser() as b:
+        tok = open_demo(s, b)
+        acked = []
+        publish(s, tok, 'before the outage', acked)
+        wait_shows(b, acked, 'the first update')
+        s.kill_hubd(signal.SIGTERM)
+        H.wait_for(lambda: failed_reconnects(s) >= 5, scaled(60),
+                   "five of the page's reconnects to fail", interval=0.05)
+        wait_state(b, 'closed', 'the page to show it lost the hub')
+        s.start_hubd()
+        back = time.monotonic()
+        publish(s, tok, 'after the outage', acked)
+        wait_state(b, 'open', 'the page back on its stream soon after hubd',
+                   timeout=BACK_WITHIN)
+        print('# %d reconnects failed; back on the stream %.1f s after hubd'
+              % (failed_reconnects(s), time.monotonic() - back))
+        check_exactly_once(s, b, tok, acked, 'a long outage')
+        screenshot(b, 'outage')
 
 
 # The same page behind Apache (mod_proxy_fcgi, contrib/apache/hubd.conf).

@@ -150,6 +150,47 @@ def test_sigint_ends_streams_cleanly():
         s.check_pubsub()
 
 
+def test_streams_right_after_sigterm_restart():
+    """Each hub.fcgi thread keeps its control connection to hubd. Streams
+    held open on every thread (2 processes x 4 threads) leave each with a
+    connection to the hubd that a SIGTERM then stops; right after the
+    restart, the next stream request on every thread must still reach the
+    new hubd (the handover goes again over a new connection), not get a
+    503, and hub.fcgi logs no failure."""
+    n = 2 * 4
+    with Stack(max_procs=2, fcgi_env={'HUBD_THREADS': '4'}) as s:
+        subs = [s.subscribe(T) for _ in range(n)]
+        try:
+            uid = s.publish_ok(T, 'before SIGTERM')
+            for sub in subs:
+                expect_eq(sub.next_event(scaled(5))['id'], uid, 'live event')
+            expect_eq(s.kill_hubd(signal.SIGTERM), 0, 'hubd exit status after SIGTERM')
+            for i, sub in enumerate(subs):
+                expect(sub.wait_closed(scaled(10)), 'stream %d cut instead of ended', i)
+        finally:
+            for sub in subs:
+                sub.close()
+        s.start_hubd()
+        log = os.path.join(s.tmpdir, 'lighttpd.out')
+        logged = os.path.getsize(log) if os.path.exists(log) else 0
+        subs = []
+        try:
+            for i in range(n):
+                subs.append(s.subscribe(T, last_event_id=uid, wait_ok=False))
+                expect_eq(subs[-1].status, 200, 'stream request %d after the restart (%r)'
+                          % (i, subs[-1].body))
+            after = s.publish_ok(T, 'after the restart')
+            for sub in subs:
+                expect_eq(sub.next_event(scaled(5))['id'], after, 'live event after the restart')
+        finally:
+            for sub in subs:
+                sub.close()
+        with open(log, 'rb') as f:
+            f.seek(logged)
+            expect_eq(f.read().decode('utf-8', 'replace'), '',
+                      'hub.fcgi log lines after the restart')
+
+
 def test_slow_reader_disconnected(front='lighttpd'):
     """A subscriber that never reads is disconnected once its queue passes
     --max-queue; a fast one on the same topic receives everything; the slow
