@@ -38,6 +38,7 @@ struct publish_listener {
 	struct event *resume_ev;           /* re-enables accepting after a pause */
 	struct requests *rq;
 	int pending;                       /* publishes waiting for the store */
+	bool stopped;                      /* new requests are refused (503) */
 };
 
 /* evhttp hands the listener's error callback its own pointer, not ours:
@@ -135,6 +136,13 @@ static void request_cb(struct evhttp_request *req, void *arg)
 	struct publish_listener *l = arg;
 	char err[256];
 	struct buf p = {0};
+	if (l->stopped) {
+		/* Stopping: the store may be closing. Keep-alive connections
+		 * still bring requests; each gets a clear answer. */
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+		answer(req, 503, "hub is shutting down");
+		return;
+	}
 	int status = read_publish(req, &p, err, sizeof err);
 	if (status) {
 		log_debug("publish listener: %d %s", status, err);
@@ -237,7 +245,10 @@ struct publish_listener *publish_listener_start(struct event_base *base, const c
 
 void publish_listener_stop(struct publish_listener *l)
 {
-	if (!l || !l->bound)
+	if (!l)
+		return;
+	l->stopped = true;
+	if (!l->bound)
 		return;
 	evtimer_del(l->resume_ev);
 	evhttp_del_accept_socket(l->http, l->bound);

@@ -23,7 +23,8 @@ struct publish_listener *publish_listener_start(struct event_base *base, const c
 						struct requests *rq, size_t max_body,
 						char *err, size_t errlen);
 
-/* Stops accepting connections; open ones and pending publishes stay. */
+/* Stops accepting connections and answers every further request on the
+ * open ones 503; pending publishes are still answered. */
 void publish_listener_stop(struct publish_listener *l);
 
 /* Closes every connection and frees l. Call it only when no publish is
