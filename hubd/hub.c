@@ -3,10 +3,12 @@
 
 #include "hub.h"
 
+#include <errno.h>
 #include <event2/event.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -32,6 +34,8 @@ struct hub {
 	struct sub *subs; /* every open stream */
 	int nsubs;
 	struct sub *dirty; /* streams with output to flush this loop turn */
+	int watch_fd;      /* epoll set of the streams' descriptors */
+	struct event *watch_ev;
 	struct event *flush_ev;
 	struct event *heartbeat_ev;
 	int64_t next_seq; /* last seq handed to a publish */
@@ -50,6 +54,7 @@ struct hub {
 };
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg);
+static void watch_cb(evutil_socket_t fd, short what, void *arg);
 static void heartbeat_cb(evutil_socket_t fd, short what, void *arg);
 static void done_cb(evutil_socket_t fd, short what, void *arg);
 static void deadline_cb(evutil_socket_t fd, short what, void *arg);
@@ -69,7 +74,12 @@ struct hub *hub_new(struct event_base *base, const struct settings *cfg,
 	h->heartbeat_ev = event_new(base, -1, EV_PERSIST, heartbeat_cb, h);
 	h->done_ev = event_new(base, -1, 0, done_cb, h);
 	h->deadline_ev = event_new(base, -1, 0, deadline_cb, h);
-	if (!h->flush_ev || !h->heartbeat_ev || !h->done_ev || !h->deadline_ev)
+	h->watch_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (h->watch_fd < 0)
+		fatal("epoll_create1: %s", strerror(errno));
+	h->watch_ev = event_new(base, h->watch_fd, EV_READ | EV_PERSIST, watch_cb, h);
+	if (!h->flush_ev || !h->heartbeat_ev || !h->done_ev || !h->deadline_ev || !h->watch_ev ||
+	    event_add(h->watch_ev, NULL) < 0)
 		fatal("cannot create the hub's events");
 	struct timeval tv = {.tv_sec = cfg->heartbeat_s, .tv_usec = 0};
 	event_add(h->heartbeat_ev, &tv);
@@ -86,6 +96,8 @@ void hub_free(struct hub *h)
 	event_free(h->heartbeat_ev);
 	event_free(h->done_ev);
 	event_free(h->deadline_ev);
+	event_free(h->watch_ev);
+	close(h->watch_fd);
 	topic_registry_free(h->topics);
 	free(h->last_id);
 	free(h);
@@ -94,6 +106,11 @@ void hub_free(struct hub *h)
 struct event_base *hub_base(struct hub *h)
 {
 	return h->base;
+}
+
+int hub_watch_fd(const struct hub *h)
+{
+	return h->watch_fd;
 }
 
 struct store *hub_store(struct hub *h)
@@ -143,6 +160,30 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 		sub_flush(s);
 		sub_unref(s);
 		s = next;
+	}
+}
+
+/* The streams' epoll set is readable: hands what it reports to each
+ * stream. A stream's turn may close others of the same batch, so every
+ * one of them is held first. Level-triggered: what one turn leaves (more
+ * than WATCH_ROUNDS batches) is reported again at the next. */
+#define WATCH_BATCH 256
+#define WATCH_ROUNDS 16
+static void watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct epoll_event evs[WATCH_BATCH];
+	for (int round = 0; round < WATCH_ROUNDS; round++) {
+		int n = epoll_wait(fd, evs, WATCH_BATCH, 0);
+		if (n < 0 && errno != EINTR)
+			log_warn("epoll_wait: %s", strerror(errno));
+		for (int i = 0; i < n; i++)
+			sub_ref(evs[i].data.ptr);
+		for (int i = 0; i < n; i++)
+			sub_events(evs[i].data.ptr, evs[i].events);
+		for (int i = 0; i < n; i++)
+			sub_unref(evs[i].data.ptr);
+		if (n < WATCH_BATCH)
+			return;
 	}
 }
 

@@ -71,6 +71,9 @@ bool hub_shutting_down(const struct hub *h);
 
 /* For sub.c. */
 struct event_base *hub_base(struct hub *h);
+/* The epoll set of every stream's descriptor (epoll_event.data.ptr: the
+ * sub); the loop hands what it reports to sub_events. */
+int hub_watch_fd(const struct hub *h);
 void hub_mark_dirty(struct hub *h, struct sub *s);
 void hub_sub_drained(struct hub *h, struct sub *s); /* queue empty again */
 void hub_sub_closed(struct hub *h, struct sub *s);  /* unlink, drop ref */

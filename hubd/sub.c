@@ -6,9 +6,9 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,36 +22,35 @@
 #include "topic.h"
 #include "util.h"
 
-static void sub_event_cb(evutil_socket_t fd, short what, void *arg);
-
-/* (Re)arms the stream's event: read interest in FastCGI mode to notice the
- * server closing the connection, write interest while output waits. */
-static void sub_arm(struct sub *s, bool want_write)
+/* Watches the stream's descriptor in the hub's epoll set (hub_watch_fd),
+ * which the event loop sees as one event: a libevent event per stream cost
+ * some 190 bytes of hubd's memory per idle stream (the event, its entry in
+ * libevent's descriptor map and their allocation overhead), about a
+ * quarter of all hubd spent on one. Level-triggered, as libevent was:
+ * FastCGI mode reads, to notice the server closing the connection; write
+ * interest only while output waits.
+ *
+ * CGI mode asks for no read interest at all: the fd may read EOF from the
+ * start (Apache mod_cgid shuts its write side of the CGI's socket at once),
+ * so reading tells nothing. epoll reports a hang-up or an error whatever
+ * was asked for, which is what matters: EPOLLHUP on mod_cgid's socket and
+ * EPOLLERR on lighttpd's pipe when the server closes its end; otherwise a
+ * departed client behind mod_cgid is noticed only at the heartbeat after
+ * the one that made Apache give up: three heartbeats. Returns -1 with
+ * errno when epoll refuses (out of memory, fs.epoll.max_user_watches). */
+static int sub_arm(struct sub *s, bool want_write)
 {
-	short what = EV_PERSIST;
-	if (s->mode == CTL_MODE_FCGI)
-		what |= EV_READ;
-	else
-		/* CGI mode: the fd may read EOF from the start (Apache mod_cgid
-		 * shuts its write side of the CGI's socket at once), so read
-		 * interest cannot be level-triggered. Edge-triggered, it wakes
-		 * us once now and again when the server closes its end
-		 * (POLLHUP on mod_cgid's socket, POLLERR on lighttpd's pipe);
-		 * sub_event_cb then checks for those. Without it a departed
-		 * client behind mod_cgid is noticed only at the heartbeat after
-		 * the one that made Apache give up: three heartbeats. */
-		what |= EV_READ | EV_ET;
+	if (s->watched && s->want_write == want_write)
+		return 0;
+	struct epoll_event ev = {.events = s->mode == CTL_MODE_FCGI ? EPOLLIN : 0, .data.ptr = s};
 	if (want_write)
-		what |= EV_WRITE;
-	if (s->ev && s->want_write == want_write && event_pending(s->ev, EV_READ | EV_WRITE, NULL))
-		return;
-	if (s->ev)
-		event_del(s->ev);
+		ev.events |= EPOLLOUT;
+	if (epoll_ctl(hub_watch_fd(s->hub), s->watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s->fd,
+		      &ev) < 0)
+		return -1;
+	s->watched = true;
 	s->want_write = want_write;
-	if (!(what & (EV_READ | EV_WRITE)))
-		return;
-	event_assign(s->ev, hub_base(s->hub), s->fd, what, sub_event_cb, s);
-	event_add(s->ev, NULL);
+	return 0;
 }
 
 /* The stream's socket keeps the kernel's default send buffer
@@ -79,15 +78,14 @@ struct sub *sub_new(struct hub *hub, int fd, int mode, uint16_t request_id)
 	s->refs = 1; /* the hub's */
 	s->state = SUB_REPLAYING;
 	outq_init(&s->out, mode == CTL_MODE_CGI ? 0 : request_id);
-	s->ev = event_new(hub_base(hub), -1, 0, sub_event_cb, s);
-	if (!s->ev) {
+	s->last_write_ms = mono_ms();
+	if (sub_arm(s, false) < 0) {
+		int e = errno;
 		close(fd);
 		free(s);
-		errno = ENOMEM;
+		errno = e;
 		return NULL;
 	}
-	s->last_write_ms = mono_ms();
-	sub_arm(s, false);
 	return s;
 }
 
@@ -113,8 +111,6 @@ void sub_unref(struct sub *s)
 	free(s->extra_headers);
 	free(s->id);
 	free(s->payload);
-	if (s->ev)
-		event_free(s->ev);
 	outq_clear(&s->out);
 	free(s);
 }
@@ -212,8 +208,8 @@ void sub_flush(struct sub *s)
 	if (written > 0)
 		s->last_write_ms = mono_ms();
 	if (rc == 0) {
-		if (!over_limit(s, sub_queued(s), hub_max_queue(s->hub)))
-			sub_arm(s, true);
+		if (!over_limit(s, sub_queued(s), hub_max_queue(s->hub)) && sub_arm(s, true) < 0)
+			sub_abort(s, strerror(errno));
 		return;
 	}
 	if (rc < 0) {
@@ -224,7 +220,10 @@ void sub_flush(struct sub *s)
 		sub_abort(s, "response ended");
 		return;
 	}
-	sub_arm(s, false);
+	if (sub_arm(s, false) < 0) {
+		sub_abort(s, strerror(errno));
+		return;
+	}
 	hub_sub_drained(s->hub, s);
 }
 
@@ -277,7 +276,10 @@ void sub_abort(struct sub *s, const char *reason)
 		return;
 	log_debug("stream fd %d closed: %s", s->fd, reason);
 	s->state = SUB_CLOSED;
-	event_del(s->ev);
+	/* (close alone would do while no other descriptor shares the file) */
+	if (s->watched)
+		epoll_ctl(hub_watch_fd(s->hub), EPOLL_CTL_DEL, s->fd, NULL);
+	s->watched = false;
 	if (s->expiry)
 		evtimer_del(s->expiry);
 	/* Drop queued data now: it holds message references. */
@@ -287,34 +289,26 @@ void sub_abort(struct sub *s, const char *reason)
 	hub_sub_closed(s->hub, s); /* unlinks and drops the hub's reference */
 }
 
-static void sub_event_cb(evutil_socket_t fd, short what, void *arg)
+void sub_events(struct sub *s, uint32_t events)
 {
-	struct sub *s = arg;
-	if ((what & EV_READ) && s->mode != CTL_MODE_FCGI) {
-		/* CGI mode (see sub_arm): read-EOF means nothing; only a hang-up
-		 * or an error on the fd does. */
-		struct pollfd pfd = {.fd = fd, .events = 0};
-		if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLERR))) {
-			sub_ref(s);
+	if (s->state == SUB_CLOSED)
+		return;
+	if (s->mode != CTL_MODE_FCGI) {
+		/* CGI mode (see sub_arm): only a hang-up or an error counts. */
+		if (events & (EPOLLHUP | EPOLLERR)) {
 			sub_abort(s, "the web server closed the stream");
-			sub_unref(s);
 			return;
 		}
-	} else if (what & EV_READ) {
+	} else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		/* The web server sends nothing after the request: data is
 		 * discarded, EOF or an error means it closed the connection. */
 		char scratch[512];
-		ssize_t n = recv(fd, scratch, sizeof scratch, 0);
+		ssize_t n = recv(s->fd, scratch, sizeof scratch, 0);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-			sub_ref(s);
 			sub_abort(s, n == 0 ? "peer closed" : strerror(errno));
-			sub_unref(s);
 			return;
 		}
 	}
-	if ((what & EV_WRITE) && s->state != SUB_CLOSED) {
-		sub_ref(s);
+	if (events & EPOLLOUT)
 		sub_flush(s);
-		sub_unref(s);
-	}
 }

@@ -30,12 +30,12 @@ struct sub {
 	int fd;
 	uint8_t mode;        /* CTL_MODE_FCGI or CTL_MODE_CGI */
 	uint8_t state;       /* enum sub_state */
-	bool want_write;     /* EV_WRITE is registered */
+	bool watched;        /* fd is in the hub's epoll set */
+	bool want_write;     /* with write interest */
 	bool dirty;          /* on the hub's flush list */
 	bool headers_sent;
 	uint16_t request_id; /* FastCGI request id to frame with */
 	int refs;
-	struct event *ev;
 	struct outq out;
 	int64_t last_seq;    /* highest update seq queued (no duplicates) */
 	int64_t last_write_ms;
@@ -63,10 +63,10 @@ struct sub {
 };
 
 /* Creates a stream on fd (taken: closed by the stream) and makes fd
- * non-blocking. Watches fd for the peer closing (FastCGI: read-EOF; CGI:
- * hang-up or error only, edge-triggered). Returns
- * NULL with errno when libevent cannot watch fd; fd is then closed. The
- * caller adds it to the hub and links topics. */
+ * non-blocking. Watches fd in the hub's epoll set for the peer closing
+ * (FastCGI: read-EOF; CGI: hang-up or error only). Returns NULL with errno
+ * when fd cannot be watched; fd is then closed. The caller adds it to the
+ * hub and links topics. */
 struct sub *sub_new(struct hub *hub, int fd, int mode, uint16_t request_id);
 
 struct sub *sub_ref(struct sub *s);
@@ -88,6 +88,10 @@ void sub_send_headers(struct sub *s, const char *last_id, bool reset,
 bool sub_queue_msg(struct sub *s, struct msg *m, size_t max_queue);
 /* Queues raw SSE bytes (copied), framed for the stream's mode. */
 void sub_queue_sse(struct sub *s, const char *sse, size_t len);
+/* What epoll reported for the stream's fd (the hub's loop, which holds a
+ * reference meanwhile): reads and discards, notices the peer closing,
+ * writes when output waits. */
+void sub_events(struct sub *s, uint32_t events);
 /* Writes as much of the queue as the socket takes now; waits for
  * writability for the rest. Aborts the stream on a write error. */
 void sub_flush(struct sub *s);
