@@ -195,6 +195,7 @@ static void replay_page_cb(void *arg, enum store_status status, struct msg **msg
 static void replay_query(struct hub *h, struct sub *s)
 {
 	const struct match_rules *r = s->rules;
+	struct sub_replay *rp = sub_replay(s);
 	const char *names[MSG_MAX_TOPICS];
 	bool priv = r->nallowed > 0;
 	/* Exact selectors use the store's topic index; templates need every
@@ -202,16 +203,16 @@ static void replay_query(struct hub *h, struct sub *s)
 	struct store_query q = {
 		.topics = names,
 		.ntopics = match_rules_store_topics(r, names),
-		.after_id = s->replay_after_id,
+		.after_id = rp->after_id,
 		.after_seq = s->last_seq,
-		.upto_seq = s->replay_upto,
+		.upto_seq = rp->upto,
 		.limit = REPLAY_PAGE,
 		.include_private = priv,
 		.filter = (priv || r->has_templates) ? match_rules_accept : NULL,
 		.filter_arg = r,
 	};
-	s->replay_inflight = true;
-	s->replay_more = false;
+	rp->inflight = true;
+	rp->more = false;
 	h->store->ops->query(h->store, &q, replay_page_cb, sub_ref(s));
 }
 
@@ -219,16 +220,12 @@ static void replay_query(struct hub *h, struct sub *s)
 static void replay_finish(struct hub *h, struct sub *s)
 {
 	s->state = SUB_LIVE;
-	s->replay_draining = false;
-	for (int i = 0; i < s->npending; i++) {
-		if (s->state == SUB_LIVE && sub_queue_msg(s, s->pending[i], h->cfg->max_queue))
+	struct sub_replay *rp = s->replay;
+	for (int i = 0; rp && i < rp->npending; i++) {
+		if (s->state == SUB_LIVE && sub_queue_msg(s, rp->pending[i], h->cfg->max_queue))
 			h->deliveries++;
-		msg_unref(s->pending[i]);
 	}
-	free(s->pending);
-	s->pending = NULL;
-	s->npending = s->pending_cap = 0;
-	s->pending_bytes = 0;
+	sub_replay_free(s);
 }
 
 static void replay_page_cb(void *arg, enum store_status status, struct msg **msgs,
@@ -236,7 +233,8 @@ static void replay_page_cb(void *arg, enum store_status status, struct msg **msg
 {
 	struct sub *s = arg;
 	struct hub *h = s->hub;
-	s->replay_inflight = false;
+	if (s->replay)
+		s->replay->inflight = false;
 	if (s->state != SUB_REPLAYING || status != STORE_OK) {
 		for (int i = 0; i < n; i++)
 			msg_unref(msgs[i]);
@@ -245,11 +243,11 @@ static void replay_page_cb(void *arg, enum store_status status, struct msg **msg
 		sub_unref(s);
 		return;
 	}
+	struct sub_replay *rp = sub_replay(s);
 	if (!s->headers_sent)
-		sub_send_headers(s, s->header_last_id, s->replay_after_id && !after_found,
-				 s->replay_after_id);
-	free(s->replay_after_id);
-	s->replay_after_id = NULL;
+		sub_send_headers(s, rp->header_last_id, rp->after_id && !after_found, rp->after_id);
+	free(rp->after_id);
+	rp->after_id = NULL;
 	for (int i = 0; i < n; i++) {
 		if (s->state == SUB_REPLAYING && sub_queue_msg(s, msgs[i], SIZE_MAX))
 			h->replayed++;
@@ -262,22 +260,23 @@ static void replay_page_cb(void *arg, enum store_status status, struct msg **msg
 		if (!has_more && sub_queued(s) == 0)
 			replay_finish(h, s);
 		else if (!has_more)
-			s->replay_draining = true; /* finishes in hub_sub_drained */
+			rp->draining = true; /* finishes in hub_sub_drained */
 		else if (sub_queued(s) < h->cfg->max_queue / 2)
 			replay_query(h, s);
 		else
-			s->replay_more = true; /* resumes in hub_sub_drained */
+			rp->more = true; /* resumes in hub_sub_drained */
 	}
 	sub_unref(s);
 }
 
 void hub_sub_drained(struct hub *h, struct sub *s)
 {
-	if (s->state != SUB_REPLAYING || s->replay_inflight)
+	struct sub_replay *rp = s->replay;
+	if (s->state != SUB_REPLAYING || !rp || rp->inflight)
 		return;
-	if (s->replay_draining)
+	if (rp->draining)
 		replay_finish(h, s);
-	else if (s->replay_more)
+	else if (rp->more)
 		replay_query(h, s);
 }
 
@@ -302,7 +301,8 @@ int hub_subscribe(struct hub *h, const struct hub_sub_request *req, char *err, s
 		return 503;
 	}
 	s->rules = rules;
-	s->extra_headers = req->extra_headers && *req->extra_headers ? xstrdup(req->extra_headers) : NULL;
+	if (req->extra_headers && *req->extra_headers)
+		sub_extra(s)->headers = xstrdup(req->extra_headers);
 	s->next = h->subs;
 	if (h->subs)
 		h->subs->prev = s;
@@ -315,22 +315,24 @@ int hub_subscribe(struct hub *h, const struct hub_sub_request *req, char *err, s
 		return 503;
 	}
 	if (h->cfg->subscriptions) {
-		s->id = msg_make_id();
-		s->payload = req->payload ? xstrdup(req->payload) : NULL;
+		struct sub_extra *x = sub_extra(s);
+		x->id = msg_make_id();
+		x->payload = req->payload ? xstrdup(req->payload) : NULL;
 		announce(h, s, true);
 	}
 
-	/* Exact topics and "*" in the index, templates on their own list. */
-	s->links = xcalloc((size_t)rules->ntopics + 1, sizeof *s->links);
+	/* Exact topics and "*" in the index, templates on their own list. A
+	 * stream of one topic uses the link inside it. */
+	s->links = rules->ntopics <= 1 ? &s->link : xcalloc((size_t)rules->ntopics, sizeof *s->links);
 	for (int i = 0; i < rules->ntopics; i++) {
 		const char *name = selector_kind(rules->topics[i]) == SELECTOR_TEMPLATE
 					   ? TEMPLATE_SUBSCRIBERS
 					   : selector_text(rules->topics[i]);
 		bool dup = false;
 		for (int j = 0; j < s->nlinks && !dup; j++)
-			dup = strcmp(s->links[j]->topic->name, name) == 0;
+			dup = strcmp(s->links[j].topic->name, name) == 0;
 		if (!dup)
-			s->links[s->nlinks++] = topic_subscribe(h->topics, name, s);
+			topic_subscribe(h->topics, name, s, &s->links[s->nlinks++]);
 	}
 
 	if (!last_event_id) {
@@ -342,17 +344,18 @@ int hub_subscribe(struct hub *h, const struct hub_sub_request *req, char *err, s
 	/* Replay everything after last_event_id up to what is committed now;
 	 * updates committed from here on are held back until it is done. */
 	s->state = SUB_REPLAYING;
-	s->replay_upto = h->last_seq;
-	s->header_last_id = xstrdup(h->last_id ? h->last_id : "earliest");
+	struct sub_replay *rp = sub_replay(s);
+	rp->upto = h->last_seq;
+	rp->header_last_id = xstrdup(h->last_id ? h->last_id : "earliest");
 	bool earliest = strcmp(last_event_id, "earliest") == 0;
 	if (h->last_seq == 0) {
 		/* Nothing stored: an id other than "earliest" is unknown. */
-		sub_send_headers(s, s->header_last_id, !earliest, last_event_id);
+		sub_send_headers(s, rp->header_last_id, !earliest, last_event_id);
 		replay_finish(h, s);
 		return 0;
 	}
 	if (!earliest)
-		s->replay_after_id = xstrdup(last_event_id);
+		rp->after_id = xstrdup(last_event_id);
 	replay_query(h, s);
 	return 0;
 }
@@ -368,14 +371,16 @@ void hub_sub_closed(struct hub *h, struct sub *s)
 	s->prev = s->next = NULL;
 	h->nsubs--;
 	h->streams_closed++;
-	if (s->id && !h->shutting_down)
+	if (s->extra && s->extra->id && !h->shutting_down)
 		announce(h, s, false);
 	for (int i = 0; i < s->nlinks; i++)
-		topic_unsubscribe(h->topics, s->links[i]);
+		topic_unsubscribe(h->topics, &s->links[i]);
 	s->nlinks = 0;
-	for (int i = 0; i < s->npending; i++)
-		msg_unref(s->pending[i]);
-	s->npending = 0;
+	if (s->replay) {
+		for (int i = 0; i < s->replay->npending; i++)
+			msg_unref(s->replay->pending[i]);
+		s->replay->npending = 0;
+	}
 	if (h->shutting_down && h->nsubs == 0)
 		event_active(h->done_ev, 0, 0);
 	sub_unref(s); /* the hub's reference */
@@ -489,8 +494,8 @@ static void announce(struct hub *h, struct sub *s, bool active)
 	for (int i = 0; i < s->rules->ntopics; i++) {
 		const char *topic = selector_text(s->rules->topics[i]);
 		struct buf iri = {0}, doc = {0};
-		subscriptions_iri(&iri, topic, s->id);
-		subscriptions_object(&doc, topic, s->id, active, s->payload, true);
+		subscriptions_iri(&iri, topic, s->extra->id);
+		subscriptions_object(&doc, topic, s->extra->id, active, s->extra->payload, true);
 		const char *topics[1] = {iri.p};
 		hub_publish(h, msg_new(NULL, topics, 1, NULL, -1, true, doc.p, doc.len),
 			    announced_cb, NULL);
@@ -507,22 +512,23 @@ int hub_subscriptions_json(struct hub *h, const char *topic, const char *subscri
 	struct buf list = {0};
 	int n = 0;
 	for (struct sub *s = h->subs; s; s = s->next) {
-		if (!s->id || s->state == SUB_CLOSED || s->state == SUB_ENDING)
+		const struct sub_extra *x = s->extra;
+		if (!x || !x->id || s->state == SUB_CLOSED || s->state == SUB_ENDING)
 			continue;
-		if (subscriber && strcmp(s->id, subscriber) != 0)
+		if (subscriber && strcmp(x->id, subscriber) != 0)
 			continue;
 		for (int i = 0; i < s->rules->ntopics; i++) {
 			const char *t = selector_text(s->rules->topics[i]);
 			if (topic && strcmp(t, topic) != 0)
 				continue;
 			if (subscriber) { /* one subscription: the object itself */
-				subscriptions_object(out, t, s->id, true, s->payload, true);
+				subscriptions_object(out, t, x->id, true, x->payload, true);
 				buf_free(&list);
 				return 200;
 			}
 			if (n++)
 				buf_addc(&list, ',');
-			subscriptions_object(&list, t, s->id, true, s->payload, false);
+			subscriptions_object(&list, t, x->id, true, x->payload, false);
 		}
 	}
 	if (subscriber) {

@@ -74,7 +74,6 @@ struct sub *sub_new(struct hub *hub, int fd, int mode, uint16_t request_id)
 	s->hub = hub;
 	s->fd = fd;
 	s->mode = (uint8_t)mode;
-	s->request_id = request_id;
 	s->refs = 1; /* the hub's */
 	s->state = SUB_REPLAYING;
 	outq_init(&s->out, mode == CTL_MODE_CGI ? 0 : request_id);
@@ -95,22 +94,51 @@ struct sub *sub_ref(struct sub *s)
 	return s;
 }
 
+void sub_replay_free(struct sub *s)
+{
+	struct sub_replay *r = s->replay;
+	if (!r)
+		return;
+	for (int i = 0; i < r->npending; i++)
+		msg_unref(r->pending[i]);
+	free(r->pending);
+	free(r->after_id);
+	free(r->header_last_id);
+	free(r);
+	s->replay = NULL;
+}
+
+struct sub_replay *sub_replay(struct sub *s)
+{
+	if (!s->replay)
+		s->replay = xcalloc(1, sizeof *s->replay);
+	return s->replay;
+}
+
+struct sub_extra *sub_extra(struct sub *s)
+{
+	if (!s->extra)
+		s->extra = xcalloc(1, sizeof *s->extra);
+	return s->extra;
+}
+
 void sub_unref(struct sub *s)
 {
 	if (!s || --s->refs > 0)
 		return;
-	for (int i = 0; i < s->npending; i++)
-		msg_unref(s->pending[i]);
-	free(s->pending);
-	free(s->links);
+	sub_replay_free(s);
+	if (s->links != &s->link)
+		free(s->links);
 	match_rules_free(s->rules);
-	if (s->expiry)
-		event_free(s->expiry);
-	free(s->replay_after_id);
-	free(s->header_last_id);
-	free(s->extra_headers);
-	free(s->id);
-	free(s->payload);
+	struct sub_extra *x = s->extra;
+	if (x) {
+		if (x->expiry)
+			event_free(x->expiry);
+		free(x->headers);
+		free(x->id);
+		free(x->payload);
+		free(x);
+	}
 	outq_clear(&s->out);
 	free(s);
 }
@@ -140,10 +168,10 @@ void sub_send_headers(struct sub *s, const char *last_id, bool reset,
 		buf_printf(&b, "Last-Event-ID: %s\r\n", last_id);
 	if (reset)
 		buf_adds(&b, "X-Hubd-Replay: reset\r\n");
-	if (s->extra_headers) {
-		buf_adds(&b, s->extra_headers);
-		free(s->extra_headers);
-		s->extra_headers = NULL;
+	if (s->extra && s->extra->headers) {
+		buf_adds(&b, s->extra->headers);
+		free(s->extra->headers);
+		s->extra->headers = NULL;
 	}
 	buf_adds(&b, "\r\n");
 	sse_encode_comment(&b, "ok");
@@ -186,16 +214,17 @@ bool sub_queue_msg(struct sub *s, struct msg *m, size_t max_queue)
 
 bool sub_hold(struct sub *s, struct msg *m, size_t limit)
 {
-	if (m->seq <= s->last_seq || (s->npending > 0 && s->pending[s->npending - 1]->seq >= m->seq))
+	struct sub_replay *r = sub_replay(s);
+	if (m->seq <= s->last_seq || (r->npending > 0 && r->pending[r->npending - 1]->seq >= m->seq))
 		return true; /* held already (it matched through another topic) */
-	if (s->pending_bytes + m->datalen > limit)
+	if (r->pending_bytes + m->datalen > limit)
 		return false;
-	if (s->npending == s->pending_cap) {
-		s->pending_cap = s->pending_cap ? s->pending_cap * 2 : 8;
-		s->pending = xrealloc(s->pending, (size_t)s->pending_cap * sizeof *s->pending);
+	if (r->npending == r->pending_cap) {
+		r->pending_cap = r->pending_cap ? r->pending_cap * 2 : 8;
+		r->pending = xrealloc(r->pending, (size_t)r->pending_cap * sizeof *r->pending);
 	}
-	s->pending[s->npending++] = msg_ref(m);
-	s->pending_bytes += m->datalen;
+	r->pending[r->npending++] = msg_ref(m);
+	r->pending_bytes += m->datalen;
 	return true;
 }
 
@@ -235,7 +264,7 @@ void sub_end(struct sub *s)
 		sub_send_headers(s, NULL, false, NULL);
 	if (s->mode == CTL_MODE_FCGI) {
 		struct buf b = {0};
-		fcgi_append_end(&b, s->request_id);
+		fcgi_append_end(&b, s->out.request_id);
 		outq_add_framed(&s->out, b.p, b.len);
 		buf_free(&b);
 	}
@@ -250,7 +279,7 @@ void sub_end(struct sub *s)
 static void expiry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sub *s = arg;
-	if (now_ms() < s->exp_s * 1000 && sub_expire_at(s, s->exp_s) == 0)
+	if (now_ms() < s->extra->exp_s * 1000 && sub_expire_at(s, s->extra->exp_s) == 0)
 		return;
 	log_debug("stream fd %d: the subscriber's token expired", s->fd);
 	sub_end(s);
@@ -258,16 +287,17 @@ static void expiry_cb(evutil_socket_t fd, short what, void *arg)
 
 int sub_expire_at(struct sub *s, int64_t exp_s)
 {
-	s->exp_s = exp_s;
+	struct sub_extra *x = sub_extra(s);
+	x->exp_s = exp_s;
 	/* libevent counts timeouts from the time it cached when the loop
 	 * woke up; a slow turn would make the stream end early. */
 	event_base_update_cache_time(hub_base(s->hub));
 	int64_t ms = exp_s * 1000 - now_ms();
 	struct timeval tv = {.tv_sec = ms > 0 ? ms / 1000 : 0,
 			     .tv_usec = ms > 0 ? (ms % 1000) * 1000 : 0};
-	if (!s->expiry)
-		s->expiry = evtimer_new(hub_base(s->hub), expiry_cb, s);
-	return s->expiry ? evtimer_add(s->expiry, &tv) : -1;
+	if (!x->expiry)
+		x->expiry = evtimer_new(hub_base(s->hub), expiry_cb, s);
+	return x->expiry ? evtimer_add(x->expiry, &tv) : -1;
 }
 
 void sub_abort(struct sub *s, const char *reason)
@@ -280,8 +310,8 @@ void sub_abort(struct sub *s, const char *reason)
 	if (s->watched)
 		epoll_ctl(hub_watch_fd(s->hub), EPOLL_CTL_DEL, s->fd, NULL);
 	s->watched = false;
-	if (s->expiry)
-		evtimer_del(s->expiry);
+	if (s->extra && s->extra->expiry)
+		evtimer_del(s->extra->expiry);
 	/* Drop queued data now: it holds message references. */
 	outq_clear(&s->out);
 	close(s->fd);

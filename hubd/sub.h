@@ -12,11 +12,11 @@
 #include <stdint.h>
 
 #include "outq.h"
+#include "topic.h"
 
 struct hub;
 struct msg;
 struct event;
-struct topic_link;
 
 enum sub_state {
 	SUB_REPLAYING, /* headers maybe not sent; live updates held in pending */
@@ -25,41 +25,53 @@ enum sub_state {
 	SUB_CLOSED,    /* fd closed, unlinked from the hub; waiting for refs */
 };
 
-struct sub {
-	struct hub *hub;
-	int fd;
-	uint8_t mode;        /* CTL_MODE_FCGI or CTL_MODE_CGI */
-	uint8_t state;       /* enum sub_state */
-	bool watched;        /* fd is in the hub's epoll set */
-	bool want_write;     /* with write interest */
-	bool dirty;          /* on the hub's flush list */
-	bool headers_sent;
-	uint16_t request_id; /* FastCGI request id to frame with */
-	int refs;
-	struct outq out;
-	int64_t last_seq;    /* highest update seq queued (no duplicates) */
-	int64_t last_write_ms;
-	struct match_rules *rules; /* what it may receive; owned */
-	struct event *expiry;      /* ends the stream when its JWT expires */
-	int64_t exp_s;             /* that JWT's exp (epoch seconds) */
-	struct topic_link **links;
-	int nlinks;
-	/* Live updates that arrive while replaying, oldest first. */
-	struct msg **pending;
+/* Replay from history, and the live updates that arrive meanwhile: only
+ * while a stream replays (sub_replay), freed when it goes live. */
+struct sub_replay {
+	struct msg **pending; /* live updates held back, oldest first */
 	int npending, pending_cap;
 	size_t pending_bytes;
-	/* Replay from history: pages up to replay_upto (inclusive). */
-	bool replay_inflight; /* a page query is out */
-	bool replay_more;     /* more pages follow once the queue drains */
-	bool replay_draining; /* last page queued; live once it is written */
-	int64_t replay_upto;
-	char *replay_after_id; /* NULL after the first page */
-	char *header_last_id;  /* value for the Last-Event-ID response header */
-	char *extra_headers;   /* more response header lines (CORS), or NULL */
-	char *id;              /* subscriber id (subscriptions API), or NULL */
-	char *payload;         /* its JWT's mercure.payload JSON, or NULL */
-	struct sub *prev, *next;  /* the hub's list of every open stream */
-	struct sub *dirty_next;   /* the hub's flush list */
+	bool inflight;        /* a page query is out */
+	bool more;            /* more pages follow once the queue drains */
+	bool draining;        /* last page queued; live once it is written */
+	int64_t upto;         /* pages up to this seq (inclusive) */
+	char *after_id;       /* NULL after the first page */
+	char *header_last_id; /* value for the Last-Event-ID response header */
+};
+
+/* What only some streams have (sub_extra); kept for the stream's life. */
+struct sub_extra {
+	struct event *expiry; /* ends the stream when its JWT expires */
+	int64_t exp_s;        /* that JWT's exp (epoch seconds) */
+	char *headers;        /* more response header lines (CORS) until sent */
+	char *id;             /* subscriber id (subscriptions API), or NULL */
+	char *payload;        /* its JWT's mercure.payload JSON, or NULL */
+};
+
+/* Every open stream costs one of these (and its match_rules): what a
+ * plain live stream needs is here, the rest hangs off replay and extra,
+ * NULL for most, and the link of a stream with one topic is inside. */
+struct sub {
+	struct hub *hub;
+	struct sub *prev, *next;   /* the hub's list of every open stream */
+	struct sub *dirty_next;    /* the hub's flush list */
+	struct match_rules *rules; /* what it may receive; owned */
+	struct sub_replay *replay; /* while replaying, else NULL */
+	struct sub_extra *extra;   /* NULL unless needed */
+	struct topic_link *links;  /* &link, or an array for several topics */
+	struct topic_link link;
+	struct outq out;           /* framed with the FastCGI request id (0: CGI) */
+	int64_t last_seq;          /* highest update seq queued (no duplicates) */
+	int64_t last_write_ms;
+	int fd;
+	int refs;
+	uint16_t nlinks;
+	uint8_t mode;              /* CTL_MODE_FCGI or CTL_MODE_CGI */
+	uint8_t state;             /* enum sub_state */
+	bool watched;              /* fd is in the hub's epoll set */
+	bool want_write;           /* with write interest */
+	bool dirty;                /* on the hub's flush list */
+	bool headers_sent;
 };
 
 /* Creates a stream on fd (taken: closed by the stream) and makes fd
@@ -70,10 +82,16 @@ struct sub {
 struct sub *sub_new(struct hub *hub, int fd, int mode, uint16_t request_id);
 
 struct sub *sub_ref(struct sub *s);
+/* The stream's replay state, or its extra fields, created empty on first
+ * use. Cannot fail (aborts on OOM). */
+struct sub_replay *sub_replay(struct sub *s);
+struct sub_extra *sub_extra(struct sub *s);
+/* Replay is over: frees its state (releasing held-back updates). */
+void sub_replay_free(struct sub *s);
 /* Drops a reference; frees at zero (the stream must be closed by then). */
 void sub_unref(struct sub *s);
 
-/* Queues the response header block (with s->extra_headers, which it
+/* Queues the response header block (with the extra headers, which it
  * frees) and the opening comment. last_id:
  * value of the Last-Event-ID response header or NULL for none; reset: the
  * requested Last-Event-ID was unknown (adds X-Hubd-Replay: reset and the

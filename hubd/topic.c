@@ -33,12 +33,6 @@ struct topic_registry *topic_registry_new(void)
 
 static void topic_free(struct topic *t)
 {
-	struct topic_link *l = t->links;
-	while (l) {
-		struct topic_link *next = l->next;
-		free(l);
-		l = next;
-	}
 	free(t->name);
 	free(t);
 }
@@ -90,7 +84,7 @@ static void grow(struct topic_registry *r)
 	r->nbuckets = n;
 }
 
-struct topic_link *topic_subscribe(struct topic_registry *r, const char *name, void *sub)
+void topic_subscribe(struct topic_registry *r, const char *name, void *sub, struct topic_link *l)
 {
 	unsigned h = hash_str(name);
 	struct topic *t = find_hashed(r, name, h);
@@ -105,15 +99,14 @@ struct topic_link *topic_subscribe(struct topic_registry *r, const char *name, v
 		*b = t;
 		r->ntopics++;
 	}
-	struct topic_link *l = xcalloc(1, sizeof *l);
 	l->topic = t;
 	l->sub = sub;
+	l->prev = NULL;
 	l->next = t->links;
 	if (t->links)
 		t->links->prev = l;
 	t->links = l;
 	t->nlinks++;
-	return l;
 }
 
 void topic_unsubscribe(struct topic_registry *r, struct topic_link *l)
@@ -126,7 +119,8 @@ void topic_unsubscribe(struct topic_registry *r, struct topic_link *l)
 	if (l->next)
 		l->next->prev = l->prev;
 	t->nlinks--;
-	free(l);
+	l->topic = NULL;
+	l->prev = l->next = NULL;
 	if (t->nlinks > 0)
 		return;
 	struct topic **p = &r->buckets[t->hash & (r->nbuckets - 1)];

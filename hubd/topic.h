@@ -17,7 +17,8 @@ struct topic {
 	unsigned hash;
 };
 
-/* One subscriber's subscription to one topic; owned by the registry. */
+/* One subscriber's subscription to one topic: the subscriber's memory
+ * (inside it, for one topic), linked into the registry while subscribed. */
 struct topic_link {
 	struct topic *topic;
 	void *sub; /* the subscriber; borrowed */
@@ -28,16 +29,19 @@ struct topic_registry;
 
 /* Creates an empty registry. Cannot fail. */
 struct topic_registry *topic_registry_new(void);
-/* Frees the registry and every topic and link. NULL is a no-op. */
+/* Frees the registry and every topic (links are their subscribers'). NULL
+ * is a no-op. */
 void topic_registry_free(struct topic_registry *r);
 
 /* The topic called name, or NULL when nobody subscribes to it. */
 struct topic *topic_find(struct topic_registry *r, const char *name);
-/* Subscribes sub to name (copied), creating the topic as needed. The link
- * stays valid until topic_unsubscribe. Cannot fail. */
-struct topic_link *topic_subscribe(struct topic_registry *r, const char *name, void *sub);
-/* Removes the link and frees it; a topic left without subscribers is
- * freed too. Never call while iterating that topic's links. */
+/* Subscribes sub to name (copied), creating the topic as needed, through
+ * the caller's link l, which must stay put until topic_unsubscribe.
+ * Cannot fail. */
+void topic_subscribe(struct topic_registry *r, const char *name, void *sub,
+		     struct topic_link *l);
+/* Unlinks l; a topic left without subscribers is freed. Never call while
+ * iterating that topic's links. */
 void topic_unsubscribe(struct topic_registry *r, struct topic_link *l);
 /* Number of topics with at least one subscriber. */
 size_t topic_count(const struct topic_registry *r);
