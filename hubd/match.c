@@ -9,28 +9,23 @@
 #include "selector.h"
 #include "util.h"
 
-/* Compiles texts into a new array. */
-static struct selector **parse_all(const char *const *texts, int n)
-{
-	struct selector **sels = xcalloc((size_t)(n > 0 ? n : 1), sizeof *sels);
-	for (int i = 0; i < n; i++)
-		sels[i] = selector_parse(texts[i]);
-	return sels;
-}
-
 struct match_rules *match_rules_new(const char *const *topics, int ntopics,
 				    char *const *allowed, int nallowed)
 {
-	struct match_rules *r = xcalloc(1, sizeof *r);
-	r->topics = parse_all(topics, ntopics);
-	r->allowed = parse_all((const char *const *)allowed, nallowed);
+	struct match_rules *r =
+		xcalloc(1, sizeof *r + (size_t)(ntopics + nallowed) * sizeof r->sels[0]);
+	r->topics = r->sels;
+	r->allowed = r->sels + ntopics;
 	r->ntopics = ntopics;
 	r->nallowed = nallowed;
 	for (int i = 0; i < ntopics; i++) {
+		r->topics[i] = selector_parse(topics[i]);
 		enum selector_kind k = selector_kind(r->topics[i]);
 		r->has_templates |= k == SELECTOR_TEMPLATE;
 		r->has_all |= k == SELECTOR_ALL;
 	}
+	for (int i = 0; i < nallowed; i++)
+		r->allowed[i] = selector_parse(allowed[i]);
 	return r;
 }
 
@@ -38,12 +33,8 @@ void match_rules_free(struct match_rules *r)
 {
 	if (!r)
 		return;
-	for (int i = 0; r->topics && i < r->ntopics; i++)
-		selector_free(r->topics[i]);
-	for (int i = 0; r->allowed && i < r->nallowed; i++)
-		selector_free(r->allowed[i]);
-	free(r->topics);
-	free(r->allowed);
+	for (int i = 0; i < r->ntopics + r->nallowed; i++)
+		selector_free(r->sels[i]);
 	free(r);
 }
 

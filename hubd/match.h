@@ -12,12 +12,13 @@ struct msg;
 struct selector;
 
 struct match_rules {
-	struct selector **topics; /* from the request's topic parameters */
-	int ntopics;
+	struct selector **topics;  /* from the request's topic parameters */
 	struct selector **allowed; /* mercure.subscribe: private updates */
+	int ntopics;
 	int nallowed;
 	bool has_templates; /* a topic selector is a URI template */
 	bool has_all;       /* a topic selector is "*" */
+	struct selector *sels[]; /* topics, then allowed: one allocation */
 };
 
 /* Compiles the selectors (copied). A malformed URI template is taken as

@@ -5,6 +5,7 @@
 #include "selector.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,21 +76,23 @@ struct piece {
 	uint32_t litlen;
 };
 
+/* One allocation with its text: every subscriber has at least one. */
 struct selector {
-	enum selector_kind kind;
-	char *text;
-	size_t len;
-	/* Templates: the literal bytes before the first and after the last
-	 * expression are compared directly; prog matches what lies between. */
-	size_t head, tail;
 	struct inst *prog;
-	uint32_t nprog;
 	/* When every expression is a lone variable matching a run of one
 	 * class ({id}, {+path}, {/id}) and the literal after each but the
 	 * last starts with a byte the run cannot take, the topic splits in
 	 * one greedy pass and the automaton is skipped. */
 	struct piece *pieces;
+	size_t len;
+	uint32_t nprog;
 	uint32_t npieces; /* 0: use prog */
+	/* Templates: the literal bytes before the first and after the last
+	 * expression are compared directly; prog matches what lies between.
+	 * (A template has at most SELECTOR_MAX_LEN bytes.) */
+	uint32_t head, tail;
+	uint8_t kind; /* enum selector_kind */
+	char text[];
 };
 
 /* ---- compiling ---------------------------------------------------------- */
@@ -503,7 +506,7 @@ static bool compile_template(struct selector *s, struct builder *b)
 			return false;
 		}
 		if (nexpr == 1)
-			s->head = open;
+			s->head = (uint32_t)open;
 		const struct opdef *op;
 		struct varspec v;
 		unsigned nvars;
@@ -512,7 +515,7 @@ static bool compile_template(struct selector *s, struct builder *b)
 		simple = simple && add_piece(s, op, &v, nvars);
 		after_last = ++i;
 	}
-	s->tail = s->len - after_last;
+	s->tail = (uint32_t)(s->len - after_last);
 	emit(b, I_MATCH, 0, 0, 0, 0);
 	if (!simple) {
 		free(s->pieces);
@@ -536,19 +539,26 @@ static void thread_jumps(struct inst *prog, uint32_t n)
 	}
 }
 
+/* A selector of kind for text (copied), with nothing compiled yet. */
+static struct selector *selector_alloc(const char *text, enum selector_kind kind)
+{
+	size_t len = strlen(text);
+	struct selector *s = xcalloc(1, offsetof(struct selector, text) + len + 1);
+	memcpy(s->text, text, len + 1);
+	s->len = len;
+	s->kind = (uint8_t)kind;
+	return s;
+}
+
 struct selector *selector_compile(const char *text, char *err, size_t errlen)
 {
-	struct selector *s = xcalloc(1, sizeof *s);
-	s->len = strlen(text);
-	s->text = xmemdup(text, s->len);
+	struct selector *s = selector_alloc(text, SELECTOR_EXACT);
 	if (strcmp(text, "*") == 0) {
 		s->kind = SELECTOR_ALL;
 		return s;
 	}
-	if (!strchr(text, '{')) {
-		s->kind = SELECTOR_EXACT;
+	if (!strchr(text, '{'))
 		return s;
-	}
 	s->kind = SELECTOR_TEMPLATE;
 	struct builder b = {.err = err, .errlen = errlen};
 	if (!compile_template(s, &b)) {
@@ -565,13 +575,7 @@ struct selector *selector_compile(const char *text, char *err, size_t errlen)
 struct selector *selector_parse(const char *text)
 {
 	struct selector *s = selector_compile(text, NULL, 0);
-	if (!s) {
-		s = xcalloc(1, sizeof *s);
-		s->len = strlen(text);
-		s->text = xmemdup(text, s->len);
-		s->kind = SELECTOR_EXACT;
-	}
-	return s;
+	return s ? s : selector_alloc(text, SELECTOR_EXACT);
 }
 
 void selector_free(struct selector *s)
@@ -580,13 +584,12 @@ void selector_free(struct selector *s)
 		return;
 	free(s->prog);
 	free(s->pieces);
-	free(s->text);
 	free(s);
 }
 
 enum selector_kind selector_kind(const struct selector *s)
 {
-	return s->kind;
+	return (enum selector_kind)s->kind;
 }
 
 const char *selector_text(const struct selector *s)
