@@ -43,6 +43,7 @@ static const char *prog = "hub.fcgi";
 static const char *sock_path = DEFAULT_SOCKET;
 static size_t max_body = DEFAULT_MAX_BODY;
 static int nthreads = DEFAULT_THREADS;
+static uint32_t stream_opts; /* CTL_STREAM_* for every subscribe */
 static bool under_mod_fcgid; /* refuse every request: see spawner.h */
 
 /* One request in either mode. */
@@ -340,6 +341,8 @@ static void subscribe(struct req *r, const char *query)
 		goto out;
 	}
 
+	if (stream_opts)
+		ctl_put_u32(&p, CTL_T_STREAM_OPTS, stream_opts);
 	int passfd;
 	if (r->cgi) {
 		ctl_put_u32(&p, CTL_T_MODE, CTL_MODE_CGI);
@@ -648,7 +651,8 @@ static void env_number(const char *name, uint64_t max, uint64_t *out)
 		     (unsigned long long)max);
 }
 
-/* Reads HUBD_SOCKET, HUBD_MAX_BODY and HUBD_THREADS from the environment. */
+/* Reads HUBD_SOCKET, HUBD_MAX_BODY, HUBD_THREADS and HUBD_X_ACCEL_BUFFERING
+ * from the environment. */
 static void read_env(void)
 {
 	const char *s = getenv("HUBD_SOCKET");
@@ -660,6 +664,13 @@ static void read_env(void)
 	v = (uint64_t)nthreads;
 	env_number("HUBD_THREADS", MAX_THREADS, &v);
 	nthreads = (int)v;
+	/* omit: streams go out without X-Accel-Buffering: no, which only
+	 * nginx reads (see contrib/lighttpd/hubd.conf). */
+	s = getenv("HUBD_X_ACCEL_BUFFERING");
+	if (s && strcmp(s, "omit") == 0)
+		stream_opts |= CTL_STREAM_NO_X_ACCEL;
+	else if (s && *s && strcmp(s, "send") != 0)
+		hlog("ignoring HUBD_X_ACCEL_BUFFERING=%s: not send or omit", s);
 }
 
 /* One FastCGI worker: accepts requests on the listening socket and serves

@@ -30,7 +30,9 @@
  *       Last-Event-ID header or lastEventID parameter), MODE (u32: 1 =
  *       FastCGI, the fd is the FastCGI connection; 2 = CGI, raw bytes),
  *       FCGI_REQUEST_ID (u32, FastCGI mode; the request id to frame with),
- *       AUTH (0..1: the subscriber's JWT, for private updates).
+ *       AUTH (0..1: the subscriber's JWT, for private updates),
+ *       STREAM_OPTS (0..1, u32: CTL_STREAM_* bits; set by the client's
+ *       operator for its web server).
  *       Reply: CTL_OK once hubd owns the fd; the client then closes its own
  *       copy without writing anything. CTL_ERROR: the client answers the
  *       HTTP request itself with STATUS.
@@ -117,13 +119,17 @@ enum ctl_tag {
 	CTL_T_AUTH_SOURCE = 19,
 	CTL_T_HEADERS = 20,
 	CTL_T_SUBSCRIBER = 21,
-	CTL_T_MAX_ = 22
+	CTL_T_STREAM_OPTS = 22,
+	CTL_T_MAX_ = 23
 };
 
 /* AUTH_SOURCE: where the HTTP request carried its token. */
 #define CTL_AUTH_HEADER 1 /* Authorization: Bearer */
 #define CTL_AUTH_QUERY 2  /* the authorization query parameter */
 #define CTL_AUTH_COOKIE 3 /* the mercureAuthorization cookie */
+
+/* STREAM_OPTS: the stream's header block leaves out X-Accel-Buffering. */
+#define CTL_STREAM_NO_X_ACCEL 0x1
 
 #define CTL_MODE_FCGI 1
 #define CTL_MODE_CGI 2

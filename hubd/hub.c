@@ -26,6 +26,8 @@
  * visits them and tests their templates. */
 #define TEMPLATE_SUBSCRIBERS ""
 
+_Static_assert(MSG_MAX_TOPICS <= UINT8_MAX, "a stream counts its topic links in a uint8_t");
+
 struct hub {
 	struct event_base *base;
 	const struct settings *cfg;
@@ -301,6 +303,7 @@ int hub_subscribe(struct hub *h, const struct hub_sub_request *req, char *err, s
 		return 503;
 	}
 	s->rules = rules;
+	s->no_x_accel = req->no_x_accel;
 	if (req->extra_headers && *req->extra_headers)
 		sub_extra(s)->headers = xstrdup(req->extra_headers);
 	s->next = h->subs;

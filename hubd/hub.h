@@ -32,6 +32,7 @@ struct hub_sub_request {
 	int fd;                    /* taken (closed on failure too) */
 	int mode;                  /* CTL_MODE_FCGI or CTL_MODE_CGI */
 	uint16_t request_id;       /* FastCGI request id */
+	bool no_x_accel;           /* headers without X-Accel-Buffering */
 	struct match_rules *rules; /* what it may receive; taken */
 	int64_t exp_s;             /* its JWT's exp (the stream ends then), 0: never */
 	const char *last_event_id; /* Last-Event-ID / lastEventID, or NULL when

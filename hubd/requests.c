@@ -34,7 +34,7 @@ struct field_rule {
 static const struct field_rule subscribe_rules[] = {
 	{CTL_T_TOPIC, 1, MSG_MAX_TOPICS}, {CTL_T_LAST_EVENT_ID, 0, 1}, {CTL_T_MODE, 1, 1},
 	{CTL_T_FCGI_REQUEST_ID, 0, 1},    {CTL_T_AUTH, 0, 1},          {CTL_T_AUTH_SOURCE, 0, 1},
-	{CTL_T_ORIGIN, 0, 1},             {0, 0, 0},
+	{CTL_T_ORIGIN, 0, 1},             {CTL_T_STREAM_OPTS, 0, 1},   {0, 0, 0},
 };
 static const struct field_rule publish_rules[] = {
 	{CTL_T_TOPIC, 1, MSG_MAX_TOPICS}, {CTL_T_DATA, 0, 1}, {CTL_T_ID, 0, 1},
@@ -78,7 +78,7 @@ static int check_fields(const struct ctl_msg *m, const struct field_rule *rules,
 	}
 	static const uint16_t u32_tags[] = {CTL_T_MODE,    CTL_T_FCGI_REQUEST_ID, CTL_T_RETRY,
 					    CTL_T_PRIVATE, CTL_T_HTTP,            CTL_T_LIMIT,
-					    CTL_T_AUTH_SOURCE};
+					    CTL_T_AUTH_SOURCE, CTL_T_STREAM_OPTS};
 	for (size_t i = 0; i < sizeof u32_tags / sizeof u32_tags[0]; i++) {
 		const struct ctl_field *f = ctl_find(m, u32_tags[i]);
 		if (f && f->len != 4) {
@@ -243,11 +243,12 @@ static void handle_subscribe(struct requests *rq, struct ctl_peer *p, struct ctl
 	char err[256];
 	uint32_t mode = u32_or(m, CTL_T_MODE, 0);
 	uint32_t reqid = u32_or(m, CTL_T_FCGI_REQUEST_ID, 1);
+	uint32_t opts = u32_or(m, CTL_T_STREAM_OPTS, 0);
 	if (m->fd < 0 || (mode != CTL_MODE_FCGI && mode != CTL_MODE_CGI) || reqid == 0 ||
-	    reqid > 65535) {
+	    reqid > 65535 || (opts & ~(uint32_t)CTL_STREAM_NO_X_ACCEL)) {
 		ctl_peer_reply_error(p, m->request, 400,
 				     m->fd < 0 ? "subscribe needs the connection's descriptor"
-					       : "bad mode or FastCGI request id");
+					       : "bad mode, FastCGI request id or stream options");
 		ctl_peer_close(p, "malformed subscribe");
 		return;
 	}
@@ -273,6 +274,7 @@ static void handle_subscribe(struct requests *rq, struct ctl_peer *p, struct ctl
 			.fd = fd,
 			.mode = (int)mode,
 			.request_id = (uint16_t)reqid,
+			.no_x_accel = (opts & CTL_STREAM_NO_X_ACCEL) != 0,
 			.rules = rules,
 			.exp_s = claims.exp,
 			.last_event_id = last_event_id,

@@ -162,8 +162,13 @@ void sub_send_headers(struct sub *s, const char *last_id, bool reset,
 	struct buf b = {0};
 	buf_adds(&b, "Status: 200 OK\r\n"
 		     "Content-Type: text/event-stream\r\n"
-		     "Cache-Control: no-cache\r\n"
-		     "X-Accel-Buffering: no\r\n");
+		     "Cache-Control: no-cache\r\n");
+	/* For nginx, as the front or a proxy in front of it: stream, do not
+	 * buffer. The operator of a front that no nginx stands before may
+	 * leave it out (hub.fcgi's HUBD_X_ACCEL_BUFFERING=omit): lighttpd
+	 * keeps every response header of an open stream, 0.22 KB each. */
+	if (!s->no_x_accel)
+		buf_adds(&b, "X-Accel-Buffering: no\r\n");
 	if (last_id)
 		buf_printf(&b, "Last-Event-ID: %s\r\n", last_id);
 	if (reset)

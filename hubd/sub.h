@@ -65,13 +65,14 @@ struct sub {
 	int64_t last_write_ms;
 	int fd;
 	int refs;
-	uint16_t nlinks;
+	uint8_t nlinks;
 	uint8_t mode;              /* CTL_MODE_FCGI or CTL_MODE_CGI */
 	uint8_t state;             /* enum sub_state */
 	bool watched;              /* fd is in the hub's epoll set */
 	bool want_write;           /* with write interest */
 	bool dirty;                /* on the hub's flush list */
 	bool headers_sent;
+	bool no_x_accel;           /* headers without X-Accel-Buffering */
 };
 
 /* Creates a stream on fd (taken: closed by the stream) and makes fd

@@ -462,7 +462,7 @@ def test_bad_handler_environment_ignored_and_logged():
     """hub.fcgi's own settings come from the web server's config: a value
     that is not a number in range is ignored with a line in the server's
     error log, and the hub serves with the defaults."""
-    env = {'HUBD_THREADS': 'lots', 'HUBD_MAX_BODY': '-5'}
+    env = {'HUBD_THREADS': 'lots', 'HUBD_MAX_BODY': '-5', 'HUBD_X_ACCEL_BUFFERING': 'maybe'}
     with Stack(fcgi_env=env) as s:
         uid = s.publish_ok(T, 'with defaults')
         st, _, body = s.history(T)
@@ -473,6 +473,12 @@ def test_bad_handler_environment_ignored_and_logged():
             scaled(5), 'the log lines')
         expect('ignoring HUBD_THREADS=lots: not a number from 1 to' in log, 'THREADS: %r', log)
         expect('ignoring HUBD_MAX_BODY=-5: not a number from 1 to' in log, 'MAX_BODY: %r', log)
+        expect('ignoring HUBD_X_ACCEL_BUFFERING=maybe: not send or omit' in log,
+               'X_ACCEL_BUFFERING: %r', log)
+        # The default, send, applies.
+        sub = s.subscribe(T)
+        expect_eq(sub.header('x-accel-buffering'), 'no', 'X-Accel-Buffering by default')
+        sub.close()
 
 
 if __name__ == '__main__':

@@ -262,6 +262,26 @@ def test_hubctl():
         sub.close()
 
 
+def test_x_accel_buffering_setting():
+    """hub.fcgi's HUBD_X_ACCEL_BUFFERING: send (the default) puts
+    X-Accel-Buffering: no in every stream's headers, omit (the shipped
+    lighttpd snippet) leaves it out; the stream is the same otherwise, also
+    when it replays."""
+    for value, want in (('send', 'no'), ('omit', None)):
+        with Stack(fcgi_env={'HUBD_X_ACCEL_BUFFERING': value}) as s:
+            first = s.publish_ok('https://example.com/xa', 'one')
+            live = s.subscribe('https://example.com/xa')
+            replay = s.subscribe('https://example.com/xa', last_event_id='earliest')
+            for sub in (live, replay):
+                expect_eq(sub.header('x-accel-buffering'), want, 'X-Accel-Buffering, %s' % value)
+                expect_eq(sub.header('content-type', '').split(';')[0].strip(),
+                          'text/event-stream', 'Content-Type, %s' % value)
+            expect_eq(replay.next_event(scaled(5))['id'], first, 'replayed, %s' % value)
+            uid = s.publish_ok('https://example.com/xa', 'two')
+            for sub in (live, replay):
+                expect_eq(sub.next_event(scaled(5))['id'], uid, 'live update, %s' % value)
+
+
 def test_handler_threads():
     """hub.fcgi serves HUBD_THREADS requests at once (each thread with its
     own, reused connection to hubd): concurrent publishes all succeed, in
