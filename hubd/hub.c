@@ -326,16 +326,18 @@ int hub_subscribe(struct hub *h, const struct hub_sub_request *req, char *err, s
 
 	/* Exact topics and "*" in the index, templates on their own list. A
 	 * stream of one topic uses the link inside it. */
-	s->links = rules->ntopics <= 1 ? &s->link : xcalloc((size_t)rules->ntopics, sizeof *s->links);
+	struct topic_link *links = &s->link;
+	if (rules->ntopics > 1)
+		links = sub_extra(s)->links = xcalloc((size_t)rules->ntopics, sizeof *links);
 	for (int i = 0; i < rules->ntopics; i++) {
-		const char *name = selector_kind(rules->topics[i]) == SELECTOR_TEMPLATE
+		const char *name = selector_kind(rules->sels[i]) == SELECTOR_TEMPLATE
 					   ? TEMPLATE_SUBSCRIBERS
-					   : selector_text(rules->topics[i]);
+					   : selector_text(rules->sels[i]);
 		bool dup = false;
 		for (int j = 0; j < s->nlinks && !dup; j++)
-			dup = strcmp(s->links[j].topic->name, name) == 0;
+			dup = strcmp(links[j].topic->name, name) == 0;
 		if (!dup)
-			topic_subscribe(h->topics, name, s, &s->links[s->nlinks++]);
+			topic_subscribe(h->topics, name, s, &links[s->nlinks++]);
 	}
 
 	if (!last_event_id) {
@@ -376,8 +378,9 @@ void hub_sub_closed(struct hub *h, struct sub *s)
 	h->streams_closed++;
 	if (s->extra && s->extra->id && !h->shutting_down)
 		announce(h, s, false);
+	struct topic_link *links = sub_links(s);
 	for (int i = 0; i < s->nlinks; i++)
-		topic_unsubscribe(h->topics, &s->links[i]);
+		topic_unsubscribe(h->topics, &links[i]);
 	s->nlinks = 0;
 	if (s->replay) {
 		for (int i = 0; i < s->replay->npending; i++)
@@ -495,7 +498,7 @@ static void announced_cb(void *arg, int status, const char *text)
 static void announce(struct hub *h, struct sub *s, bool active)
 {
 	for (int i = 0; i < s->rules->ntopics; i++) {
-		const char *topic = selector_text(s->rules->topics[i]);
+		const char *topic = selector_text(s->rules->sels[i]);
 		struct buf iri = {0}, doc = {0};
 		subscriptions_iri(&iri, topic, s->extra->id);
 		subscriptions_object(&doc, topic, s->extra->id, active, s->extra->payload, true);
@@ -521,7 +524,7 @@ int hub_subscriptions_json(struct hub *h, const char *topic, const char *subscri
 		if (subscriber && strcmp(x->id, subscriber) != 0)
 			continue;
 		for (int i = 0; i < s->rules->ntopics; i++) {
-			const char *t = selector_text(s->rules->topics[i]);
+			const char *t = selector_text(s->rules->sels[i]);
 			if (topic && strcmp(t, topic) != 0)
 				continue;
 			if (subscriber) { /* one subscription: the object itself */

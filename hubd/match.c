@@ -14,18 +14,16 @@ struct match_rules *match_rules_new(const char *const *topics, int ntopics,
 {
 	struct match_rules *r =
 		xcalloc(1, sizeof *r + (size_t)(ntopics + nallowed) * sizeof r->sels[0]);
-	r->topics = r->sels;
-	r->allowed = r->sels + ntopics;
 	r->ntopics = ntopics;
 	r->nallowed = nallowed;
 	for (int i = 0; i < ntopics; i++) {
-		r->topics[i] = selector_parse(topics[i]);
-		enum selector_kind k = selector_kind(r->topics[i]);
+		r->sels[i] = selector_parse(topics[i]);
+		enum selector_kind k = selector_kind(r->sels[i]);
 		r->has_templates |= k == SELECTOR_TEMPLATE;
 		r->has_all |= k == SELECTOR_ALL;
 	}
 	for (int i = 0; i < nallowed; i++)
-		r->allowed[i] = selector_parse(allowed[i]);
+		r->sels[ntopics + i] = selector_parse(allowed[i]);
 	return r;
 }
 
@@ -45,7 +43,7 @@ int match_rules_store_topics(const struct match_rules *r, const char **names)
 		return 1;
 	}
 	for (int i = 0; i < r->ntopics; i++)
-		names[i] = selector_text(r->topics[i]);
+		names[i] = selector_text(r->sels[i]);
 	return r->ntopics;
 }
 
@@ -60,12 +58,12 @@ bool match_any(struct selector *const *sels, int n, const struct msg *m)
 
 bool match_rules_topic(const struct match_rules *r, const struct msg *m)
 {
-	return match_any(r->topics, r->ntopics, m);
+	return match_any(r->sels, r->ntopics, m);
 }
 
 bool match_rules_may_see(const struct match_rules *r, const struct msg *m)
 {
-	return !m->priv || match_any(r->allowed, r->nallowed, m);
+	return !m->priv || match_any(r->sels + r->ntopics, r->nallowed, m);
 }
 
 bool match_rules_accept(const struct msg *m, const void *rules)

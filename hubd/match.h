@@ -12,13 +12,13 @@ struct msg;
 struct selector;
 
 struct match_rules {
-	struct selector **topics;  /* from the request's topic parameters */
-	struct selector **allowed; /* mercure.subscribe: private updates */
-	int ntopics;
-	int nallowed;
+	int ntopics;        /* from the request's topic parameters */
+	int nallowed;       /* mercure.subscribe: for private updates */
 	bool has_templates; /* a topic selector is a URI template */
 	bool has_all;       /* a topic selector is "*" */
-	struct selector *sels[]; /* topics, then allowed: one allocation */
+	/* The ntopics topic selectors, then the nallowed allowed ones: one
+	 * allocation with the rules (every stream has one). */
+	struct selector *sels[];
 };
 
 /* Compiles the selectors (copied). A malformed URI template is taken as

@@ -68,7 +68,7 @@ struct inst {
 };
 
 /* An expression of a template matched by the greedy path (see struct
- * selector), and the literal that follows it in the template. */
+ * tmpl), and the literal that follows it in the template. */
 struct piece {
 	char first;   /* the operator's first character, or '\0' */
 	uint8_t mask; /* the run's class */
@@ -76,22 +76,28 @@ struct piece {
 	uint32_t litlen;
 };
 
-/* One allocation with its text: every subscriber has at least one. */
-struct selector {
+/* A template's compiled form, apart from struct selector: most selectors
+ * are exact topics, and every subscriber has at least one. */
+struct tmpl {
 	struct inst *prog;
 	/* When every expression is a lone variable matching a run of one
 	 * class ({id}, {+path}, {/id}) and the literal after each but the
 	 * last starts with a byte the run cannot take, the topic splits in
 	 * one greedy pass and the automaton is skipped. */
 	struct piece *pieces;
-	size_t len;
+	size_t len; /* of the text */
 	uint32_t nprog;
 	uint32_t npieces; /* 0: use prog */
-	/* Templates: the literal bytes before the first and after the last
-	 * expression are compared directly; prog matches what lies between.
-	 * (A template has at most SELECTOR_MAX_LEN bytes.) */
+	/* The literal bytes before the first and after the last expression
+	 * are compared directly; prog matches what lies between. (A template
+	 * has at most SELECTOR_MAX_LEN bytes.) */
 	uint32_t head, tail;
-	uint8_t kind; /* enum selector_kind */
+};
+
+/* One allocation with its text. */
+struct selector {
+	struct tmpl *t; /* templates only */
+	uint8_t kind;   /* enum selector_kind */
 	char text[];
 };
 
@@ -432,15 +438,15 @@ static bool compile_expr(struct builder *b, const char *text, size_t start, size
 /* Records an expression for the greedy path; false when it does not fit:
  * several variables, a name, a prefix, explode (but for + and #), or
  * right after another expression. */
-static bool add_piece(struct selector *s, const struct opdef *op, const struct varspec *v, unsigned nvars)
+static bool add_piece(struct tmpl *t, const struct opdef *op, const struct varspec *v, unsigned nvars)
 {
 	if (nvars != 1 || op->named || v->prefix || (v->explode && !op->reserved))
 		return false;
-	if (s->npieces > 0 && s->pieces[s->npieces - 1].litlen == 0)
+	if (t->npieces > 0 && t->pieces[t->npieces - 1].litlen == 0)
 		return false;
-	if (!s->pieces)
-		s->pieces = xmalloc(SELECTOR_MAX_EXPRS * sizeof *s->pieces);
-	s->pieces[s->npieces++] = (struct piece){
+	if (!t->pieces)
+		t->pieces = xmalloc(SELECTOR_MAX_EXPRS * sizeof *t->pieces);
+	t->pieces[t->npieces++] = (struct piece){
 		.first = op->first,
 		.mask = op->reserved ? F_U | F_R : F_U | F_COMMA,
 	};
@@ -450,12 +456,12 @@ static bool add_piece(struct selector *s, const struct opdef *op, const struct v
 /* Records the literal after the latest expression; false when the run
  * before it could also take its first byte, or the operator's first
  * character could begin it, which would make the split ambiguous. */
-static bool add_literal(struct selector *s, size_t off, size_t len)
+static bool add_literal(struct tmpl *t, const char *text, size_t off, size_t len)
 {
-	if (s->npieces == 0)
+	if (t->npieces == 0)
 		return false;
-	struct piece *p = &s->pieces[s->npieces - 1];
-	unsigned char c = (unsigned char)s->text[off];
+	struct piece *p = &t->pieces[t->npieces - 1];
+	unsigned char c = (unsigned char)text[off];
 	if ((cmap[c] & p->mask) || c == '%' || c == (unsigned char)p->first)
 		return false;
 	p->lit = (uint32_t)off;
@@ -466,34 +472,35 @@ static bool add_literal(struct selector *s, size_t off, size_t len)
 static bool compile_template(struct selector *s, struct builder *b)
 {
 	const char *t = s->text;
+	struct tmpl *tp = s->t;
 	size_t i = 0, nexpr = 0, after_last = 0;
 	bool simple = true;
-	if (s->len > SELECTOR_MAX_LEN) {
+	if (tp->len > SELECTOR_MAX_LEN) {
 		fail(b, "template longer than %d bytes", SELECTOR_MAX_LEN);
 		return false;
 	}
-	while (i < s->len) {
+	while (i < tp->len) {
 		if (t[i] == '}') {
 			fail(b, "unbalanced '}' at offset %zu", i);
 			return false;
 		}
 		if (t[i] != '{') {
 			size_t k = i;
-			while (k < s->len && t[k] != '{' && t[k] != '}')
+			while (k < tp->len && t[k] != '{' && t[k] != '}')
 				k++;
 			/* The literals before the first and after the last
 			 * expression are compared outside the automaton. */
-			if (nexpr > 0 && k < s->len) {
+			if (nexpr > 0 && k < tp->len) {
 				emit_lit(b, t + i, k - i);
-				simple = simple && add_literal(s, i, k - i);
+				simple = simple && add_literal(tp, t, i, k - i);
 			}
 			i = k;
 			continue;
 		}
 		size_t open = i++;
-		while (i < s->len && t[i] != '}' && t[i] != '{')
+		while (i < tp->len && t[i] != '}' && t[i] != '{')
 			i++;
-		if (i == s->len || t[i] == '{') {
+		if (i == tp->len || t[i] == '{') {
 			fail(b, "unterminated expression at offset %zu", open);
 			return false;
 		}
@@ -506,21 +513,21 @@ static bool compile_template(struct selector *s, struct builder *b)
 			return false;
 		}
 		if (nexpr == 1)
-			s->head = (uint32_t)open;
+			tp->head = (uint32_t)open;
 		const struct opdef *op;
 		struct varspec v;
 		unsigned nvars;
 		if (!compile_expr(b, t, open + 1, i, &op, &v, &nvars))
 			return false;
-		simple = simple && add_piece(s, op, &v, nvars);
+		simple = simple && add_piece(tp, op, &v, nvars);
 		after_last = ++i;
 	}
-	s->tail = (uint32_t)(s->len - after_last);
+	tp->tail = (uint32_t)(tp->len - after_last);
 	emit(b, I_MATCH, 0, 0, 0, 0);
 	if (!simple) {
-		free(s->pieces);
-		s->pieces = NULL;
-		s->npieces = 0;
+		free(tp->pieces);
+		tp->pieces = NULL;
+		tp->npieces = 0;
 	}
 	return true;
 }
@@ -545,7 +552,6 @@ static struct selector *selector_alloc(const char *text, enum selector_kind kind
 	size_t len = strlen(text);
 	struct selector *s = xcalloc(1, offsetof(struct selector, text) + len + 1);
 	memcpy(s->text, text, len + 1);
-	s->len = len;
 	s->kind = (uint8_t)kind;
 	return s;
 }
@@ -560,6 +566,8 @@ struct selector *selector_compile(const char *text, char *err, size_t errlen)
 	if (!strchr(text, '{'))
 		return s;
 	s->kind = SELECTOR_TEMPLATE;
+	s->t = xcalloc(1, sizeof *s->t);
+	s->t->len = strlen(text);
 	struct builder b = {.err = err, .errlen = errlen};
 	if (!compile_template(s, &b)) {
 		free(b.prog);
@@ -567,8 +575,8 @@ struct selector *selector_compile(const char *text, char *err, size_t errlen)
 		return NULL;
 	}
 	thread_jumps(b.prog, b.n);
-	s->prog = xrealloc(b.prog, b.n * sizeof *b.prog);
-	s->nprog = b.n;
+	s->t->prog = xrealloc(b.prog, b.n * sizeof *b.prog);
+	s->t->nprog = b.n;
 	return s;
 }
 
@@ -582,8 +590,11 @@ void selector_free(struct selector *s)
 {
 	if (!s)
 		return;
-	free(s->prog);
-	free(s->pieces);
+	if (s->t) {
+		free(s->t->prog);
+		free(s->t->pieces);
+		free(s->t);
+	}
 	free(s);
 }
 
@@ -629,7 +640,7 @@ static bool is_epsilon(int op)
 /* Puts pc in l with counter cnt, unless it is there with a smaller or
  * equal counter; queues it for its moves. Stack entries are distinct, so
  * the stack never holds more than nprog. */
-static inline void offer(const struct selector *s, struct scratch *m, struct list *l, uint32_t pc, unsigned cnt)
+static inline void offer(const struct tmpl *tp, struct scratch *m, struct list *l, uint32_t pc, unsigned cnt)
 {
 	struct entry *e;
 	if (m->gen[pc] == m->cur) {
@@ -647,49 +658,49 @@ static inline void offer(const struct selector *s, struct scratch *m, struct lis
 		e->cnt = (uint16_t)cnt;
 		e->queued = 0;
 	}
-	if (is_epsilon(s->prog[pc].op)) {
+	if (is_epsilon(tp->prog[pc].op)) {
 		e->queued = 1;
 		m->stack[m->sp++] = pc;
 	}
 }
 
 /* Adds pc and everything reachable from it without consuming a byte. */
-static void add(const struct selector *s, struct scratch *m, struct list *l, uint32_t pc, unsigned cnt)
+static void add(const struct tmpl *tp, struct scratch *m, struct list *l, uint32_t pc, unsigned cnt)
 {
-	offer(s, m, l, pc, cnt);
+	offer(tp, m, l, pc, cnt);
 	while (m->sp) {
 		uint32_t p = m->stack[--m->sp];
 		struct entry *e = &l->e[m->idx[p]];
-		const struct inst *in = &s->prog[p];
+		const struct inst *in = &tp->prog[p];
 		unsigned c = e->cnt;
 		e->queued = 0;
 		switch (in->op) {
 		case I_JMP:
-			offer(s, m, l, in->x, c);
+			offer(tp, m, l, in->x, c);
 			break;
 		case I_SPLIT:
-			offer(s, m, l, in->x, c);
-			offer(s, m, l, in->y, c);
+			offer(tp, m, l, in->x, c);
+			offer(tp, m, l, in->y, c);
 			break;
 		case I_CZERO:
-			offer(s, m, l, in->x, 0);
+			offer(tp, m, l, in->x, 0);
 			break;
 		case I_CINC:
 			if (c < in->n)
-				offer(s, m, l, in->x, c + 1);
+				offer(tp, m, l, in->x, c + 1);
 			break;
 		}
 	}
 }
 
-static bool run(const struct selector *s, struct scratch *m, const unsigned char *p, size_t n)
+static bool run(const struct tmpl *tp, struct scratch *m, const unsigned char *p, size_t n)
 {
 	struct list *cl = &m->a, *nl = &m->b;
-	memset(m->gen, 0, s->nprog * sizeof *m->gen);
+	memset(m->gen, 0, tp->nprog * sizeof *m->gen);
 	m->cur = 1;
 	m->sp = 0;
 	cl->n = 0;
-	add(s, m, cl, 0, 0);
+	add(tp, m, cl, 0, 0);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = p[i];
 		unsigned f = cmap[c];
@@ -697,9 +708,9 @@ static bool run(const struct selector *s, struct scratch *m, const unsigned char
 		nl->n = 0;
 		for (uint32_t j = 0; j < cl->n; j++) {
 			const struct entry *e = &cl->e[j];
-			const struct inst *in = &s->prog[e->pc];
+			const struct inst *in = &tp->prog[e->pc];
 			if ((in->op == I_BYTE && in->arg == c) || (in->op == I_CLASS && (f & in->arg)))
-				add(s, m, nl, in->x, e->cnt);
+				add(tp, m, nl, in->x, e->cnt);
 		}
 		if (nl->n == 0)
 			return false;
@@ -708,7 +719,7 @@ static bool run(const struct selector *s, struct scratch *m, const unsigned char
 		nl = t;
 	}
 	for (uint32_t j = 0; j < cl->n; j++)
-		if (s->prog[cl->e[j].pc].op == I_MATCH)
+		if (tp->prog[cl->e[j].pc].op == I_MATCH)
 			return true;
 	return false;
 }
@@ -730,18 +741,18 @@ static size_t skip_run(const unsigned char *p, size_t i, size_t n, unsigned mask
 /* The greedy path (see struct piece). A variable is defined when its
  * operator's first character is there (always, without one); its run then
  * takes all it can, since the next literal cannot start inside it. */
-static bool run_pieces(const struct selector *s, const unsigned char *p, size_t n)
+static bool run_pieces(const struct tmpl *tp, const char *text, const unsigned char *p, size_t n)
 {
 	size_t i = 0;
-	for (uint32_t k = 0; k < s->npieces; k++) {
-		const struct piece *pc = &s->pieces[k];
+	for (uint32_t k = 0; k < tp->npieces; k++) {
+		const struct piece *pc = &tp->pieces[k];
 		if (!pc->first)
 			i = skip_run(p, i, n, pc->mask);
 		else if (i < n && p[i] == (unsigned char)pc->first)
 			i = skip_run(p, i + 1, n, pc->mask);
-		if (k + 1 == s->npieces)
+		if (k + 1 == tp->npieces)
 			break;
-		if (n - i < pc->litlen || memcmp(p + i, s->text + pc->lit, pc->litlen) != 0)
+		if (n - i < pc->litlen || memcmp(p + i, text + pc->lit, pc->litlen) != 0)
 			return false;
 		i += pc->litlen;
 	}
@@ -759,22 +770,23 @@ bool selector_match(const struct selector *s, const char *topic)
 		return true;
 	if (s->kind == SELECTOR_EXACT)
 		return strcmp(s->text, topic) == 0;
+	const struct tmpl *t = s->t;
 	size_t n = strlen(topic);
-	if (n < s->head + s->tail || memcmp(topic, s->text, s->head) != 0 ||
-	    memcmp(topic + n - s->tail, s->text + s->len - s->tail, s->tail) != 0)
+	if (n < t->head + t->tail || memcmp(topic, s->text, t->head) != 0 ||
+	    memcmp(topic + n - t->tail, s->text + t->len - t->tail, t->tail) != 0)
 		return false;
-	const unsigned char *mid = (const unsigned char *)topic + s->head;
-	size_t midlen = n - s->head - s->tail;
-	if (s->npieces)
-		return run_pieces(s, mid, midlen);
+	const unsigned char *mid = (const unsigned char *)topic + t->head;
+	size_t midlen = n - t->head - t->tail;
+	if (t->npieces)
+		return run_pieces(t, s->text, mid, midlen);
 	struct scratch m;
-	if (s->nprog <= SMALL_PROG) {
+	if (t->nprog <= SMALL_PROG) {
 		struct entry ea[SMALL_PROG], eb[SMALL_PROG];
 		uint32_t gen[SMALL_PROG], idx[SMALL_PROG], stack[SMALL_PROG];
 		m = (struct scratch){.a = {ea, 0}, .b = {eb, 0}, .gen = gen, .idx = idx, .stack = stack};
-		return run(s, &m, mid, midlen);
+		return run(t, &m, mid, midlen);
 	}
-	size_t np = s->nprog;
+	size_t np = t->nprog;
 	char *mem = xmalloc(np * (2 * sizeof(struct entry) + 3 * sizeof(uint32_t)));
 	m = (struct scratch){
 		.a = {(struct entry *)mem, 0},
@@ -783,7 +795,7 @@ bool selector_match(const struct selector *s, const char *topic)
 	};
 	m.idx = m.gen + np;
 	m.stack = m.idx + np;
-	bool ok = run(s, &m, mid, midlen);
+	bool ok = run(t, &m, mid, midlen);
 	free(mem);
 	return ok;
 }

@@ -127,8 +127,6 @@ void sub_unref(struct sub *s)
 	if (!s || --s->refs > 0)
 		return;
 	sub_replay_free(s);
-	if (s->links != &s->link)
-		free(s->links);
 	match_rules_free(s->rules);
 	struct sub_extra *x = s->extra;
 	if (x) {
@@ -137,6 +135,7 @@ void sub_unref(struct sub *s)
 		free(x->headers);
 		free(x->id);
 		free(x->payload);
+		free(x->links);
 		free(x);
 	}
 	outq_clear(&s->out);
