@@ -100,6 +100,8 @@ int main(int argc, char **argv)
 
 	settings_defaults(&d.cfg);
 	int rc = settings_parse_args(&d.cfg, argc, argv, err, sizeof err);
+	if (rc != 0)
+		settings_free(&d.cfg);
 	if (rc == 1)
 		return 0;
 	if (rc < 0) {
