@@ -32,34 +32,6 @@ uint8_t fcgi_padding(size_t content_len)
 	return (uint8_t)((8 - (content_len % 8)) % 8);
 }
 
-size_t fcgi_stdout_size(size_t len)
-{
-	size_t total = 0;
-	while (len > 0) {
-		size_t n = len > FCGI_RECORD_MAX_CONTENT ? FCGI_RECORD_MAX_CONTENT : len;
-		total += FCGI_RECORD_HEADER_LEN + n + fcgi_padding(n);
-		len -= n;
-	}
-	return total;
-}
-
-void fcgi_append_stdout(struct buf *out, uint16_t request_id, const void *data,
-			size_t len)
-{
-	static const char zeros[8];
-	const char *p = data;
-	buf_reserve(out, fcgi_stdout_size(len));
-	while (len > 0) {
-		size_t n = len > FCGI_RECORD_MAX_CONTENT ? FCGI_RECORD_MAX_CONTENT : len;
-		uint8_t pad = fcgi_padding(n);
-		add_header(out, FCGI_TYPE_STDOUT, request_id, (uint16_t)n, pad);
-		buf_add(out, p, n);
-		buf_add(out, zeros, pad);
-		p += n;
-		len -= n;
-	}
-}
-
 void fcgi_append_end(struct buf *out, uint16_t request_id)
 {
 	/* FCGI_EndRequestBody: appStatus (4 bytes), protocolStatus, 3 reserved. */

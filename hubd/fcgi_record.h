@@ -13,20 +13,13 @@
 #define FCGI_TYPE_END_REQUEST 3
 #define FCGI_TYPE_STDOUT 6
 
-/* Appends data as FCGI_STDOUT records for request_id, each with at most
- * FCGI_RECORD_MAX_CONTENT bytes of content, padded to a multiple of 8.
- * len == 0 appends nothing (use fcgi_append_end for the end marker). */
-void fcgi_append_stdout(struct buf *out, uint16_t request_id, const void *data,
-			size_t len);
 /* Appends the end of a response: an empty FCGI_STDOUT record, then
  * FCGI_END_REQUEST with appStatus 0 and FCGI_REQUEST_COMPLETE. */
 void fcgi_append_end(struct buf *out, uint16_t request_id);
 
-/* Size of the framing fcgi_append_stdout adds for len bytes of content. */
-size_t fcgi_stdout_size(size_t len);
-
-/* Writes the 8-byte header of one record into h (for writers that send
- * the content from elsewhere, as writev does). */
+/* Writes the 8-byte header of one record into h. Streams frame their
+ * content at write time with it (outq.c: records of at most
+ * FCGI_RECORD_MAX_CONTENT bytes, padded with fcgi_padding). */
 void fcgi_header(unsigned char h[FCGI_RECORD_HEADER_LEN], uint8_t type, uint16_t request_id,
 		 uint16_t content_len, uint8_t padding);
 /* The padding that makes content_len + padding a multiple of 8. */
