@@ -93,7 +93,7 @@ os.environ['HUBD_BUILDDIR'] = BUILDDIR
 sys.path.insert(0, os.path.join(SRCDIR, 'tests', 'integration'))
 
 import harness  # noqa: E402  (needs the environment above)
-from harness import Stack, stop_process, child_pids, pid_alive  # noqa: E402
+from harness import Stack, stop_process, stop_nginx, child_pids  # noqa: E402
 
 HUB_PATH = '/.well-known/mercure'
 QUICK = os.environ.get('BENCH_QUICK', '') not in ('', '0', 'no')
@@ -744,19 +744,10 @@ class NchanTarget:
         if self.proc is None:
             return
         workers = set(self.workers) | set(child_pids(self.proc.pid))
-        st = stop_process(self.proc, 15)
+        st, killed = stop_nginx(self.proc, workers)
         if isinstance(st, str):
             NOTES.append('nginx master %d had to be killed (%s)' % (self.proc.pid, st))
-        for pid in workers:
-            deadline = time.monotonic() + 5
-            while pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            if pid_alive(pid):
-                NOTES.append('nginx worker %d outlived its master: killed' % pid)
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        NOTES.extend('nginx worker %d outlived its master: killed' % pid for pid in killed)
         self.proc = None
 
     def __exit__(self, *exc):

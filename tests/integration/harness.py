@@ -200,6 +200,27 @@ def stop_process(proc, timeout=10.0, sig=signal.SIGTERM):
     return proc.returncode
 
 
+def stop_nginx(master, workers, timeout=15.0, worker_timeout=5.0):
+    """Stops an nginx: SIGTERM to the master (fast shutdown: it closes every
+    connection and stops its workers), then makes sure none of workers (pids
+    seen while it ran) survives, SIGKILL by pid if one does. Returns
+    (the master's stop_process status, the pids of workers that had to be
+    killed)."""
+    st = stop_process(master, timeout)
+    killed = []
+    for pid in workers:
+        deadline = time.monotonic() + worker_timeout
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if pid_alive(pid):
+            killed.append(pid)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    return st, killed
+
+
 # ---- JWT -------------------------------------------------------------------
 
 def b64url(data):
@@ -1439,19 +1460,10 @@ class Stack:
         if self.nginx.poll() is not None:
             problems.append('nginx died on its own (status %s)' % self.nginx.returncode)
         workers = set(self.nginx_workers) | set(self.nginx_worker_pids())
-        st = stop_process(self.nginx, scaled(15))
+        st, killed = stop_nginx(self.nginx, workers, scaled(15), scaled(5))
         if st not in (0, None):
             problems.append('nginx master exited with status %s on SIGTERM' % st)
-        for pid in workers:
-            deadline = time.monotonic() + scaled(5)
-            while pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            if pid_alive(pid):
-                problems.append('nginx worker %d outlived its master' % pid)
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        problems += ['nginx worker %d outlived its master' % pid for pid in killed]
 
     def stop(self, check=True):
         """Stops hubd (SIGTERM) and lighttpd (SIGTERM) by pid, SIGKILL after a
