@@ -185,21 +185,19 @@ void ctl_conn_init(struct ctl_conn *c, const char *path)
 	c->dgram = NULL;
 }
 
-void ctl_conn_close(struct ctl_conn *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	free(c->dgram);
-	c->dgram = NULL;
-}
-
 /* Drops the connection (it is in an unknown state), keeping the buffer. */
 static void conn_drop(struct ctl_conn *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+}
+
+void ctl_conn_close(struct ctl_conn *c)
+{
+	conn_drop(c);
+	free(c->dgram);
+	c->dgram = NULL;
 }
 
 /* Connects c when it is not connected. */
