@@ -213,7 +213,9 @@ def test_client_leaving_early_loses_nothing():
         # up anyone else.
         stalled = socket.create_connection(('127.0.0.1', s.publish_port), 5)
         stalled.sendall(b'POST ' + HUB.encode() + b' HTTP/1.1\r\nContent-Length: 100\r\n\r\nab')
-        s.check_pubsub()
+        uid = s.publish_ok(T, 'past the stall', direct=True, timeout=scaled(5))
+        ev = sub.next_event(scaled(5))
+        expect_eq((ev['id'], ev['data']), (uid, 'past the stall'), 'the update after the stall')
         stalled.close()
         sub.close()
 
