@@ -341,8 +341,20 @@ static void subscribe(struct req *r, const char *query)
 		goto out;
 	}
 
-	if (stream_opts)
-		ctl_put_u32(&p, CTL_T_STREAM_OPTS, stream_opts);
+	/* Apache (mod_proxy_fcgi, mod_cgid) writes to the client from a thread
+	 * that waits on hubd: the first write after the client left meets its
+	 * reset, only the second fails and ends the request. */
+	uint32_t opts = stream_opts;
+	const char *software = req_param(r, "SERVER_SOFTWARE");
+	if (software && strncmp(software, "Apache", 6) == 0)
+		opts |= CTL_STREAM_PROBE_TWICE;
+	if (opts)
+		ctl_put_u32(&p, CTL_T_STREAM_OPTS, opts);
+	/* For hubd's per-client cap; anything but a short line is not an
+	 * address and goes unsaid. */
+	const char *addr = req_param(r, "REMOTE_ADDR");
+	if (addr && strlen(addr) <= 64 && !has_line_break(addr, strlen(addr)))
+		ctl_put_str(&p, CTL_T_CLIENT_ADDR, addr);
 	int passfd;
 	if (r->cgi) {
 		ctl_put_u32(&p, CTL_T_MODE, CTL_MODE_CGI);

@@ -239,7 +239,7 @@ void sub_flush(struct sub *s)
 	size_t written;
 	int rc = outq_write(&s->out, s->fd, &written);
 	if (written > 0)
-		s->last_write_ms = mono_ms();
+		hub_sub_wrote(s->hub, s);
 	if (rc == 0) {
 		if (!over_limit(s, sub_queued(s), hub_max_queue(s->hub)) && sub_arm(s, true) < 0)
 			sub_abort(s, strerror(errno));
@@ -258,6 +258,15 @@ void sub_flush(struct sub *s)
 		return;
 	}
 	hub_sub_drained(s->hub, s);
+}
+
+bool sub_probe(struct sub *s)
+{
+	if (s->state == SUB_CLOSED || s->state == SUB_ENDING || !s->headers_sent ||
+	    sub_queued(s) > 0)
+		return false;
+	sub_queue_sse(s, ":\n\n", 3);
+	return true;
 }
 
 void sub_end(struct sub *s)

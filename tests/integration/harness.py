@@ -1718,6 +1718,7 @@ T_TOPIC, T_DATA, T_ID, T_TYPE, T_RETRY, T_PRIVATE, T_LAST_EVENT_ID = 1, 2, 3, 4,
 T_MODE, T_FCGI_REQUEST_ID, T_AUTH, T_LIMIT, T_AFTER, T_STATUS, T_MESSAGE = 8, 9, 10, 11, 12, 13, 14
 T_BODY, T_NEXT, T_HTTP, T_ORIGIN, T_AUTH_SOURCE, T_HEADERS = 15, 16, 17, 18, 19, 20
 T_STREAM_OPTS = 22
+T_CLIENT_ADDR = 23
 CTL_MODE_FCGI, CTL_MODE_CGI = 1, 2
 CTL_HEADER = struct.Struct('=HHIII')   # version, type, flags, request, length
 CTL_FIELD = struct.Struct('=HHI')      # tag, reserved, len

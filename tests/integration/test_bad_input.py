@@ -405,7 +405,7 @@ def test_ctl_malformed_messages():
                 H.CTL_SUBSCRIBE, topic + H.ctl_field(H.T_MODE, 9))),
             ('fd with SUBSCRIBE and unknown stream options', H.ctl_datagram(
                 H.CTL_SUBSCRIBE, topic + H.ctl_field(H.T_MODE, 2) +
-                H.ctl_field(H.T_STREAM_OPTS, 2))),
+                H.ctl_field(H.T_STREAM_OPTS, 4))),
             ('fd with a wrong version', H.ctl_datagram(H.CTL_SUBSCRIBE, topic, version=H.CTL_VERSION + 1)),
             ('fd with garbage', b'\xff' * 40),
             ('fd on a middle fragment', None),
