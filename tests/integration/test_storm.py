@@ -205,6 +205,28 @@ def test_lighttpd_second_wave_at_capacity():
             c.close()
 
 
+def test_lighttpd_site_answers_at_hubd_limit():
+    """With hubd's limit from contrib/stream-limit, lighttpd (max-fds 1024,
+    which alone would stop accepting near 460 streams) keeps accepting at
+    hubd's limit: every stream request over it gets hubd's refusal, at
+    once, and the site's / answers throughout."""
+    limit = int(H.subprocess.check_output(
+        [os.path.join(H.SRCDIR, 'contrib', 'stream-limit'), 'lighttpd', '1024']))
+    with Stack(max_fds=1024, extra_hubd_args=['--max-subscribers', str(limit)]) as s:
+        site = SiteWatch(s)
+        site.start()
+        sel, conns = open_streams(s, limit)
+        H.wait_for(lambda: s.stats()['subscribers'] == limit, scaled(20), 'the limit reached')
+        t0 = time.monotonic()
+        _, over = open_streams_allow_refusal(s, 100)
+        expect_eq(len(over), 0, 'streams over the limit')
+        expect(s.stats()['refused_capacity'] >= 100, 'refused by hubd: %r', s.stats())
+        print('# %d streams (max-fds 1024); 100 more refused by hubd in %.2f s'
+              % (limit, time.monotonic() - t0))
+        site.finish()
+        leave_all(sel, conns)
+
+
 def open_streams_allow_refusal(s, n):
     """Opens n stream requests at once; returns (selector, the Conns that
     got a stream), the refused ones closed."""
