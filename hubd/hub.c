@@ -722,20 +722,20 @@ static void probe_again(struct hub *h)
 
 /* Probes the streams idle for at least due_ms, and up to budget more of
  * the longest idle (but none written in the last PROBE_MIN_IDLE_MS), and cuts
- * those whose queued output has not moved for the stall timeout. The walk
- * goes from the longest idle and stops at the first stream that is due
- * for nothing. A stream with output queued is not probed (its own bytes
+ * those whose queued output has not moved for the stall timeout (checked
+ * as streams come due: a stall is noticed within a heartbeat after the
+ * timeout, at the latest). The walk goes from the longest idle and stops
+ * at the first stream that is due for nothing. A stream with output queued is not probed (its own bytes
  * will tell); one whose response has not started (its replay query is
  * out) is passed. */
 static void walk(struct hub *h, int64_t now, int64_t due_ms, int64_t *budget_p)
 {
 	int64_t budget = *budget_p;
 	int64_t stall_ms = (int64_t)h->cfg->stall_timeout_s * 1000;
-	int64_t stop_ms = due_ms < stall_ms ? due_ms : stall_ms;
 	for (struct sub *s = h->subs, *next; s; s = next) {
 		next = s->next;
 		int64_t idle = now - s->last_write_ms;
-		if (idle < PROBE_MIN_IDLE_MS || (idle < stop_ms && budget <= 0))
+		if (idle < PROBE_MIN_IDLE_MS || (idle < due_ms && budget <= 0))
 			break;
 		if (s->state == SUB_CLOSED || !s->headers_sent)
 			continue;

@@ -69,11 +69,16 @@ static bool surging(const struct surge_count *c, int64_t now_ms, int nstreams)
 
 bool surge_should_sweep(struct surge *s, int64_t now_ms, int nstreams)
 {
-	if (now_ms - s->last_sweep_ms < SURGE_GAP_MS)
+	int64_t gap = (int64_t)nstreams * 1000 / SURGE_MAX_PROBES;
+	if (gap < SURGE_GAP_MS)
+		gap = SURGE_GAP_MS;
+	int64_t since = now_ms - s->last_sweep_ms;
+	if (since < gap)
 		return false;
 	advance(s, now_ms);
-	if (!s->requested && !surging(&s->arrivals, now_ms, nstreams) &&
-	    !surging(&s->departures, now_ms, nstreams))
+	bool surge = surging(&s->arrivals, now_ms, nstreams) ||
+		     surging(&s->departures, now_ms, nstreams);
+	if (!surge && !(s->requested && since >= SURGE_REQUEST_GAP_MS))
 		return false;
 	s->requested = false;
 	s->last_sweep_ms = now_ms;

@@ -10,7 +10,11 @@
  * SURGE_SHARE of those open, and at least SURGE_FACTOR times the usual
  * per-second count (a slow moving average), so that steady churn, however
  * high, does not sweep every second. A refusal at capacity asks for a
- * sweep too (surge_request). Sweeps are at least SURGE_GAP_MS apart. */
+ * sweep too (surge_request). Sweeps are at least SURGE_GAP_MS apart
+ * (SURGE_REQUEST_GAP_MS for a request alone: clients retrying at capacity
+ * must not have every stream probed each second), and further apart with
+ * many streams, so that sweeps cost at most SURGE_MAX_PROBES probes a
+ * second, however long a storm lasts. */
 #ifndef HUBD_SURGE_H
 #define HUBD_SURGE_H
 
@@ -21,6 +25,8 @@
 #define SURGE_SHARE 256
 #define SURGE_FACTOR 4
 #define SURGE_GAP_MS 1000
+#define SURGE_REQUEST_GAP_MS 5000
+#define SURGE_MAX_PROBES 20000
 
 /* One kind of event counted per second. */
 struct surge_count {
@@ -45,8 +51,8 @@ void surge_note_departure(struct surge *s, int64_t now_ms);
 /* Asks for a sweep at the next surge_should_sweep (a refusal at capacity:
  * the dead streams hubd still holds are what is in the way). */
 void surge_request(struct surge *s);
-/* True when a sweep is due now with nstreams open: a surge or a request,
- * and the last sweep at least SURGE_GAP_MS ago. A true answer starts the
+/* True when a sweep is due now with nstreams open: a surge, or a request,
+ * and the last sweep long enough ago (see above). A true answer starts the
  * gap. */
 bool surge_should_sweep(struct surge *s, int64_t now_ms, int nstreams);
 

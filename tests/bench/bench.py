@@ -56,7 +56,7 @@ Environment (all optional; "quick" = the BENCH_QUICK=1 default):
     BENCH_PUB_SUBS              (D) subscribers of the second phase (100)
     BENCH_REPLAY_UPDATES        (E) updates missed (10000, quick 2000)
     BENCH_REPLAY_REPEATS        (E) replays per round (3)
-    BENCH_STORM_IDLE_SECONDS    (S) seconds the idle streams' CPU is measured (20, quick 5)
+    BENCH_STORM_IDLE_SECONDS    (S) seconds the idle streams' CPU is measured (40, quick 5)
     BENCH_STREAMS_PER_FRONT     streams per lighttpd before another is started (6000)
     BENCH_SUBS_PER_PROC         subscribers per loadgen process (default 4000, quick 250)
     BENCH_MAX_SECONDS           stop starting new rounds after this (default 1800)
@@ -141,7 +141,7 @@ PUB_CONNS = env_int('BENCH_PUB_CONNS', 8, 8)
 PUB_SECONDS = env_float('BENCH_PUB_SECONDS', 6, 2)
 PUB_SUBS = env_int('BENCH_PUB_SUBS', 100, 100)
 REPLAY_UPDATES = env_int('BENCH_REPLAY_UPDATES', 10000, 2000)
-STORM_IDLE_SECONDS = env_float('BENCH_STORM_IDLE_SECONDS', 20, 5)
+STORM_IDLE_SECONDS = env_float('BENCH_STORM_IDLE_SECONDS', 40, 5)
 REPLAY_REPEATS = env_int('BENCH_REPLAY_REPEATS', 3, 2)
 STREAMS_PER_FRONT = env_int('BENCH_STREAMS_PER_FRONT', 6000, 6000)
 SUBS_PER_PROC = env_int('BENCH_SUBS_PER_PROC', 4000, 250)
@@ -631,6 +631,10 @@ class HubdTarget:
         """Descriptors of the processes that hold the clients' sockets."""
         return fd_count(self.front_pids())
 
+    def idle_writes(self):
+        """Heartbeats and probes written so far (None: not counted)."""
+        return self.stack.stats().get('probes')
+
     site_path = '/'
 
     def site_port(self):
@@ -818,6 +822,9 @@ class NchanTarget:
 
     def front_fds(self):
         return fd_count(self.workers)
+
+    def idle_writes(self):
+        return None  # Nchan's EventSource ping is off (its default)
 
     site_path = '/'
 
@@ -1435,10 +1442,12 @@ def scenario_storm(name, rnd, tmp, procs, state):
             connected, failed = wave1.wait_ready(180)
             wait_streams(t, connected, 30)
             out['connected'] = connected
-            time.sleep(1.0)
+            time.sleep(3.0)  # past the arrivals' own sweep
+            writes0 = t.idle_writes()
             a = t.cpu_snapshot()
             time.sleep(STORM_IDLE_SECONDS)
             b = t.cpu_snapshot()
+            writes1 = t.idle_writes()
             cpu = cpu_delta(a, b)
             hour = 3600.0 / (b['t'] - a['t'])
             for k in ('hub', 'front'):
@@ -1447,6 +1456,8 @@ def scenario_storm(name, rnd, tmp, procs, state):
             tot = sum(v for v in (cpu.get('hub'), cpu.get('front')) if v is not None)
             out['idle_ms_per_stream_hour'] = (tot * hour * 1000 / connected
                                               if connected else None)
+            if writes0 is not None and writes1 is not None and connected:
+                out['idle_writes_per_stream_hour'] = (writes1 - writes0) * hour / connected
             peak_front = t.front_fds()
             for g in wave1.groups:
                 try:
@@ -1480,7 +1491,21 @@ def scenario_storm(name, rnd, tmp, procs, state):
             time.sleep(max(0.0, 5.0 - (time.monotonic() - t0)))
             wave2 = Subscribers(procs, tmp, 'S%d-%s-2' % (rnd, name), t, BIG_SUBS,
                                 duration=1800)
-            c2, f2 = wave2.wait_ready(180)
+            t2 = time.monotonic()
+            held5 = all_s = None
+            while time.monotonic() - t2 < 60 and all_s is None:
+                try:
+                    n = t.streams()
+                except Exception:
+                    n = None
+                if held5 is None and time.monotonic() - t2 >= 5:
+                    held5 = n
+                if n is not None and n >= BIG_SUBS:
+                    all_s = time.monotonic() - t2
+                time.sleep(0.1)
+            out['wave2_held_5s'] = BIG_SUBS if held5 is None and all_s is not None else held5
+            out['wave2_all_s'] = all_s
+            c2, f2 = wave2.wait_ready(120)
             out['wave2_accepted'] = wait_streams(t, c2, 30) if c2 else 0
             out['wave2_failed'] = f2
             wave2.finish()
@@ -2074,10 +2099,13 @@ SCENARIO_TABLE = {
          ('idle_hub_cpu_s_per_hour', 'idle: hub CPU (s per hour)', '-'),
          ('idle_front_cpu_s_per_hour', 'idle: front CPU (s per hour)', '-'),
          ('idle_ms_per_stream_hour', 'idle: server CPU (ms/stream/hour)', '-'),
+         ('idle_writes_per_stream_hour', 'idle: writes per stream per hour', '-'),
          ('front_fds_before', 'front descriptors before', ''),
          ('front_fds_peak', 'front descriptors with the wave', ''),
          ('streams_released_s', 'all leave: streams released (s)', '-'),
          ('front_fds_back_s', 'all leave: front fds back (s)', '-'),
+         ('wave2_held_5s', 'second wave: held after 5 s', '+'),
+         ('wave2_all_s', 'second wave: all held after (s)', '-'),
          ('wave2_accepted', 'second wave: streams held', '+'),
          ('wave2_failed', 'second wave: failed', '-'),
          ('site_ok', 'site / answered 200', ''),

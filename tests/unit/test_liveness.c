@@ -94,8 +94,32 @@ static void test_surge_share_and_request(void)
 		surge_note_departure(&s, t + i);
 	CHECK(!surge_should_sweep(&s, t + 100, 1000000));
 	surge_request(&s);
-	CHECK(surge_should_sweep(&s, t + 200, 1000000));
-	CHECK(!surge_should_sweep(&s, t + SURGE_GAP_MS + 300, 1000000));
+	CHECK(surge_should_sweep(&s, t + 200, 1000));
+	CHECK(!surge_should_sweep(&s, t + SURGE_GAP_MS + 300, 1000));
+	/* Requests again and again (clients retrying at capacity): a sweep
+	 * every SURGE_REQUEST_GAP_MS, not every second. */
+	int sweeps = 0;
+	for (int64_t ms = 1000; ms <= 20000; ms += 250) {
+		surge_request(&s);
+		sweeps += surge_should_sweep(&s, t + 200 + ms, 1000);
+	}
+	CHECK(sweeps == 20000 / SURGE_REQUEST_GAP_MS);
+}
+
+/* With many streams, storms sweep less often: at most SURGE_MAX_PROBES
+ * probes a second. */
+static void test_surge_cost_bound(void)
+{
+	struct surge s;
+	surge_init(&s);
+	int64_t t = 3000000;
+	int n = 5 * SURGE_MAX_PROBES, sweeps = 0;
+	for (int64_t ms = 0; ms < 20000; ms += 100) {
+		for (int i = 0; i < n / 100; i++)
+			surge_note_departure(&s, t + ms);
+		sweeps += surge_should_sweep(&s, t + ms + 50, n);
+	}
+	CHECK(sweeps >= 3 && sweeps <= 20000 / (n * 1000 / SURGE_MAX_PROBES));
 }
 
 static void test_clients_key(void)
@@ -154,4 +178,5 @@ TEST_MAIN({"surge_storm_sweeps_once_per_gap", test_surge_storm_sweeps_once_per_g
 	  {"surge_window", test_surge_window},
 	  {"surge_learns_steady_churn", test_surge_learns_steady_churn},
 	  {"surge_share_and_request", test_surge_share_and_request},
+	  {"surge_cost_bound", test_surge_cost_bound},
 	  {"clients_key", test_clients_key}, {"clients_table", test_clients_table})
