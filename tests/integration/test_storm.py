@@ -5,11 +5,12 @@ front (lighttpd FastCGI and CGI, Apache mod_proxy_fcgi and mod_cgid, nginx):
 network blip) are released within 2 s -- hubd's descriptors and the front's
 are back to their baseline -- while the site's own / answers 200
 throughout; the web servers report nothing of such a client, so this is
-hubd's probes at work (a surge sweep). Behind lighttpd also: at hubd's
-stream limit the site keeps answering and a second wave arriving right
-after the first left gets in; the per-client-address cap (429) holds one
-address and not another; a stream whose output stops moving is cut after
-the stall timeout."""
+hubd's probes at work (a surge sweep). Behind lighttpd, Apache and nginx,
+with hubd's limit from contrib/stream-limit, the site keeps answering at
+that limit and streams over it get hubd's refusal at once. Behind lighttpd
+also: a second wave arriving right after the first left gets in; the
+per-client-address cap (429) holds one address and not another; a stream
+whose output stops moving is cut after the stall timeout."""
 
 import os
 import selectors
@@ -205,26 +206,51 @@ def test_lighttpd_second_wave_at_capacity():
             c.close()
 
 
-def test_lighttpd_site_answers_at_hubd_limit():
-    """With hubd's limit from contrib/stream-limit, lighttpd (max-fds 1024,
-    which alone would stop accepting near 460 streams) keeps accepting at
-    hubd's limit: every stream request over it gets hubd's refusal, at
-    once, and the site's / answers throughout."""
-    limit = int(H.subprocess.check_output(
-        [os.path.join(H.SRCDIR, 'contrib', 'stream-limit'), 'lighttpd', '1024']))
-    with Stack(max_fds=1024, extra_hubd_args=['--max-subscribers', str(limit)]) as s:
+def site_answers_at_hubd_limit(front):
+    """With hubd's limit from contrib/stream-limit, the front keeps
+    accepting at hubd's limit: every stream request over it gets hubd's
+    refusal, at once, and the site's / answers throughout. (lighttpd at
+    max-fds 1024 alone stops accepting near 460 streams, nginx at 960
+    connections near 450, Apache at 64 workers at 64.)"""
+    if front == 'apache':
+        limit = stream_limit('apache', 64)
+        stack = Stack(front=front, apache_workers=64,
+                      extra_hubd_args=['--max-subscribers', str(limit)])
+    else:
+        limit = stream_limit(front, 1024 if front == 'lighttpd' else 1024 - 64)
+        stack = Stack(front=front, max_fds=1024,
+                      extra_hubd_args=['--max-subscribers', str(limit)])
+    with stack as s:
         site = SiteWatch(s)
         site.start()
         sel, conns = open_streams(s, limit)
         H.wait_for(lambda: s.stats()['subscribers'] == limit, scaled(20), 'the limit reached')
         t0 = time.monotonic()
-        _, over = open_streams_allow_refusal(s, 100)
+        _, over = open_streams_allow_refusal(s, 40)
         expect_eq(len(over), 0, 'streams over the limit')
-        expect(s.stats()['refused_capacity'] >= 100, 'refused by hubd: %r', s.stats())
-        print('# %d streams (max-fds 1024); 100 more refused by hubd in %.2f s'
-              % (limit, time.monotonic() - t0))
+        expect(s.stats()['refused_capacity'] >= 40, 'refused by hubd: %r', s.stats())
+        print('# %s: %d streams; 40 more refused by hubd in %.2f s'
+              % (front, limit, time.monotonic() - t0))
         site.finish()
         leave_all(sel, conns)
+
+
+def stream_limit(*args):
+    """What contrib/stream-limit says for these front limits."""
+    return int(H.subprocess.check_output(
+        [os.path.join(H.SRCDIR, 'contrib', 'stream-limit')] + [str(a) for a in args]))
+
+
+def test_lighttpd_site_answers_at_hubd_limit():
+    site_answers_at_hubd_limit('lighttpd')
+
+
+def test_apache_site_answers_at_hubd_limit():
+    site_answers_at_hubd_limit('apache')
+
+
+def test_nginx_site_answers_at_hubd_limit():
+    site_answers_at_hubd_limit('nginx')
 
 
 def open_streams_allow_refusal(s, n):
