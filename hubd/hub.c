@@ -156,6 +156,11 @@ size_t hub_max_queue(const struct hub *h)
 	return h->cfg->max_queue;
 }
 
+const struct settings *hub_settings(const struct hub *h)
+{
+	return h->cfg;
+}
+
 void hub_mark_dirty(struct hub *h, struct sub *s)
 {
 	if (s->dirty || s->state == SUB_CLOSED)

@@ -87,5 +87,7 @@ void hub_sub_wrote(struct hub *h, struct sub *s);   /* bytes left: now idle sinc
 void hub_sub_closed(struct hub *h, struct sub *s);  /* unlink, drop ref */
 void hub_count_drop(struct hub *h);
 size_t hub_max_queue(const struct hub *h);
+/* The settings the hub was created with (borrowed). */
+const struct settings *hub_settings(const struct hub *h);
 
 #endif

@@ -29,6 +29,8 @@ void settings_defaults(struct settings *c)
 	c->sync_full = true;
 	c->heartbeat_s = 20;
 	c->stall_timeout_s = 30;
+	c->retry_lo_ms = 1000;
+	c->retry_hi_ms = 5000;
 	c->retain_count = 100000;
 	c->retain_age_s = 7 * 24 * 3600;
 	c->max_queue = 1024 * 1024;
@@ -194,6 +196,16 @@ int settings_set(struct settings *c, const char *key, const char *value,
 		if (parse_num(key, value, 0, 10000000, &n, err, errlen) < 0)
 			return -1;
 		c->max_per_client = (int)n;
+	} else if (!strcmp(key, "retry")) {
+		uint64_t lo, hi;
+		if (!parse_range(value, 3600000, &lo, &hi)) {
+			snprintf(err, errlen,
+				 "retry: expected milliseconds LO-HI or N, at most 3600000, got \"%s\"",
+				 value);
+			return -1;
+		}
+		c->retry_lo_ms = (uint32_t)lo;
+		c->retry_hi_ms = (uint32_t)hi;
 	} else if (!strcmp(key, "retention-count")) {
 		if (parse_num(key, value, 0, INT64_MAX, &n, err, errlen) < 0)
 			return -1;
@@ -344,6 +356,7 @@ void settings_usage(void *fp)
 		"  --heartbeat SECONDS        every stream is written this often, at least:\n"
 		"                             keeps proxies open, notices departed clients (20)\n"
 		"  --stall-timeout SECONDS    cut a stream whose output does not move (30)\n"
+		"  --retry LO-HI              ms; each stream opens with a retry: in it (1000-5000)\n"
 		"  --retention-count N        updates kept at most, 0 = no cap (100000)\n"
 		"  --retention-age SECONDS    updates kept at most this long, 0 = forever (604800)\n"
 		"  --max-queue BYTES          bytes queued per stream before it is cut (1048576)\n"

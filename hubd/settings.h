@@ -18,6 +18,8 @@ struct settings {
 	int heartbeat_s;        /* heartbeat = 20 (seconds, 1..3600) */
 	int stall_timeout_s;    /* stall-timeout = 30 (seconds, 1..3600): a stream
 				 * whose queued output does not move is cut */
+	uint32_t retry_lo_ms;   /* retry = 1000-5000: every stream opens with */
+	uint32_t retry_hi_ms;   /* "retry: N", N drawn from the range (ms; 0 = none) */
 	int64_t retain_count;   /* retention-count = 100000 (0 = unlimited) */
 	int64_t retain_age_s;   /* retention-age = 604800 (seconds; 0 = unlimited) */
 	size_t max_queue;       /* max-queue = 1048576 (bytes queued per stream) */

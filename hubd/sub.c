@@ -18,6 +18,7 @@
 #include "log.h"
 #include "match.h"
 #include "msg.h"
+#include "settings.h"
 #include "sse.h"
 #include "topic.h"
 #include "util.h"
@@ -179,6 +180,13 @@ void sub_send_headers(struct sub *s, const char *last_id, bool reset,
 	}
 	buf_adds(&b, "\r\n");
 	sse_encode_comment(&b, "ok");
+	/* A reconnection delay of its own for every stream, so that the
+	 * clients of streams that end together (hubd restarting) do not all
+	 * come back in the same instant. */
+	const struct settings *cfg = hub_settings(s->hub);
+	if (cfg->retry_hi_ms > 0)
+		buf_printf(&b, "retry: %llu\n\n",
+			   (unsigned long long)random_between(cfg->retry_lo_ms, cfg->retry_hi_ms));
 	if (reset) {
 		struct buf data = {0};
 		buf_adds(&data, "{\"lastEventID\":");

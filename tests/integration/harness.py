@@ -367,9 +367,11 @@ class SSEParser:
     def _dispatch(self):
         if self._fields == 0:
             return
-        if self._data or self._event is not None or self._id is not None or self._retry is not None:
+        if self._data or self._event is not None or self._id is not None:
             # The standard only dispatches when the data buffer is non-empty;
-            # we keep id-only/retry-only blocks visible too, flagged.
+            # we keep id-only blocks visible too, flagged. A block of only
+            # retry: (hubd opens every stream with one) just sets
+            # reconnection_time.
             ev = {
                 'id': self._id,
                 'last_event_id': self.last_event_id,
