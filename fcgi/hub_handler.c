@@ -254,15 +254,41 @@ static void respond_refusal(struct req *r, int status, bool busy, const char *ex
 	buf_free(&hdr);
 }
 
+/* Appends CORS headers that let a page of the request's Origin (when it
+ * sent one of at most 512 visible ASCII characters) read the answer, with
+ * credentials. Only for the retry answer while hubd, which knows the
+ * allowed origins, is unreachable: that answer holds nothing but a delay,
+ * and a cross-origin EventSource that cannot read it gives up for good. */
+static void add_any_origin(const struct req *r, struct buf *out)
+{
+	const char *o = req_param(r, "HTTP_ORIGIN");
+	size_t n = o ? strlen(o) : 0;
+	if (n == 0 || n > 512)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (o[i] <= 0x20 || o[i] >= 0x7f)
+			return;
+	buf_printf(out,
+		   "Access-Control-Allow-Origin: %s\r\n"
+		   "Access-Control-Allow-Credentials: true\r\n"
+		   "Access-Control-Expose-Headers: X-Hubd-Status, Retry-After\r\n"
+		   "Vary: Origin\r\n",
+		   o);
+}
+
 static void respond_unavailable(struct req *r, enum ctl_client_result res,
 				const char *why)
 {
 	hlog("%s %s: hubd %s: %s", r->method, r->path, ctl_client_result_name(res), why);
 	static const char text[] = "hub unavailable";
-	if (r->stream)
-		respond_refusal(r, 503, false, "", text, sizeof text - 1);
-	else
+	if (r->stream) {
+		struct buf cors = {0};
+		add_any_origin(r, &cors);
+		respond_refusal(r, 503, false, cors.p ? cors.p : "", text, sizeof text - 1);
+		buf_free(&cors);
+	} else {
 		respond_text(r, 503, "", "%s", text);
+	}
 }
 
 /* Appends the response header lines hubd sent with a reply (its HEADERS

@@ -17,7 +17,8 @@ screenshot of each final page is saved under BUILDDIR/tests/browser/artifacts/.
 
 And a page written the usual way, one bare EventSource with no
 reconnection code of its own, across a hubd restart with hubd away 10 s
-(behind lighttpd FastCGI and CGI) and across hubd's at-capacity refusal:
+(behind lighttpd FastCGI and CGI, and from a page of another origin) and
+across hubd's at-capacity refusal:
 hub.fcgi's retry answer keeps it trying, and it misses nothing.
 
 Needs /usr/bin/chromium (CHROMIUM), node (NODE) and tests/browser/node_modules
@@ -536,11 +537,11 @@ es.onerror = function () { seen.push(['error', es.readyState]); };
 """
 
 
-def open_plain(s, b, topic):
-    """Serves PLAIN_PAGE for topic, opens it, waits until its EventSource
-    is open."""
+def open_plain(s, b, topic, hub=H.HUB_PATH):
+    """Serves PLAIN_PAGE for topic and the hub at URL hub, opens it, waits
+    until its EventSource is open."""
     with open(os.path.join(s.docroot, 'plain.html'), 'w') as f:
-        f.write(PLAIN_PAGE % json.dumps(H.HUB_PATH + '?topic=' + topic))
+        f.write(PLAIN_PAGE % json.dumps(hub + '?topic=' + topic))
     ans = b.call('goto', url=s.base_url + '/plain.html')
     expect_eq(ans['status'], 200, 'GET /plain.html')
     H.wait_for(lambda: plain(b, 'es.readyState') == 1, scaled(15), 'the EventSource to open',
@@ -573,16 +574,21 @@ def plain_shows(b, want, what, timeout=30.0):
         raise H.Timeout('%s\n  page:   %r\n  wanted: %r' % (e, plain(b, 'got'), want))
 
 
-def plain_across_a_restart(front):
+def plain_across_a_restart(front, cross_origin=False):
     """A bare `new EventSource(url)` behind front, hubd stopped with
     SIGTERM and started again 10 s later: while hubd is away the page keeps
     reconnecting (hub.fcgi's retry answers: never CLOSED), then resumes
     with Last-Event-ID and receives everything acknowledged, once, in
-    order, also what was published right after the restart."""
+    order, also what was published right after the restart. cross_origin:
+    the page (http://127.0.0.1:PORT) uses the hub at http://localhost:PORT,
+    allowed by --cors-origins."""
     env = {'HUBD_RETRY': '1000-3000'}
-    args = ['--retry', '1000-3000']
+    args = ['--retry', '1000-3000'] + (['--cors-origins', '*'] if cross_origin else [])
     with Stack(front=front, fcgi_env=env, extra_hubd_args=args) as s, Browser() as b:
-        open_plain(s, b, T)
+        hub = H.HUB_PATH
+        if cross_origin:
+            hub = 'http://localhost:%d%s' % (s.port, H.HUB_PATH)
+        open_plain(s, b, T, hub)
         acked = []
         for i in range(3):
             publish(s, H.DEFAULT, 'before the restart %d' % i, acked)
@@ -608,6 +614,12 @@ def plain_across_a_restart(front):
 
 def test_plain_eventsource_across_a_restart():
     plain_across_a_restart('lighttpd')
+
+
+def test_plain_eventsource_cross_origin_across_a_restart():
+    """The same for a page of another origin (CORS): the retry answer lets
+    it read it while hubd, which knows the allowed origins, is away."""
+    plain_across_a_restart('lighttpd', cross_origin=True)
 
 
 def test_cgi_plain_eventsource_across_a_restart():

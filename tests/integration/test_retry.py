@@ -78,6 +78,13 @@ def hubd_down(front):
         # Browsers send a list; case and parameters do not matter.
         check_retry_answer(s, 1200, 2800, 503, n=2, headers={
             'Accept': 'application/json;q=0.5, Text/Event-Stream;charset=utf-8'})
+        # A page of another origin must be able to read it (hubd, which
+        # knows the allowed origins, is away).
+        st, h, _ = s.request('GET', s.subscribe_target(T),
+                             headers=dict(ES, Origin='https://other.example'))
+        expect_eq((st, h.get('Access-Control-Allow-Origin'),
+                   h.get('Access-Control-Allow-Credentials')),
+                  (200, 'https://other.example', 'true'), 'CORS on the retry answer')
         check_plain_status(s, 503)
         check_plain_status(s, 503, {'Accept': '*/*'})
         check_plain_status(s, 503, {'Accept': 'text/event-stream;q=0'})
