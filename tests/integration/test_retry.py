@@ -10,7 +10,7 @@ status in X-Hubd-Status and Retry-After. A request that does not accept
 text/event-stream (curl, a monitoring probe) and every publish keep the real
 status. Every stream hubd opens carries a "retry:" drawn from --retry.
 
-Behind lighttpd (FastCGI and CGI) and Apache (mod_proxy_fcgi); the browser
+Behind lighttpd (FastCGI and CGI), Apache (mod_proxy_fcgi) and nginx; the browser
 and the eventsource npm client following these answers are in
 test_browser.py and test_eventsource_npm.py."""
 
@@ -112,6 +112,10 @@ def test_apache_hubd_down():
     hubd_down('apache')
 
 
+def test_nginx_hubd_down():
+    hubd_down('nginx')
+
+
 def test_at_capacity():
     """hubd at --max-subscribers: its 503 becomes the retry answer with
     HUBD_RETRY_BUSY's longer delays; a plain request still sees the 503,
@@ -156,8 +160,9 @@ if __name__ == '__main__':
     tests = {n: f for n, f in globals().items() if n.startswith('test_')}
     by_front = {
         'lighttpd': {n: f for n, f in tests.items()
-                     if not n.startswith(('test_cgi_', 'test_apache_'))},
+                     if not n.startswith(('test_cgi_', 'test_apache_', 'test_nginx_'))},
         'lighttpd-cgi': {'test_cgi_hubd_down': test_cgi_hubd_down},
         'apache': {'test_apache_hubd_down': test_apache_hubd_down},
+        'nginx': {'test_nginx_hubd_down': test_nginx_hubd_down},
     }
     front_checks.run_where_possible(by_front, __file__)
