@@ -8,7 +8,7 @@ text/event-stream, a body of only "retry: N" (N drawn from HUBD_RETRY, or
 HUBD_RETRY_BUSY at capacity), a comment and a "hubd-retry" event, the real
 status in X-Hubd-Status and Retry-After. A request that does not accept
 text/event-stream (curl, a monitoring probe) and every publish keep the real
-status. Every stream hubd opens carries a "retry:" drawn from --retry.
+status. The same for hubd's 429 over --max-streams-per-client. Every stream hubd opens carries a "retry:" drawn from --retry.
 
 Behind lighttpd (FastCGI and CGI), Apache (mod_proxy_fcgi) and nginx; the browser
 and the eventsource npm client following these answers are in
@@ -132,6 +132,18 @@ def test_at_capacity():
         expect_eq(sub.status, 200, 'a stream in the freed slot')
         for x in subs + [sub]:
             x.close()
+
+
+def test_over_the_client_cap():
+    """A client over --max-streams-per-client: hubd's 429 becomes the retry
+    answer (X-Hubd-Status: 429) with HUBD_RETRY_BUSY's delays; a plain
+    request sees the 429 itself, with Retry-After."""
+    env = {'HUBD_RETRY': '1000-2000', 'HUBD_RETRY_BUSY': '6000-9000'}
+    with Stack(fcgi_env=env, extra_hubd_args=['--max-streams-per-client', '1']) as s:
+        sub = s.subscribe(T)
+        check_retry_answer(s, 6000, 9000, 429)
+        check_plain_status(s, 429)
+        sub.close()
 
 
 def test_stream_opens_with_jittered_retry():
