@@ -30,8 +30,12 @@
 
 /* The liveness walk (tick_cb) runs this often. */
 #define TICK_MS 250
-/* No stream written this recently is probed; a sweep probes every other. */
+/* No stream written this recently is probed, but in a sweep. */
 #define PROBE_MIN_IDLE_MS (TICK_MS + TICK_MS / 2)
+/* A sweep probes every stream, however recently written: one written
+ * just before its client left would be passed over and keep its place
+ * until the next sweep or its heartbeat. */
+#define SWEEP 0
 /* A client at its cap gets its idle streams probed at most this often. */
 #define CLIENT_PROBE_GAP_MS 1000
 
@@ -50,6 +54,7 @@ struct hub {
 	struct event *watch_ev;
 	struct event *flush_ev;
 	struct event *tick_ev;
+	struct event *sweep_ev; /* a sweep at once, outside any stream's call */
 	struct surge surge;
 	int64_t probe_credit;   /* probes the budget allows now, in thousandths */
 	struct sub **again;     /* probed last tick, to be probed once more (held) */
@@ -73,6 +78,7 @@ struct hub {
 static void flush_cb(evutil_socket_t fd, short what, void *arg);
 static void watch_cb(evutil_socket_t fd, short what, void *arg);
 static void tick_cb(evutil_socket_t fd, short what, void *arg);
+static void sweep_cb(evutil_socket_t fd, short what, void *arg);
 static void done_cb(evutil_socket_t fd, short what, void *arg);
 static void deadline_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -91,13 +97,14 @@ struct hub *hub_new(struct event_base *base, const struct settings *cfg,
 	h->started_ms = mono_ms();
 	h->flush_ev = event_new(base, -1, 0, flush_cb, h);
 	h->tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, h);
+	h->sweep_ev = event_new(base, -1, 0, sweep_cb, h);
 	h->done_ev = event_new(base, -1, 0, done_cb, h);
 	h->deadline_ev = event_new(base, -1, 0, deadline_cb, h);
 	h->watch_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (h->watch_fd < 0)
 		fatal("epoll_create1: %s", strerror(errno));
 	h->watch_ev = event_new(base, h->watch_fd, EV_READ | EV_PERSIST, watch_cb, h);
-	if (!h->flush_ev || !h->tick_ev || !h->done_ev || !h->deadline_ev || !h->watch_ev ||
+	if (!h->flush_ev || !h->tick_ev || !h->sweep_ev || !h->done_ev || !h->deadline_ev || !h->watch_ev ||
 	    event_add(h->watch_ev, NULL) < 0)
 		fatal("cannot create the hub's events");
 	struct timeval tv = {.tv_sec = 0, .tv_usec = TICK_MS * 1000};
@@ -116,6 +123,7 @@ void hub_free(struct hub *h)
 	free(h->again);
 	event_free(h->flush_ev);
 	event_free(h->tick_ev);
+	event_free(h->sweep_ev);
 	event_free(h->done_ev);
 	event_free(h->deadline_ev);
 	event_free(h->watch_ev);
@@ -312,6 +320,7 @@ void hub_sub_drained(struct hub *h, struct sub *s)
 
 static void announce(struct hub *h, struct sub *s, bool active);
 static void probe(struct hub *h, struct sub *s);
+static void sweep_if_surging(struct hub *h);
 
 /* The stream list is kept in the order of the streams' last writes, so the
  * liveness walk finds every stream due for a probe at the head and stops
@@ -357,8 +366,7 @@ static void probe_client(struct hub *h, struct client *c, int64_t now)
 		return;
 	c->probed_ms = now;
 	for (struct sub *s = c->streams; s; s = s->extra->client_next)
-		if (now - s->last_write_ms >= PROBE_MIN_IDLE_MS)
-			probe(h, s);
+		probe(h, s);
 }
 
 /* Takes a place for a new stream from addr under the per-client cap.
@@ -415,6 +423,7 @@ int hub_subscribe(struct hub *h, const struct hub_sub_request *req, char *err, s
 	struct match_rules *rules = req->rules;
 	const char *last_event_id = req->last_event_id;
 	surge_note_arrival(&h->surge, mono_ms());
+	sweep_if_surging(h);
 	bool over_client_cap = false;
 	struct client *client = NULL;
 	if (!h->shutting_down && h->nsubs >= h->cfg->max_subscribers) {
@@ -510,8 +519,10 @@ void hub_sub_closed(struct hub *h, struct sub *s)
 	client_unlink(h, s);
 	h->nsubs--;
 	h->streams_closed++;
-	if (!h->shutting_down)
+	if (!h->shutting_down) {
 		surge_note_departure(&h->surge, mono_ms());
+		sweep_if_surging(h);
+	}
 	if (s->extra && s->extra->id && !h->shutting_down)
 		announce(h, s, false);
 	struct topic_link *links = sub_links(s);
@@ -737,10 +748,11 @@ static void walk(struct hub *h, int64_t now, int64_t due_ms, int64_t *budget_p)
 {
 	int64_t budget = *budget_p;
 	int64_t stall_ms = (int64_t)h->cfg->stall_timeout_s * 1000;
+	int64_t min_idle = due_ms < PROBE_MIN_IDLE_MS ? due_ms : PROBE_MIN_IDLE_MS;
 	for (struct sub *s = h->subs, *next; s; s = next) {
 		next = s->next;
 		int64_t idle = now - s->last_write_ms;
-		if (idle < PROBE_MIN_IDLE_MS || (idle < due_ms && budget <= 0))
+		if (idle < min_idle || (idle < due_ms && budget <= 0))
 			break;
 		if (s->state == SUB_CLOSED || !s->headers_sent)
 			continue;
@@ -764,8 +776,7 @@ static void walk(struct hub *h, int64_t now, int64_t due_ms, int64_t *budget_p)
  * timing out and doubles as the probe that notices a client which left
  * (the web server relays the write and meets the client's reset). When
  * the probes, or arrivals, show a surge, or a subscriber was refused at
- * capacity, every stream not written in the last PROBE_MIN_IDLE_MS is
- * probed at once. */
+ * capacity, every stream is probed at once (a sweep). */
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct hub *h = arg;
@@ -779,11 +790,30 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	int64_t budget = h->probe_credit / 1000, before = budget;
 	int64_t due_ms = interval_ms - TICK_MS / 2; /* due within this tick: now */
 	if (surge_should_sweep(&h->surge, now, h->nsubs)) {
-		log_debug("a surge of streams: probing every idle stream");
-		due_ms = PROBE_MIN_IDLE_MS;
+		log_debug("a surge of streams: probing every stream");
+		due_ms = SWEEP;
 	}
 	walk(h, now, due_ms, &budget);
 	h->probe_credit -= (before - budget) * 1000;
+}
+
+/* Checks for a surge as each arrival or departure is counted (called from
+ * inside a stream's close, so the sweep itself waits for sweep_cb), so
+ * that a storm is swept at once rather than at the next tick. */
+static void sweep_if_surging(struct hub *h)
+{
+	if (!h->shutting_down && surge_should_sweep(&h->surge, mono_ms(), h->nsubs)) {
+		log_debug("a surge of streams: probing every stream");
+		event_active(h->sweep_ev, 0, 0);
+	}
+}
+
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hub *h = arg;
+	int64_t no_budget = 0;
+	if (!h->shutting_down)
+		walk(h, mono_ms(), SWEEP, &no_budget);
 }
 
 void hub_stats_json(struct hub *h, struct buf *out)
