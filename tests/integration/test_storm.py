@@ -265,7 +265,10 @@ def open_streams_allow_refusal(s, n):
         conns.append(c)
     streams.pump(sel, lambda: all(c.open or c.error or c.parser.ended for c in conns),
                  scaled(30), 'answers to %d stream requests' % n)
-    ok = [c for c in conns if c.open and not c.error and not c.parser.ended]
+    # A refusal is hubd's retry answer (a 200 stream that says why and
+    # ends, X-Hubd-Status naming the refusal) or a plain 503/429.
+    ok = [c for c in conns if c.open and not c.error and not c.parser.ended
+          and c.parser.header('x-hubd-status') is None]
     for c in conns:
         if c not in ok:
             c.close()
@@ -277,7 +280,7 @@ def test_lighttpd_per_client_cap():
     refused with 429, and its idle ones probed; another address gets in."""
     CAP = 5
     with Stack(extra_hubd_args=['--max-streams-per-client', str(CAP)]) as s:
-        subs = [s.subscribe(T) for _ in range(CAP)]
+        sel1, subs = open_streams(s, CAP)
         H.wait_for(lambda: s.stats()['subscribers'] == CAP, scaled(5), 'the cap reached')
         st, hdrs, body = s.request('GET', s.subscribe_target(T))
         expect(st == 429 or hdrs.get('x-hubd-status') == '429',
@@ -290,21 +293,22 @@ def test_lighttpd_per_client_cap():
         # One leaves without a word (the front keeps its stream) and comes
         # back: the refusal probes that address's idle streams, which
         # releases the dead one, and a retry gets in.
-        time.sleep(0.5)
-        subs.pop().close()
+        time.sleep(1.1)
+        leave_all(selectors.DefaultSelector(), [subs.pop()])
+        time.sleep(0.1)
+        expect_eq(s.stats()['subscribers'], CAP + 3, 'the departed stream kept by the front')
         t0 = time.monotonic()
         while True:
-            st, _, _ = s.request('GET', s.subscribe_target(T) + '&probe=1', timeout=0.5) \
-                if s.stats()['subscribers'] == CAP + 3 else (None, None, None)
-            if st is None:
+            _, back = open_streams_allow_refusal(s, 1)
+            if back:
                 break
             expect(time.monotonic() - t0 < scaled(3), 'the dead stream released: %r', s.stats())
             time.sleep(0.3)
-        subs.append(s.subscribe(T))
         H.wait_for(lambda: s.stats()['subscribers'] == CAP + 3, scaled(5), 'its place taken')
-        print('# the dead stream released %.2f s after its client left' % (time.monotonic() - t0))
-        for x in subs:
-            x.close()
+        back[0].close()
+        print('# the dead stream released %.2f s after its client came back'
+              % (time.monotonic() - t0))
+        leave_all(sel1, subs)
         leave_all(sel, other)
 
 
