@@ -267,6 +267,8 @@ void sub_flush(struct sub *s)
 			return;
 		if (sub_arm(s, true) < 0)
 			sub_abort(s, strerror(errno));
+		else if (written > 0 && s->state == SUB_REPLAYING)
+			hub_sub_drained(s->hub, s); /* below the low-water mark? */
 		return;
 	}
 	if (rc < 0) {

@@ -32,9 +32,12 @@ struct sub_replay {
 	int npending, pending_cap;
 	size_t pending_mem;   /* what they pin, counted as outq_mem does */
 	bool inflight;        /* a page query is out */
+	bool again;           /* upto grew while it was: ask for more */
 	bool more;            /* more pages follow once the queue drains */
 	bool draining;        /* last page queued; live once it is written */
 	int64_t upto;         /* pages up to this seq (inclusive) */
+	int64_t cursor;       /* the next page starts after this seq */
+	int64_t page_upto;    /* the upto of the page that is out */
 	char *after_id;       /* NULL after the first page */
 	char *header_last_id; /* value for the Last-Event-ID response header */
 };
