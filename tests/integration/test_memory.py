@@ -72,9 +72,9 @@ class Peak:
         """Asserts the peak is within streams x per_stream + ALLOWANCE."""
         got = self.peak()
         bound = streams * per_stream + ALLOWANCE
-        print('# %s: hubd peak +%.1f MB over %.1f MB (bound %.1f MB: %d x %.2f MB + %.0f MB)'
+        print('# %s: hubd peak +%.1f MB over %.1f MB (bound %.1f MB: %d x %.2f MB + %.0f MB%s)'
               % (what, got / MB, self.base * KB / MB, bound / MB, streams, per_stream / MB,
-                 ALLOWANCE / MB))
+                 ALLOWANCE / MB, '' if MEASURE else '; not checked here'))
         if MEASURE:
             expect(got <= bound, '%s: hubd grew by %.1f MB, more than %.1f MB',
                    what, got / MB, bound / MB)
@@ -86,20 +86,29 @@ class Publisher:
 
     def __init__(self, s):
         self.s = s
-        self.conn = http.client.HTTPConnection('127.0.0.1', s.publish_port,
-                                               timeout=scaled(30))
+        self.conn = None
+        self.used = 0.0
         self.headers = {'Content-Type': 'application/x-www-form-urlencoded',
                         'Authorization': 'Bearer ' + s.token()}
 
     def publish(self, data, topic=T):
+        # A connection idle for a while may have been closed by hubd's
+        # keep-alive timeout: start a new one.
+        if self.conn is None or time.monotonic() - self.used > 1.0:
+            self.close()
+            self.conn = http.client.HTTPConnection('127.0.0.1', self.s.publish_port,
+                                                   timeout=scaled(30))
         self.conn.request('POST', H.HUB_PATH, self.s.publish_body(topic, data), self.headers)
         r = self.conn.getresponse()
         body = r.read().decode()
         expect_eq(r.status, 200, 'publish status (%s)' % body)
+        self.used = time.monotonic()
         return body
 
     def close(self):
-        self.conn.close()
+        if self.conn:
+            self.conn.close()
+        self.conn = None
 
 
 class Reader(threading.Thread):
@@ -237,7 +246,9 @@ def replay_stall(streams, max_queue, size, count, live):
 
 
 def test_replay_stopped_small():
-    replay_stall(10, 256 * KB, 100, 25000, 3000)
+    # Where memory is not measured (valgrind), fewer updates do for the
+    # delivery checks: the hold-back still overflows.
+    replay_stall(10, 256 * KB, 100, 25000 if MEASURE else 4000, 3000)
 
 
 def test_replay_stopped_large():
