@@ -254,10 +254,9 @@ void sub_release_held(struct sub *s)
 	r->pending_mem = 0;
 }
 
-void sub_flush(struct sub *s)
+/* Writes as much as the socket takes now (see sub_flush). */
+static void write_out(struct sub *s)
 {
-	if (s->state == SUB_CLOSED)
-		return;
 	size_t written;
 	int rc = outq_write(&s->out, s->fd, &written);
 	if (written > 0)
@@ -284,6 +283,21 @@ void sub_flush(struct sub *s)
 		return;
 	}
 	hub_sub_drained(s->hub, s);
+}
+
+void sub_flush(struct sub *s)
+{
+	if (s->state == SUB_CLOSED)
+		return;
+	/* The socket was full at the last write and epoll says when it takes
+	 * more (sub_events): writing now would only fail, after planning a
+	 * write of up to IOV_MAX pieces of a long queue, once per update for
+	 * every stopped stream. Only the limit applies meanwhile. */
+	if (s->want_write) {
+		over_limit(s, hub_max_queue(s->hub));
+		return;
+	}
+	write_out(s);
 }
 
 void sub_end(struct sub *s)
@@ -370,5 +384,5 @@ void sub_events(struct sub *s, uint32_t events)
 		}
 	}
 	if (events & EPOLLOUT)
-		sub_flush(s);
+		write_out(s);
 }

@@ -122,7 +122,9 @@ void sub_queue_sse(struct sub *s, const char *sse, size_t len);
  * writes when output waits. */
 void sub_events(struct sub *s, uint32_t events);
 /* Writes as much of the queue as the socket takes now; waits for
- * writability for the rest. Aborts the stream on a write error. */
+ * writability for the rest (while it waits, only applies the limit: the
+ * write follows from sub_events). Aborts the stream on a write error or
+ * over the limit. */
 void sub_flush(struct sub *s);
 /* Bytes waiting in the output queue. */
 size_t sub_queued(const struct sub *s);
