@@ -1,6 +1,7 @@
-/* msg.h -- an update: immutable once published, reference-counted, and
- * encoded once as SSE bytes no matter how many subscribers receive it
- * (each stream frames those bytes itself when it writes: outq.h). */
+/* msg.h -- an update: immutable once published (but that its encoding,
+ * built once, replaces its data), reference-counted, and encoded once as
+ * SSE bytes no matter how many subscribers receive it (each stream frames
+ * those bytes itself when it writes: outq.h). */
 #ifndef HUBD_MSG_H
 #define HUBD_MSG_H
 
