@@ -221,7 +221,8 @@ static void watch_cb(evutil_socket_t fd, short what, void *arg)
 
 /* A replaying stream stays within max-queue (M) by construction, so a
  * reader that catches up at full speed is never cut and one that stops
- * reading pins at most M (plus one update larger than a page):
+ * reading pins at most M (plus one update larger than a page) until the
+ * stall timeout cuts it (walk):
  * - a page is at most M/4 bytes as outq_mem counts them (and REPLAY_PAGE
  *   updates; at least one, so a single huge update still moves);
  * - the next page is asked for only once the queue pins less than M/4;
