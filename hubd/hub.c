@@ -22,6 +22,8 @@
 #include "surge.h"
 #include "topic.h"
 
+/* A replay page: at most this many updates, and at most a quarter of
+ * max-queue in bytes (replay_page_bytes). */
 #define REPLAY_PAGE 1000
 /* Subscribers with URI-template selectors are linked under this topic
  * name, which no update can have (topics are never empty); every update
@@ -225,6 +227,32 @@ static void watch_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- replay ------------------------------------------------------------ */
 
+/* A replaying stream stays within max-queue (M) by construction, so a
+ * reader that catches up at full speed is never cut and one that stops
+ * reading pins at most M (plus one update larger than a page) until the
+ * stall timeout cuts it (walk):
+ * - a page is at most M/4 bytes as outq_mem counts them (and REPLAY_PAGE
+ *   updates; at least one, so a single huge update still moves);
+ * - the next page is asked for only once the queue pins less than M/4;
+ * - live updates held back meanwhile pin at most M/2; when one more would
+ *   not fit, they are dropped and the replay reads them from the store
+ *   (replay_extend), where every one of them is already. */
+static size_t replay_page_bytes(const struct hub *h)
+{
+	return h->cfg->max_queue / 4;
+}
+
+static size_t replay_hold_limit(const struct hub *h)
+{
+	return h->cfg->max_queue / 2;
+}
+
+/* True when the stream's queue is below the low-water mark. */
+static bool replay_wants_page(const struct hub *h, const struct sub *s)
+{
+	return outq_mem(&s->out) < h->cfg->max_queue / 4;
+}
+
 static void replay_page_cb(void *arg, enum store_status status, struct msg **msgs,
 			   int n, bool after_found, bool has_more);
 
@@ -240,15 +268,19 @@ static void replay_query(struct hub *h, struct sub *s)
 		.topics = names,
 		.ntopics = match_rules_store_topics(r, names),
 		.after_id = rp->after_id,
-		.after_seq = s->last_seq,
+		.after_seq = rp->cursor,
 		.upto_seq = rp->upto,
 		.limit = REPLAY_PAGE,
+		.max_bytes = replay_page_bytes(h),
+		.encode = true,
 		.include_private = priv,
 		.filter = (priv || r->has_templates) ? match_rules_accept : NULL,
 		.filter_arg = r,
 	};
 	rp->inflight = true;
 	rp->more = false;
+	rp->again = false;
+	rp->page_upto = rp->upto;
 	h->store->ops->query(h->store, &q, replay_page_cb, sub_ref(s));
 }
 
@@ -284,20 +316,25 @@ static void replay_page_cb(void *arg, enum store_status status, struct msg **msg
 		sub_send_headers(s, rp->header_last_id, rp->after_id && !after_found, rp->after_id);
 	free(rp->after_id);
 	rp->after_id = NULL;
+	/* The page covered everything up to its last update, or up to its
+	 * upto when no more followed (also when it was empty). */
+	rp->cursor = has_more && n > 0 ? msgs[n - 1]->seq : rp->page_upto;
 	for (int i = 0; i < n; i++) {
 		if (s->state == SUB_REPLAYING && sub_queue_msg(s, msgs[i], SIZE_MAX))
 			h->replayed++;
 		msg_unref(msgs[i]);
 	}
 	if (s->state == SUB_REPLAYING) {
-		/* The stream stays in replay (exempt from the backlog limit,
-		 * live updates held back) until the replay is written out: a
-		 * reader catching up is not a slow reader. */
-		if (!has_more && sub_queued(s) == 0)
+		/* The stream stays in replay (paced by pages, not cut by the
+		 * limit, live updates held back) until the replay is written
+		 * out: a reader catching up is not a slow reader. The replay
+		 * was extended while this page was out: more follows. */
+		bool more = has_more || rp->again;
+		if (!more && sub_queued(s) == 0)
 			replay_finish(h, s);
-		else if (!has_more)
+		else if (!more)
 			rp->draining = true; /* finishes in hub_sub_drained */
-		else if (sub_queued(s) < h->cfg->max_queue / 2)
+		else if (replay_wants_page(h, s))
 			replay_query(h, s);
 		else
 			rp->more = true; /* resumes in hub_sub_drained */
@@ -305,14 +342,31 @@ static void replay_page_cb(void *arg, enum store_status status, struct msg **msg
 	sub_unref(s);
 }
 
+/* The hold-back is full: drops it, and replays up to seq (the update that
+ * did not fit) from the store instead. */
+static void replay_extend(struct hub *h, struct sub *s, int64_t seq)
+{
+	struct sub_replay *rp = sub_replay(s);
+	sub_release_held(s);
+	rp->upto = seq;
+	if (rp->inflight) {
+		rp->again = true; /* replay_page_cb asks for the rest */
+		return;
+	}
+	rp->draining = false;
+	rp->more = true;
+	if (replay_wants_page(h, s))
+		replay_query(h, s);
+}
+
 void hub_sub_drained(struct hub *h, struct sub *s)
 {
 	struct sub_replay *rp = s->replay;
 	if (s->state != SUB_REPLAYING || !rp || rp->inflight)
 		return;
-	if (rp->draining)
+	if (rp->draining && sub_queued(s) == 0)
 		replay_finish(h, s);
-	else if (rp->more)
+	else if (rp->more && replay_wants_page(h, s))
 		replay_query(h, s);
 }
 
@@ -547,10 +601,8 @@ static void deliver(struct hub *h, struct sub *s, struct msg *m)
 		if (sub_queue_msg(s, m, h->cfg->max_queue))
 			h->deliveries++;
 	} else if (s->state == SUB_REPLAYING) {
-		if (!sub_hold(s, m, h->cfg->max_queue)) {
-			h->drops++;
-			sub_abort(s, "too many updates while replaying (slow reader)");
-		}
+		if (!sub_hold(s, m, replay_hold_limit(h)))
+			replay_extend(h, s, m->seq);
 	}
 }
 

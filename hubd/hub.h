@@ -82,7 +82,8 @@ struct event_base *hub_base(struct hub *h);
  * sub); the loop hands what it reports to sub_events. */
 int hub_watch_fd(const struct hub *h);
 void hub_mark_dirty(struct hub *h, struct sub *s);
-void hub_sub_drained(struct hub *h, struct sub *s); /* queue empty again */
+void hub_sub_drained(struct hub *h, struct sub *s); /* queue empty again, or
+						     * a replaying stream wrote */
 void hub_sub_wrote(struct hub *h, struct sub *s);   /* bytes left: now idle since now */
 void hub_sub_closed(struct hub *h, struct sub *s);  /* unlink, drop ref */
 void hub_count_drop(struct hub *h);

@@ -131,9 +131,29 @@ const char *msg_sse(struct msg *m, size_t *len)
 		struct buf b = {0};
 		sse_encode_event(&b, m->id, m->type, m->retry, m->data, m->datalen);
 		m->sse = buf_steal(&b, &m->sse_len);
+		/* The buffer grew by doubling: give the slack back. */
+		m->sse = xrealloc(m->sse, m->sse_len + 1);
+		free(m->data);
+		m->data = NULL;
 	}
 	*len = m->sse_len;
 	return m->sse;
+}
+
+size_t msg_mem(const struct msg *m)
+{
+	size_t n = heap_size(sizeof *m) + heap_size((size_t)m->ntopics * sizeof *m->topics);
+	for (int i = 0; i < m->ntopics; i++)
+		n += heap_size(strlen(m->topics[i]) + 1);
+	if (m->id)
+		n += heap_size(strlen(m->id) + 1);
+	if (m->type)
+		n += heap_size(strlen(m->type) + 1);
+	if (m->data)
+		n += heap_size(m->datalen + 1);
+	if (m->sse)
+		n += heap_size(m->sse_len + 1);
+	return n;
 }
 
 bool msg_has_topic(const struct msg *m, const char *topic)

@@ -1,6 +1,7 @@
-/* msg.h -- an update: immutable once published, reference-counted, and
- * encoded once as SSE bytes no matter how many subscribers receive it
- * (each stream frames those bytes itself when it writes: outq.h). */
+/* msg.h -- an update: immutable once published (but that its encoding,
+ * built once, replaces its data), reference-counted, and encoded once as
+ * SSE bytes no matter how many subscribers receive it (each stream frames
+ * those bytes itself when it writes: outq.h). */
 #ifndef HUBD_MSG_H
 #define HUBD_MSG_H
 
@@ -20,10 +21,12 @@ struct msg {
 	int64_t retry;   /* SSE "retry:" in ms, or -1 for none */
 	bool priv;       /* Mercure private update */
 	int64_t time_ms; /* publish time, ms since the epoch */
-	char *data;      /* NUL-terminated copy; datalen excludes the NUL */
-	size_t datalen;
+	char *data;      /* NUL-terminated copy, datalen excludes the NUL;
+			  * NULL once the encoding is built (msg_sse) */
+	size_t datalen;  /* the data's length, also after that */
 
-	/* The SSE encoding, built on first use by msg_sse(). */
+	/* The SSE encoding, built on first use by msg_sse(); it takes the
+	 * data's place, so a delivered update is held once, not twice. */
 	char *sse;
 	size_t sse_len;
 };
@@ -46,8 +49,19 @@ struct msg *msg_ref(struct msg *m);
 void msg_unref(struct msg *m);
 
 /* The update as SSE event bytes (id, event, retry, data lines, blank line).
- * Built once, owned by the message, valid while the caller holds a ref. */
+ * Built once, owned by the message, valid while the caller holds a ref.
+ * Building it frees m->data (NULL from then on): call it only on a message
+ * whose data nobody reads again, one that is stored and is now delivered
+ * (fan-out, replay), never on one that history will show. Whoever holds
+ * the message alone may call it on any thread (the store's reader does,
+ * for replay pages); once the message is shared, the loop thread only. */
 const char *msg_sse(struct msg *m, size_t *len);
+
+/* The heap memory m holds now, an estimate: the struct, its id, type and
+ * topics, its data or its encoding (whichever it has, or both), each with
+ * glibc's per-allocation overhead (heap_size). A stream that queues m
+ * counts all of it (outq.h). Cannot fail. */
+size_t msg_mem(const struct msg *m);
 
 /* True when any of the message's topics equals topic. */
 bool msg_has_topic(const struct msg *m, const char *topic);

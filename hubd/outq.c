@@ -1,11 +1,10 @@
-/* outq.c -- a stream's output queue: references queued, framed and written
- * with one writev (see outq.h). */
+/* outq.c -- a stream's output queue: references queued, framed when
+ * written, with one writev (see outq.h). */
 #include "config.h"
 
 #include "outq.h"
 
 #include <errno.h>
-#include <event2/buffer.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,27 +20,12 @@
 #define IOV_MAX 1024
 #endif
 
-/* One run of bytes of a planned write: a record header (hdr >= 0: index in
- * the plan's headers), padding, or content; content of an update keeps
- * the update (m) so that a backlog can reference it instead of copying. */
-struct piece {
-	const char *p;
-	size_t len;
-	struct msg *m;
-	int hdr;
-};
-
-/* The plan of one write, reused from write to write (the loop thread is
- * the only writer): pieces in order, and the record headers they use. */
-static struct {
-	struct piece *pieces;
-	size_t n, cap;
-	unsigned char (*hdrs)[FCGI_RECORD_HEADER_LEN];
-	size_t nhdrs, hdrcap;
-	struct iovec *iov;
-	size_t iovcap;
-} plan;
-
+/* The plan of one write (the loop thread is the only writer): the iovecs,
+ * and the record headers they point to. Every record has a header and at
+ * least one piece of content, so IOV_MAX pieces need fewer headers than
+ * half as many, plus the one of a record a write stopped inside. */
+static struct iovec iov[IOV_MAX];
+static unsigned char hdrs[IOV_MAX / 2 + 2][FCGI_RECORD_HEADER_LEN];
 static const char zeros[8];
 
 void outq_init(struct outq *q, uint16_t request_id)
@@ -52,42 +36,61 @@ void outq_init(struct outq *q, uint16_t request_id)
 	q->request_id = request_id;
 }
 
-/* Back to the inline slot, freeing an array. */
+/* The memory an item pins while it waits (before any of it is written). */
+static size_t item_mem(const struct outq_item *it)
+{
+	return it->kind == OUTQ_MSG ? msg_mem(it->m) : heap_size((size_t)it->len + 1);
+}
+
+static size_t array_mem(const struct outq *q)
+{
+	return q->items == &q->one ? 0 : heap_size((size_t)q->cap * sizeof *q->items);
+}
+
+static void item_free(struct outq_item *it)
+{
+	if (it->kind == OUTQ_MSG)
+		msg_unref(it->m);
+	else
+		free(it->raw);
+}
+
+/* Back to the inline slot, freeing the array; the queue must be empty. */
 static void items_to_inline(struct outq *q)
 {
+	q->mem -= array_mem(q);
 	if (q->items != &q->one)
 		free(q->items);
 	q->items = &q->one;
+	q->head = q->n = 0;
 	q->cap = 1;
-}
-
-/* Drops the queued items (references and copies), keeping an array that a
- * steady flow of a few updates per turn reuses. */
-static void release_items(struct outq *q)
-{
-	for (uint32_t i = 0; i < q->nitems; i++) {
-		msg_unref(q->items[i].m);
-		free(q->items[i].raw);
-	}
-	q->nitems = 0;
-	q->items_len = 0;
-	if (q->cap > 16) /* a burst made it large: give the memory back */
-		items_to_inline(q);
 }
 
 void outq_clear(struct outq *q)
 {
-	release_items(q);
+	for (uint32_t i = q->head; i < q->n; i++)
+		item_free(&q->items[i]);
 	items_to_inline(q);
-	if (q->backlog)
-		evbuffer_free(q->backlog);
-	q->backlog = NULL;
+	q->off = 0;
+	q->rec_left = 0;
+	q->hdr_left = q->pad_left = 0;
+	q->len = q->mem = 0;
 }
 
+/* A free slot at the end: moves the waiting items to the front of the
+ * array when half of it is written already, else grows it. */
 static struct outq_item *new_item(struct outq *q)
 {
-	if (q->nitems == q->cap) {
+	if (q->head == q->n)
+		q->head = q->n = 0;
+	if (q->n == q->cap && q->head > 0 && q->head >= q->cap / 2) {
+		memmove(q->items, q->items + q->head, (size_t)(q->n - q->head) * sizeof *q->items);
+		q->n -= q->head;
+		q->head = 0;
+	}
+	if (q->n == q->cap) {
 		uint32_t cap = q->cap < 4 ? 4 : q->cap * 2;
+		q->mem -= array_mem(q);
 		if (q->items == &q->one) {
 			q->items = xmalloc((size_t)cap * sizeof *q->items);
 			q->items[0] = q->one;
@@ -95,252 +98,245 @@ static struct outq_item *new_item(struct outq *q)
 			q->items = xrealloc(q->items, (size_t)cap * sizeof *q->items);
 		}
 		q->cap = cap;
+		q->mem += array_mem(q);
 	}
-	return &q->items[q->nitems++];
+	return &q->items[q->n++];
+}
+
+static void add_item(struct outq *q, struct outq_item it)
+{
+	*new_item(q) = it;
+	q->len += it.len;
+	q->mem += item_mem(&it);
+}
+
+/* An item's length: the encodings and copies hubd queues are far below
+ * 4 GiB (outq.h); anything else is a broken invariant. */
+static uint32_t item_len(size_t len)
+{
+	if (len > UINT32_MAX)
+		fatal("output queue: a piece of %zu bytes", len);
+	return (uint32_t)len;
 }
 
 void outq_add_msg(struct outq *q, struct msg *m)
 {
 	size_t len;
 	msg_sse(m, &len);
-	struct outq_item *it = new_item(q);
-	it->m = msg_ref(m);
-	it->raw = NULL;
-	it->len = len;
-	q->items_len += len;
+	add_item(q, (struct outq_item){.m = msg_ref(m), .len = item_len(len), .kind = OUTQ_MSG});
+}
+
+static void add_copy(struct outq *q, const void *p, size_t len, enum outq_kind kind)
+{
+	add_item(q, (struct outq_item){.raw = xmemdup(p, len), .len = item_len(len),
+				       .kind = (uint8_t)kind});
 }
 
 void outq_add_sse(struct outq *q, const char *sse, size_t len)
 {
-	if (len == 0)
-		return;
-	struct outq_item *it = new_item(q);
-	it->m = NULL;
-	it->raw = xmemdup(sse, len);
-	it->len = len;
-	q->items_len += len;
-}
-
-size_t outq_backlog(const struct outq *q)
-{
-	return q->backlog ? evbuffer_get_length(q->backlog) : 0;
-}
-
-size_t outq_length(const struct outq *q)
-{
-	return outq_backlog(q) + q->items_len;
-}
-
-/* ---- planning ----------------------------------------------------------- */
-
-static void add_piece(const char *p, size_t len, struct msg *m, int hdr)
-{
-	if (plan.n == plan.cap) {
-		plan.cap = plan.cap ? plan.cap * 2 : 64;
-		plan.pieces = xrealloc(plan.pieces, plan.cap * sizeof *plan.pieces);
-	}
-	plan.pieces[plan.n++] = (struct piece){.p = p, .len = len, .m = m, .hdr = hdr};
-}
-
-static int new_header(void)
-{
-	if (plan.nhdrs == plan.hdrcap) {
-		plan.hdrcap = plan.hdrcap ? plan.hdrcap * 2 : 16;
-		plan.hdrs = xrealloc(plan.hdrs, plan.hdrcap * sizeof *plan.hdrs);
-	}
-	add_piece(NULL, FCGI_RECORD_HEADER_LEN, NULL, (int)plan.nhdrs);
-	return (int)plan.nhdrs++;
-}
-
-/* Fills in the header of the record that is open (hdr) now that its
- * content length is known, and pads it. */
-static void close_record(const struct outq *q, int hdr, size_t content_len)
-{
-	uint8_t pad = fcgi_padding(content_len);
-	fcgi_header(plan.hdrs[hdr], FCGI_TYPE_STDOUT, q->request_id, (uint16_t)content_len, pad);
-	if (pad)
-		add_piece(zeros, pad, NULL, -1);
-}
-
-/* Plans the write of q's items: FastCGI records of up to
- * FCGI_RECORD_MAX_CONTENT bytes of content, or the bare bytes for CGI. */
-static void plan_items(const struct outq *q)
-{
-	plan.n = plan.nhdrs = 0;
-	int hdr = -1;
-	size_t rec_len = 0;
-	for (uint32_t i = 0; i < q->nitems; i++) {
-		const struct outq_item *it = &q->items[i];
-		size_t left = it->len;
-		const char *p = it->m ? it->m->sse : it->raw;
-		while (left > 0) {
-			if (q->request_id && hdr < 0) {
-				hdr = new_header();
-				rec_len = 0;
-			}
-			size_t take = left;
-			if (q->request_id && take > FCGI_RECORD_MAX_CONTENT - rec_len)
-				take = FCGI_RECORD_MAX_CONTENT - rec_len;
-			add_piece(p, take, it->m, -1);
-			p += take;
-			left -= take;
-			rec_len += take;
-			if (q->request_id && rec_len == FCGI_RECORD_MAX_CONTENT) {
-				close_record(q, hdr, rec_len);
-				hdr = -1;
-			}
-		}
-	}
-	if (hdr >= 0)
-		close_record(q, hdr, rec_len);
-	/* Headers live in their own array (it may have moved while growing). */
-	for (size_t i = 0; i < plan.n; i++)
-		if (plan.pieces[i].hdr >= 0)
-			plan.pieces[i].p = (const char *)plan.hdrs[plan.pieces[i].hdr];
-}
-
-static void unref_msg_cb(const void *data, size_t len, void *arg)
-{
-	(void)data;
-	(void)len;
-	msg_unref(arg);
-}
-
-/* Appends the planned pieces from piece `from`, byte `off` on, to the
- * backlog: update content by reference, the rest copied. */
-static void backlog_pieces(struct outq *q, size_t from, size_t off)
-{
-	if (!q->backlog && !(q->backlog = evbuffer_new()))
-		fatal("out of memory");
-	for (size_t i = from; i < plan.n; i++, off = 0) {
-		const struct piece *pc = &plan.pieces[i];
-		const char *p = pc->p + off;
-		size_t len = pc->len - off;
-		if (pc->m) {
-			if (evbuffer_add_reference(q->backlog, p, len, unref_msg_cb, msg_ref(pc->m)) == 0)
-				continue;
-			msg_unref(pc->m); /* not added: libevent did not call the cleanup */
-		}
-		if (evbuffer_add(q->backlog, p, len) < 0)
-			fatal("out of memory");
-	}
-}
-
-/* Moves the items queued since the last write to the backlog, framed,
- * behind what waits there already. */
-static void items_to_backlog(struct outq *q)
-{
-	if (q->nitems == 0)
-		return;
-	plan_items(q);
-	backlog_pieces(q, 0, 0);
-	release_items(q);
+	if (len > 0)
+		add_copy(q, sse, len, OUTQ_SSE);
 }
 
 void outq_add_framed(struct outq *q, const void *p, size_t len)
 {
-	items_to_backlog(q);
-	if (!q->backlog && !(q->backlog = evbuffer_new()))
-		fatal("out of memory");
-	if (evbuffer_add(q->backlog, p, len) < 0)
-		fatal("out of memory");
+	if (len > 0)
+		add_copy(q, p, len, OUTQ_FRAMED);
 }
 
-/* ---- writing ------------------------------------------------------------ */
-
-/* Writes the backlog until it is empty or the socket is full. */
-static int write_backlog(struct outq *q, int fd, size_t *written)
+size_t outq_length(const struct outq *q)
 {
-	while (evbuffer_get_length(q->backlog) > 0) {
-		int n = evbuffer_write(q->backlog, fd);
-		if (n > 0) {
-			*written += (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		if (n == 0)
-			errno = EPIPE;
-		return -1;
-	}
-	return 1;
+	return q->len;
 }
 
-/* Writes the planned pieces with writev, IOV_MAX at a time. Returns 1 when
- * all went out, 0 when the socket filled up, -1 on an error (errno); *at
- * and *off tell where the write stopped (piece, byte). */
-static int write_pieces(int fd, size_t *written, size_t *at, size_t *off)
+bool outq_empty(const struct outq *q)
 {
-	if (plan.iovcap < plan.n) {
-		plan.iovcap = plan.n;
-		plan.iov = xrealloc(plan.iov, plan.iovcap * sizeof *plan.iov);
+	return q->head == q->n && q->rec_left == 0 && q->hdr_left == 0 && q->pad_left == 0;
+}
+
+size_t outq_mem(const struct outq *q)
+{
+	return q->mem;
+}
+
+/* ---- framing ------------------------------------------------------------ */
+
+static const char *item_bytes(const struct outq_item *it)
+{
+	return it->kind == OUTQ_MSG ? it->m->sse : it->raw;
+}
+
+/* True when the item at i goes out as it is: no record around it. */
+static bool unframed(const struct outq *q, uint32_t i)
+{
+	return q->request_id == 0 || q->items[i].kind == OUTQ_FRAMED;
+}
+
+/* The content length of a record that starts at item i, byte off: the SSE
+ * items from there up to a framed item or the end, at most
+ * FCGI_RECORD_MAX_CONTENT. Called alike when planning a write and when
+ * accounting for it, with the queue unchanged between, so both see the
+ * same records. */
+static uint16_t record_len(const struct outq *q, uint32_t i, uint32_t off)
+{
+	size_t len = 0;
+	for (; i < q->n && !unframed(q, i) && len < FCGI_RECORD_MAX_CONTENT; i++, off = 0)
+		len += q->items[i].len - off;
+	return (uint16_t)(len < FCGI_RECORD_MAX_CONTENT ? len : FCGI_RECORD_MAX_CONTENT);
+}
+
+/* Where a write is, in the queue and in its record (see struct outq). */
+struct cursor {
+	uint32_t i, off;
+	uint16_t rec_left;
+	uint8_t hdr_left, pad_left;
+};
+
+/* Opens the record that starts at the cursor. */
+static void open_record(const struct outq *q, struct cursor *c)
+{
+	c->rec_left = record_len(q, c->i, c->off);
+	c->pad_left = fcgi_padding(c->rec_left);
+	c->hdr_left = FCGI_RECORD_HEADER_LEN;
+}
+
+/* Takes up to max bytes of item data at the cursor (an open record's
+ * content, or an unframed item): the pointer and length of the run. */
+static size_t take_item(const struct outq *q, struct cursor *c, size_t max, const char **p)
+{
+	const struct outq_item *it = &q->items[c->i];
+	size_t k = it->len - c->off;
+	if (c->rec_left && k > c->rec_left)
+		k = c->rec_left;
+	if (k > max)
+		k = max;
+	*p = item_bytes(it) + c->off;
+	c->off += (uint32_t)k;
+	if (c->rec_left)
+		c->rec_left -= (uint16_t)k;
+	if (c->off == it->len) {
+		c->i++;
+		c->off = 0;
 	}
-	for (size_t i = 0; i < plan.n; i++)
-		plan.iov[i] = (struct iovec){.iov_base = (void *)plan.pieces[i].p,
-					     .iov_len = plan.pieces[i].len};
-	size_t i = 0, o = 0;
-	int rc = 1;
-	while (i < plan.n) {
-		/* The first iovec starts o bytes in. */
-		struct iovec saved = plan.iov[i];
-		plan.iov[i].iov_base = (char *)plan.iov[i].iov_base + o;
-		plan.iov[i].iov_len -= o;
-		size_t cnt = plan.n - i < IOV_MAX ? plan.n - i : IOV_MAX;
-		size_t asked = 0;
-		for (size_t j = i; j < i + cnt; j++)
-			asked += plan.iov[j].iov_len;
-		ssize_t n = writev(fd, &plan.iov[i], (int)cnt);
-		plan.iov[i] = saved;
-		if (n < 0 && errno == EINTR)
+	return k;
+}
+
+/* Plans a write from the queue's state: at most IOV_MAX pieces. Returns
+ * their count; *bytes gets their total. */
+static int plan_write(const struct outq *q, size_t *bytes)
+{
+	struct cursor c = {q->head, q->off, q->rec_left, q->hdr_left, q->pad_left};
+	int n = 0, nh = 0;
+	size_t total = 0;
+	while (n < IOV_MAX) {
+		const char *p;
+		size_t k;
+		if (c.hdr_left) {
+			/* The header of the record at the cursor (all of it, or
+			 * what an earlier write left). */
+			if (n + 2 > IOV_MAX)
+				break;
+			unsigned char *h = hdrs[nh++];
+			fcgi_header(h, FCGI_TYPE_STDOUT, q->request_id, c.rec_left, c.pad_left);
+			p = (const char *)h + FCGI_RECORD_HEADER_LEN - c.hdr_left;
+			k = c.hdr_left;
+			c.hdr_left = 0;
+		} else if (c.rec_left) {
+			k = take_item(q, &c, SIZE_MAX, &p);
+		} else if (c.pad_left) {
+			p = zeros;
+			k = c.pad_left;
+			c.pad_left = 0;
+		} else if (c.i == q->n) {
+			break;
+		} else if (unframed(q, c.i)) {
+			k = take_item(q, &c, SIZE_MAX, &p);
+		} else {
+			open_record(q, &c);
 			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EPIPE;
-			rc = (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
-			break;
 		}
-		*written += (size_t)n;
-		size_t k = (size_t)n;
-		while (i < plan.n && k > 0 && k >= plan.pieces[i].len - o) {
-			k -= plan.pieces[i].len - o;
-			o = 0;
-			i++;
-		}
-		o += k;
-		if ((size_t)n < asked) {
-			rc = 0; /* a short write: the socket is full */
-			break;
-		}
+		iov[n++] = (struct iovec){.iov_base = (void *)p, .iov_len = k};
+		total += k;
 	}
-	*at = i;
-	*off = o;
-	return rc;
+	*bytes = total;
+	return n;
+}
+
+/* Drops the oldest item, written in full. */
+static void release_head(struct outq *q)
+{
+	struct outq_item *it = &q->items[q->head++];
+	q->mem -= item_mem(it) - it->len; /* its bytes went as they were written */
+	item_free(it);
+	q->off = 0;
+}
+
+/* Accounts for up to n bytes of items written at the cursor: releases the
+ * oldest item once all of it went. Returns the bytes taken. */
+static size_t consume_item(struct outq *q, struct cursor *c, size_t n)
+{
+	const char *p;
+	uint32_t i = c->i;
+	size_t k = take_item(q, c, n, &p);
+	q->len -= k;
+	q->mem -= k;
+	q->off = c->off;
+	if (c->i != i)
+		release_head(q);
+	return k;
+}
+
+/* Accounts for n bytes written: the same walk as plan_write, applied to
+ * the queue. */
+static void consume(struct outq *q, size_t n)
+{
+	struct cursor c = {q->head, q->off, q->rec_left, q->hdr_left, q->pad_left};
+	while (n > 0) {
+		size_t k;
+		if (c.hdr_left) {
+			k = n < c.hdr_left ? n : c.hdr_left;
+			c.hdr_left -= (uint8_t)k;
+		} else if (c.rec_left) {
+			k = consume_item(q, &c, n);
+		} else if (c.pad_left) {
+			k = n < c.pad_left ? n : c.pad_left;
+			c.pad_left -= (uint8_t)k;
+		} else if (c.i == q->n) {
+			break; /* cannot happen: n bytes were planned */
+		} else if (unframed(q, c.i)) {
+			k = consume_item(q, &c, n);
+		} else {
+			open_record(q, &c);
+			continue;
+		}
+		n -= k;
+	}
+	q->rec_left = c.rec_left;
+	q->hdr_left = c.hdr_left;
+	q->pad_left = c.pad_left;
 }
 
 int outq_write(struct outq *q, int fd, size_t *written)
 {
 	*written = 0;
-	if (outq_backlog(q) > 0) {
-		/* Earlier bytes wait: the new ones go behind them. */
-		items_to_backlog(q);
-		int rc = write_backlog(q, fd, written);
-		if (rc == 1) { /* caught up: most streams never need one again */
-			evbuffer_free(q->backlog);
-			q->backlog = NULL;
+	while (!outq_empty(q)) {
+		size_t asked;
+		int cnt = plan_write(q, &asked);
+		ssize_t n = writev(fd, iov, cnt);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EPIPE;
+			return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
 		}
-		return rc;
+		*written += (size_t)n;
+		consume(q, (size_t)n);
+		if ((size_t)n < asked)
+			return 0; /* a short write: the socket is full */
 	}
-	if (q->nitems == 0)
-		return 1;
-	plan_items(q);
-	size_t at = 0, off = 0;
-	int rc = write_pieces(fd, written, &at, &off);
-	/* The socket is full: keep the rest (not after an error: the stream
-	 * is about to be closed). */
-	if (rc == 0 && at < plan.n)
-		backlog_pieces(q, at, off);
-	release_items(q);
-	return rc;
+	/* Caught up: a burst made the array large, give the memory back. */
+	if (q->cap > 16)
+		items_to_inline(q);
+	return 1;
 }

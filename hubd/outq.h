@@ -1,13 +1,15 @@
 /* outq.h -- a stream's output queue. Updates are queued by reference to the
  * message's SSE encoding (built once, shared by every stream), other SSE
  * text (headers, comments) by copy, and nothing is framed until the queue
- * is written. A write frames everything queued since the last one as few
- * FastCGI STDOUT records as the 65535-byte content limit allows (CGI: no
- * framing at all), builds the record headers on the stack and hands it all
- * to the kernel with one writev: a burst of updates costs one write and one
- * record per stream, and queueing and writing an update allocates nothing.
- * What the socket does not take goes to a backlog (still by reference)
- * that the next write sends first. Loop thread only. */
+ * is written. A write frames everything waiting as few FastCGI STDOUT
+ * records as the 65535-byte content limit allows (CGI: no framing at all),
+ * builds the record headers on the stack and hands it all to the kernel
+ * with one writev: a burst of updates costs one write and one record per
+ * stream. What the socket does not take simply stays queued, still by
+ * reference and still unframed: the queue remembers only how much of the
+ * record it was in the middle of is still owed. So a queued update costs
+ * one 16-byte slot whatever happens to the socket, and the queue knows
+ * exactly what it pins (outq_mem). Loop thread only. */
 #ifndef HUBD_OUTQ_H
 #define HUBD_OUTQ_H
 
@@ -16,36 +18,54 @@
 #include <stdint.h>
 
 struct msg;
-struct evbuffer;
 
-/* One queued piece of SSE text: an update (m, referenced) or a copy (raw). */
+enum outq_kind {
+	OUTQ_MSG,    /* an update's SSE encoding, referenced */
+	OUTQ_SSE,    /* SSE text, a copy; framed when written */
+	OUTQ_FRAMED, /* bytes framed already (the FastCGI end), a copy */
+};
+
+/* One queued piece. An update's length fits: its encoding is at most
+ * about 7 x max-update-size (16 MiB at most) bytes. */
 struct outq_item {
-	struct msg *m;
-	char *raw;
-	size_t len;
+	union {
+		struct msg *m; /* OUTQ_MSG: the queue's reference */
+		char *raw;     /* the copies: owned */
+	};
+	uint32_t len;
+	uint8_t kind; /* enum outq_kind */
 };
 
 struct outq {
-	struct outq_item *items;  /* queued since the last write, oldest first:
-				   * &one, or an array once a turn queues more */
-	struct outq_item one;     /* room for one without an allocation */
-	uint32_t nitems, cap;
-	size_t items_len;         /* SSE bytes in items */
-	struct evbuffer *backlog; /* framed bytes a write left; NULL until needed */
-	uint16_t request_id;      /* FastCGI request id to frame with; 0: CGI */
+	struct outq_item *items; /* items[head..n) wait, oldest first: &one,
+				  * or an array once more than one waits */
+	struct outq_item one;    /* room for one without an allocation */
+	uint32_t head, n, cap;
+	uint32_t off;            /* bytes of items[head] written already */
+	uint16_t request_id;     /* FastCGI request id to frame with; 0: CGI */
+	/* The FastCGI record a write stopped inside: content bytes it still
+	 * owes (taken from the items in order), header bytes not yet written
+	 * (0..8; the header is rebuilt from rec_left and pad_left), padding
+	 * bytes not yet written. All 0 between records. */
+	uint16_t rec_left;
+	uint8_t hdr_left, pad_left;
+	size_t len; /* bytes waiting: see outq_length */
+	size_t mem; /* memory pinned: see outq_mem */
 };
 
 /* Sets up an empty queue for a FastCGI stream with request_id (1..65535),
  * or for a CGI stream (request_id 0: bytes go out unframed). Allocates
- * nothing (a stream that gets one update per loop turn never does);
- * cannot fail. q points into itself from then on: never copy or move it. */
+ * nothing (a stream that gets one update per write never does); cannot
+ * fail. q points into itself from then on: never copy or move it. */
 void outq_init(struct outq *q, uint16_t request_id);
 /* Drops everything queued (releasing message references) and frees the
- * queue's memory; q is then empty and may be used again. */
+ * queue's memory; q is then empty and may be used again. A record a
+ * write stopped inside is forgotten: only for a stream being closed. */
 void outq_clear(struct outq *q);
 
 /* Queues update m's SSE encoding by reference (takes its own reference on
- * m). Cannot fail (aborts on OOM). */
+ * m; builds the encoding, msg_sse, if it was not). Cannot fail (aborts on
+ * OOM). */
 void outq_add_msg(struct outq *q, struct msg *m);
 /* Queues len bytes of SSE text (copied). len 0 queues nothing. */
 void outq_add_sse(struct outq *q, const char *sse, size_t len);
@@ -53,16 +73,25 @@ void outq_add_sse(struct outq *q, const char *sse, size_t len);
  * copied) after everything queued so far. */
 void outq_add_framed(struct outq *q, const void *p, size_t len);
 
-/* Bytes that earlier writes could not send (framing included). */
-size_t outq_backlog(const struct outq *q);
-/* Everything waiting: the backlog plus the SSE bytes queued since
- * (framing not counted). 0 when the queue is empty. */
+/* Bytes waiting: the SSE text and framed bytes not yet written (record
+ * framing not counted). 0 when nothing waits. */
 size_t outq_length(const struct outq *q);
+/* True when nothing at all waits (not even the rest of a record). */
+bool outq_empty(const struct outq *q);
+/* The memory the queue pins, in bytes: every queued message counted in
+ * full with msg_mem (a message shared with other streams is counted by
+ * each: each of them keeps it alive), less the bytes of the oldest that
+ * were written already; each copy with its allocation overhead; the slot
+ * array once one is allocated. What it leaves out: the written part of
+ * the one update a write stopped inside (at most one update), and struct
+ * outq itself (inside the stream). The limit on a stream (max-queue)
+ * applies to this. */
+size_t outq_mem(const struct outq *q);
 
-/* Writes what is queued to the non-blocking fd, the backlog first, as much
- * as it takes; *written gets the bytes sent. Returns 1 when the queue is
- * empty now, 0 when the socket is full (the rest stays in the backlog:
- * wait for writability), -1 on an error with errno set (EINTR is retried). */
+/* Writes what is queued to the non-blocking fd, as much as it takes;
+ * *written gets the bytes sent. Returns 1 when the queue is empty now, 0
+ * when the socket is full (the rest stays queued: wait for writability),
+ * -1 on an error with errno set (EINTR is retried). */
 int outq_write(struct outq *q, int fd, size_t *written);
 
 #endif

@@ -51,6 +51,15 @@ struct store_query {
 	int64_t after_seq;
 	int64_t upto_seq;
 	int limit;
+	/* A byte budget (0: none): the page stops before the update that
+	 * would take the results past max_bytes of msg_mem, and has_more is
+	 * then true; the first update is always returned, however large, so
+	 * a page never comes back empty while updates remain. */
+	size_t max_bytes;
+	/* The results are for delivery (replay): each comes with its SSE
+	 * encoding built on the store's thread (msg_sse) and no data (NULL).
+	 * max_bytes then counts them as encoded. History leaves it false. */
+	bool encode;
 	bool include_private;
 	/* Optional: a further test of each candidate (one that passed the
 	 * topic and private checks above), run on the store's own thread;

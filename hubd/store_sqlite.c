@@ -71,6 +71,8 @@ struct query_job {
 	int64_t after_seq;
 	int64_t upto_seq;
 	int limit;
+	size_t max_bytes;
+	bool encode;
 	bool include_private;
 	bool (*filter)(const struct msg *m, const void *filter_arg);
 	const void *filter_arg;
@@ -79,6 +81,8 @@ struct query_job {
 	enum store_status status;
 	struct msg **msgs;
 	int n;
+	size_t bytes; /* msg_mem of msgs[0..n) */
+	bool full;    /* max_bytes stopped the page */
 	bool after_found;
 	bool has_more;
 
@@ -631,14 +635,26 @@ static void result_add(struct query_job *qj, int *cap, struct msg *m)
 	qj->msgs[qj->n++] = m;
 }
 
-/* Adds m to the results when the query's filter keeps it; drops it
- * otherwise. */
+/* Adds m to the results when the query's filter keeps it and the byte
+ * budget has room (else sets qj->full); drops it otherwise. */
 static void keep_or_drop(struct query_job *qj, int *cap, struct msg *m)
 {
-	if (qj->filter && !qj->filter(m, qj->filter_arg))
+	if (qj->filter && !qj->filter(m, qj->filter_arg)) {
 		msg_unref(m);
-	else
-		result_add(qj, cap, m);
+		return;
+	}
+	if (qj->encode) {
+		size_t len;
+		msg_sse(m, &len); /* the reader holds m alone: see msg_sse */
+	}
+	size_t mem = msg_mem(m);
+	if (qj->max_bytes && qj->n > 0 && qj->bytes + mem > qj->max_bytes) {
+		qj->full = true;
+		msg_unref(m);
+		return;
+	}
+	qj->bytes += mem;
+	result_add(qj, cap, m);
 }
 
 /* The seqs of the first `want` matching updates: at most `want` per topic,
@@ -731,9 +747,11 @@ static void reader_query(struct sqlite_store *s, struct query_job *qj)
 				fetched++;
 				after = m->seq;
 				keep_or_drop(qj, &cap, m);
+				if (qj->full)
+					break;
 			}
 			sqlite3_reset(st);
-			if (bad || rc != SQLITE_DONE)
+			if (bad || (rc != SQLITE_DONE && !qj->full))
 				goto fail;
 		} else {
 			free(seqs);
@@ -752,16 +770,19 @@ static void reader_query(struct sqlite_store *s, struct query_job *qj)
 					goto fail; /* the snapshot holds every seq just found */
 				after = m->seq;
 				keep_or_drop(qj, &cap, m);
+				if (qj->full)
+					break;
 			}
 			fetched = ns;
 		}
-		if (qj->n >= want || fetched < want || !qj->filter)
+		if (qj->n >= want || fetched < want || !qj->filter || qj->full)
 			break;
 	}
 	if (step_done(r->commit) != SQLITE_DONE)
 		goto fail;
 
 	free(seqs);
+	qj->has_more = qj->full;
 	if (qj->n > qj->limit) {
 		qj->has_more = true;
 		while (qj->n > qj->limit)
@@ -872,6 +893,8 @@ static void sqlite_query(struct store *st, const struct store_query *q,
 	qj->after_seq = q->after_seq > 0 ? q->after_seq : 0;
 	qj->upto_seq = q->upto_seq;
 	qj->limit = q->limit < 1 ? 1 : q->limit > QUERY_LIMIT_MAX ? QUERY_LIMIT_MAX : q->limit;
+	qj->max_bytes = q->max_bytes;
+	qj->encode = q->encode;
 	qj->include_private = q->include_private;
 	qj->filter = q->filter;
 	qj->filter_arg = q->filter_arg;

@@ -100,8 +100,7 @@ void sub_replay_free(struct sub *s)
 	struct sub_replay *r = s->replay;
 	if (!r)
 		return;
-	for (int i = 0; i < r->npending; i++)
-		msg_unref(r->pending[i]);
+	sub_release_held(s);
 	free(r->pending);
 	free(r->after_id);
 	free(r->header_last_id);
@@ -200,11 +199,21 @@ void sub_send_headers(struct sub *s, const char *last_id, bool reset,
 	buf_free(&b);
 }
 
-/* True (and the stream aborted) when its unsent backlog passed the limit:
- * the reader cannot keep up. Replay paces itself and is exempt. */
-static bool over_limit(struct sub *s, size_t backlog, size_t max_queue)
+size_t sub_mem(const struct sub *s)
 {
-	if (s->state == SUB_REPLAYING || backlog <= max_queue)
+	return outq_mem(&s->out) + (s->replay ? s->replay->pending_mem : 0);
+}
+
+/* True (and the stream aborted) when what it pins passed the limit: the
+ * reader cannot keep up. A replaying stream is kept under the limit by
+ * the replay instead (hub.c: pages sized in bytes, asked for only below a
+ * low-water mark; the hold-back bounded): cutting it would cut a reader
+ * that catches up at full speed whenever one page holds an update larger
+ * than the limit; one that stops reading is cut for making no progress
+ * (the stall timeout, hub.c). */
+static bool over_limit(struct sub *s, size_t max_queue)
+{
+	if (s->state == SUB_REPLAYING || sub_mem(s) <= max_queue)
 		return false;
 	hub_count_drop(s->hub);
 	sub_abort(s, "output queue over its limit (slow reader)");
@@ -216,7 +225,7 @@ bool sub_queue_msg(struct sub *s, struct msg *m, size_t max_queue)
 	if (s->state == SUB_CLOSED || s->state == SUB_ENDING || m->seq <= s->last_seq)
 		return false;
 	/* What is still queued from earlier turns could not be written. */
-	if (over_limit(s, sub_queued(s), max_queue))
+	if (over_limit(s, max_queue))
 		return false;
 	s->last_seq = m->seq;
 	outq_add_msg(&s->out, m);
@@ -227,30 +236,47 @@ bool sub_queue_msg(struct sub *s, struct msg *m, size_t max_queue)
 bool sub_hold(struct sub *s, struct msg *m, size_t limit)
 {
 	struct sub_replay *r = sub_replay(s);
-	if (m->seq <= s->last_seq || (r->npending > 0 && r->pending[r->npending - 1]->seq >= m->seq))
-		return true; /* held already (it matched through another topic) */
-	if (r->pending_bytes + m->datalen > limit)
+	if (m->seq <= s->last_seq || m->seq <= r->upto ||
+	    (r->npending > 0 && r->pending[r->npending - 1]->seq >= m->seq))
+		return true; /* replayed, or held already (another topic matched) */
+	/* Counted as the queue counts it (outq_mem), and its slot. */
+	size_t mem = msg_mem(m) + sizeof *r->pending;
+	if (r->pending_mem + mem > limit)
 		return false;
 	if (r->npending == r->pending_cap) {
 		r->pending_cap = r->pending_cap ? r->pending_cap * 2 : 8;
 		r->pending = xrealloc(r->pending, (size_t)r->pending_cap * sizeof *r->pending);
 	}
 	r->pending[r->npending++] = msg_ref(m);
-	r->pending_bytes += m->datalen;
+	r->pending_mem += mem;
 	return true;
 }
 
-void sub_flush(struct sub *s)
+void sub_release_held(struct sub *s)
 {
-	if (s->state == SUB_CLOSED)
+	struct sub_replay *r = s->replay;
+	if (!r)
 		return;
+	for (int i = 0; i < r->npending; i++)
+		msg_unref(r->pending[i]);
+	r->npending = 0;
+	r->pending_mem = 0;
+}
+
+/* Writes as much as the socket takes now (see sub_flush). */
+static void write_out(struct sub *s)
+{
 	size_t written;
 	int rc = outq_write(&s->out, s->fd, &written);
 	if (written > 0)
 		hub_sub_wrote(s->hub, s);
 	if (rc == 0) {
-		if (!over_limit(s, sub_queued(s), hub_max_queue(s->hub)) && sub_arm(s, true) < 0)
+		if (over_limit(s, hub_max_queue(s->hub)))
+			return;
+		if (sub_arm(s, true) < 0)
 			sub_abort(s, strerror(errno));
+		else if (written > 0 && s->state == SUB_REPLAYING)
+			hub_sub_drained(s->hub, s); /* below the low-water mark? */
 		return;
 	}
 	if (rc < 0) {
@@ -266,6 +292,21 @@ void sub_flush(struct sub *s)
 		return;
 	}
 	hub_sub_drained(s->hub, s);
+}
+
+void sub_flush(struct sub *s)
+{
+	if (s->state == SUB_CLOSED)
+		return;
+	/* The socket was full at the last write and epoll says when it takes
+	 * more (sub_events): writing now would only fail, after planning a
+	 * write of up to IOV_MAX pieces of a long queue, once per update for
+	 * every stopped stream. Only the limit applies meanwhile. */
+	if (s->want_write) {
+		over_limit(s, hub_max_queue(s->hub));
+		return;
+	}
+	write_out(s);
 }
 
 bool sub_probe(struct sub *s)
@@ -361,5 +402,5 @@ void sub_events(struct sub *s, uint32_t events)
 		}
 	}
 	if (events & EPOLLOUT)
-		sub_flush(s);
+		write_out(s);
 }

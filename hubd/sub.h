@@ -31,11 +31,14 @@ enum sub_state {
 struct sub_replay {
 	struct msg **pending; /* live updates held back, oldest first */
 	int npending, pending_cap;
-	size_t pending_bytes;
+	size_t pending_mem;   /* what they pin, counted as outq_mem does */
 	bool inflight;        /* a page query is out */
+	bool again;           /* upto grew while it was: ask for more */
 	bool more;            /* more pages follow once the queue drains */
 	bool draining;        /* last page queued; live once it is written */
 	int64_t upto;         /* pages up to this seq (inclusive) */
+	int64_t cursor;       /* the next page starts after this seq */
+	int64_t page_upto;    /* the upto of the page that is out */
 	char *after_id;       /* NULL after the first page */
 	char *header_last_id; /* value for the Last-Event-ID response header */
 };
@@ -111,9 +114,10 @@ void sub_unref(struct sub *s);
 void sub_send_headers(struct sub *s, const char *last_id, bool reset,
 		      const char *requested_id);
 /* Queues update m (by reference, no copy) unless it was queued already
- * (m->seq <= last_seq). The hard limit max_queue applies to the backlog the
- * socket could not take: a live stream is aborted (and counted as a drop)
- * when that backlog passes it, here or in sub_flush. Returns true when
+ * (m->seq <= last_seq). The hard limit max_queue applies to the memory the
+ * stream pins (sub_mem): a live stream is aborted (and counted as a drop)
+ * when what the socket could not take passes it, here or in sub_flush.
+ * A replaying stream is not (see hub.c, replay). Returns true when
  * queued. */
 bool sub_queue_msg(struct sub *s, struct msg *m, size_t max_queue);
 /* Queues raw SSE bytes (copied), framed for the stream's mode. */
@@ -123,14 +127,24 @@ void sub_queue_sse(struct sub *s, const char *sse, size_t len);
  * writes when output waits. */
 void sub_events(struct sub *s, uint32_t events);
 /* Writes as much of the queue as the socket takes now; waits for
- * writability for the rest. Aborts the stream on a write error. */
+ * writability for the rest (while it waits, only applies the limit: the
+ * write follows from sub_events). Aborts the stream on a write error or
+ * over the limit. */
 void sub_flush(struct sub *s);
 /* Bytes waiting in the output queue. */
 size_t sub_queued(const struct sub *s);
+/* The memory the stream pins: its output queue (outq_mem) and the
+ * updates it holds back while replaying. */
+size_t sub_mem(const struct sub *s);
 
-/* Holds back live update m while replaying (takes a reference). Returns
- * false when the hold-back passes limit bytes (the caller aborts). */
+/* Holds back live update m while replaying (takes a reference), unless
+ * the replay covers it (m->seq <= replay->upto) or it is held already.
+ * Returns false, holding nothing more, when the hold-back would pin more
+ * than limit bytes (then the caller drops it, sub_release_held, and
+ * lets the replay read those updates from the store instead). */
 bool sub_hold(struct sub *s, struct msg *m, size_t limit);
+/* Releases every update held back (the references). Cannot fail. */
+void sub_release_held(struct sub *s);
 
 /* Ends the stream cleanly at epoch second exp_s (its JWT's exp). Returns
  * -1 when the timer cannot be set. */

@@ -14,6 +14,14 @@ void *xcalloc(size_t count, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xmemdup(const void *p, size_t n); /* copies n bytes and adds a NUL */
+/* What malloc(n) takes from the heap on 64-bit glibc: n plus the 8-byte
+ * chunk header, rounded up to 16, at least 32 (0 for 0). An estimate for
+ * memory accounting (outq, msg); other allocators differ a little. */
+static inline size_t heap_size(size_t n)
+{
+	size_t c = (n + 8 + 15) & ~(size_t)15;
+	return n == 0 ? 0 : c < 32 ? 32 : c;
+}
 
 /* A growable byte buffer. Zero-initialise ({0}) before use; buf_free()
  * releases the memory and leaves an empty buffer. The contents are always
