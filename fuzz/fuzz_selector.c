@@ -1,0 +1,157 @@
+/* fuzz_selector.c -- fuzzes topic selector compilation and matching (selector.c, match.c): the input's template against the input's topic and against expansions of the template. */
+#include "config.h"
+
+#include <stdbool.h>
+
+#include "fuzz_input.h"
+#include "match.h"
+#include "msg.h"
+#include "selector.h"
+#include "util.h"
+
+/* Input: template \0 topic \0 four bytes choosing which variables the
+ * expansion defines. */
+
+/* Appends the RFC 6570 expansion of the expression e[0..n) (inside its
+ * braces) to out: variable k is defined, as the string value, when bit k
+ * (mod 32) of defined is set. value is unreserved characters only, so a
+ * prefix ":N" keeps N bytes of it. */
+static void expand_expr(struct buf *out, const char *e, size_t n, uint32_t defined,
+			unsigned *k, const char *value)
+{
+	static const char ops[] = "+#./;?&";
+	char op = n && strchr(ops, e[0]) ? e[0] : '\0';
+	char first = op == '+' || op == '\0' ? '\0' : op;
+	char sep = op == '.' || op == '/' || op == ';' ? op : op == '?' || op == '&' ? '&' : ',';
+	bool named = op == ';' || op == '?' || op == '&';
+	size_t i = op ? 1 : 0;
+	bool any = false;
+	while (i <= n) {
+		size_t end = i;
+		while (end < n && e[end] != ',')
+			end++;
+		size_t name_end = i;
+		while (name_end < end && e[name_end] != ':' && e[name_end] != '*')
+			name_end++;
+		size_t vlen = strlen(value);
+		if (name_end < end && e[name_end] == ':') {
+			size_t prefix = (size_t)strtoul(e + name_end + 1, NULL, 10);
+			if (prefix < vlen)
+				vlen = prefix;
+		}
+		if (defined >> (*k % 32) & 1) {
+			if (!any && first)
+				buf_addc(out, first);
+			else if (any)
+				buf_addc(out, sep);
+			any = true;
+			if (named) {
+				buf_add(out, e + i, name_end - i);
+				if (vlen || op != ';')
+					buf_addc(out, '=');
+			}
+			buf_add(out, value, vlen);
+		}
+		(*k)++;
+		i = end + 1;
+	}
+}
+
+/* The topic the template t expands to with the variables defined picks. */
+static char *expand(const char *t, uint32_t defined, const char *value)
+{
+	struct buf out = {0};
+	unsigned k = 0;
+	for (const char *p = t; *p;) {
+		if (*p != '{') {
+			buf_addc(&out, *p++);
+			continue;
+		}
+		const char *close = strchr(p, '}');
+		FUZZ_ASSERT(close); /* it compiled */
+		expand_expr(&out, p + 1, (size_t)(close - p - 1), defined, &k, value);
+		p = close + 1;
+	}
+	buf_addc(&out, '\0');
+	return buf_steal(&out, NULL);
+}
+
+/* Matching through a subscriber's rules agrees with the selector. */
+static void check_rules(const char *text, const char *topic, bool want)
+{
+	const char *topics[1] = {text};
+	char *allowed[1] = {(char *)text};
+	struct match_rules *r = match_rules_new(topics, 1, allowed, 1);
+	const char *ttopics[1] = {topic};
+	struct msg *pub = msg_new("id", ttopics, 1, NULL, -1, false, "", 0);
+	struct msg *priv = msg_new("id", ttopics, 1, NULL, -1, true, "", 0);
+	FUZZ_ASSERT(match_rules_topic(r, pub) == want);
+	FUZZ_ASSERT(match_rules_may_see(r, pub));
+	FUZZ_ASSERT(match_rules_may_see(r, priv) == want);
+	FUZZ_ASSERT(match_rules_accept(priv, r) == want);
+	const char *names[MSG_MAX_TOPICS];
+	int n = match_rules_store_topics(r, names);
+	FUZZ_ASSERT(n == 1);
+	FUZZ_ASSERT(strcmp(names[0], r->has_all || r->has_templates ? "*" : text) == 0);
+	msg_unref(pub);
+	msg_unref(priv);
+	match_rules_free(r);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fuzz_parts in;
+	fuzz_split(data, size, 3, &in);
+	const char *text = in.s[0], *topic = in.s[1];
+	uint32_t bits = 0;
+	memcpy(&bits, in.s[2], in.len[2] < 4 ? in.len[2] : 4);
+
+	char err[128];
+	memset(err, 'x', sizeof err);
+	struct selector *s = selector_compile(text, err, sizeof err);
+	if (!s) {
+		FUZZ_ASSERT(strchr(text, '{') && strcmp(text, "*") != 0);
+		FUZZ_ASSERT(memchr(err, '\0', sizeof err) && err[0] != '\0');
+		s = selector_parse(text);
+		FUZZ_ASSERT(selector_kind(s) == SELECTOR_EXACT);
+	}
+	FUZZ_ASSERT(strcmp(selector_text(s), text) == 0);
+	bool m = selector_match(s, topic);
+	switch (selector_kind(s)) {
+	case SELECTOR_ALL:
+		FUZZ_ASSERT(strcmp(text, "*") == 0 && m);
+		break;
+	case SELECTOR_EXACT:
+		FUZZ_ASSERT(m == (strcmp(text, topic) == 0));
+		FUZZ_ASSERT(selector_match(s, text));
+		break;
+	case SELECTOR_TEMPLATE: {
+		/* A value made of the topic's unreserved bytes. */
+		char value[9];
+		size_t vn = 0;
+		for (const char *p = topic; *p && vn < 8; p++)
+			if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			    (*p >= '0' && *p <= '9') || strchr("-._~", *p))
+				value[vn++] = *p;
+		value[vn] = '\0';
+		if (!vn)
+			strcpy(value, "v");
+		const uint32_t picks[] = {0, UINT32_MAX, bits};
+		for (size_t i = 0; i < sizeof picks / sizeof picks[0]; i++) {
+			char *x = expand(text, picks[i], value);
+			if (!selector_match(s, x)) {
+				fprintf(stderr, "template \"%s\" does not match its expansion \"%s\"\n",
+					text, x);
+				FUZZ_ASSERT(!"a template matches its expansions");
+			}
+			free(x);
+		}
+		break;
+	}
+	}
+	FUZZ_ASSERT(selector_match(s, topic) == m);
+	check_rules(text, topic, m);
+	selector_free(s);
+	fuzz_parts_free(&in);
+	return 0;
+}
