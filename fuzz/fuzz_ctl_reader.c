@@ -28,6 +28,25 @@ static int new_fd(void)
 	return fd;
 }
 
+/* Whether payload p[0..n) is a valid field sequence, walked here apart
+ * from ctl_parse_fields: tags 1 .. CTL_T_MAX_ - 1, reserved 0, each field
+ * inside the payload, at most CTL_FIELDS_MAX of them. */
+static bool fields_valid(const char *p, size_t n)
+{
+	int count = 0;
+	for (size_t off = 0; off < n; count++) {
+		struct ctl_field_header h;
+		if (n - off < sizeof h || count == CTL_FIELDS_MAX)
+			return false;
+		memcpy(&h, p + off, sizeof h);
+		off += sizeof h;
+		if (h.tag == 0 || h.tag >= CTL_T_MAX_ || h.reserved || h.len > n - off)
+			return false;
+		off += h.len;
+	}
+	return true;
+}
+
 /* The properties of a complete message m made of the given fragments. */
 static void check_msg(const struct ctl_msg *m, uint16_t type, uint32_t request,
 		      size_t total, int fd, size_t max_payload)
@@ -70,6 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t request = 0;
 	size_t total = 0;
 	int first_fd = -1;
+	struct buf acc = {0}; /* the open message's payload so far */
 	while (size >= 3) {
 		bool pass = data[0] & 1;
 		size_t len = (size_t)data[1] | (size_t)data[2] << 8;
@@ -89,11 +109,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bool hdr = len >= sizeof h;
 		if (hdr)
 			memcpy(&h, dg, sizeof h);
+		/* What the reader must do, by the specification in ctl_proto.h. */
+		bool ok = hdr && h.version == CTL_PROTOCOL_VERSION && h.length == len - sizeof h &&
+			  !(h.flags & ~(uint32_t)CTL_F_MORE) &&
+			  (!open_msg || (h.type == type && h.request == request && fd == -1)) &&
+			  (open_msg ? total : 0) + h.length <= max_payload;
+		if (ok && !(h.flags & CTL_F_MORE)) {
+			struct buf whole = {0};
+			if (open_msg)
+				buf_add(&whole, acc.p, acc.len);
+			buf_add(&whole, dg + sizeof h, h.length);
+			ok = fields_valid(whole.p, whole.len);
+			buf_free(&whole);
+		}
 		struct ctl_msg m;
 		char err[160];
 		err[0] = '\0';
 		int rc = ctl_reader_feed(&r, dg, len, fd, max_payload, &m, err, sizeof err);
 		FUZZ_ASSERT(rc >= -1 && rc <= 1);
+		FUZZ_ASSERT((rc >= 0) == ok);
 		if (rc < 0) {
 			FUZZ_ASSERT(err[0] != '\0');
 			FUZZ_ASSERT(!r.active && r.fd == -1);
@@ -107,10 +141,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				request = h.request;
 				total = 0;
 				first_fd = fd;
+				acc.len = 0;
 			} else {
 				FUZZ_ASSERT(fd == -1 && h.type == type && h.request == request);
 			}
 			total += h.length;
+			buf_add(&acc, dg + sizeof h, h.length);
 			FUZZ_ASSERT(rc == ((h.flags & CTL_F_MORE) ? 0 : 1));
 			if (rc == 1) {
 				check_msg(&m, type, request, total, first_fd, max_payload);
@@ -123,6 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(dg);
 	}
 	ctl_reader_reset(&r);
+	buf_free(&acc);
 	/* Every descriptor passed in was closed by the reader or the message. */
 	for (int i = 0; i < nfds; i++)
 		FUZZ_ASSERT(fcntl(fds[i], F_GETFD) == -1);

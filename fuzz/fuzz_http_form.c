@@ -84,12 +84,12 @@ static void check_publish(const struct http_form *f)
 		const struct ctl_field *fl = &m.fields[i];
 		if (fl->tag == CTL_T_TOPIC)
 			FUZZ_ASSERT(fl->len >= 1 && fl->len <= MERCURE_TOPIC_MAX_LEN &&
-				    !mercure_has_control(fl->val, fl->len));
+				    !fuzz_has_control(fl->val, fl->len));
 		if (fl->tag == CTL_T_ID)
 			FUZZ_ASSERT(fl->len >= 1 && fl->val[0] != '#' &&
-				    !mercure_has_control(fl->val, fl->len));
+				    !fuzz_has_control(fl->val, fl->len));
 		if (fl->tag == CTL_T_TYPE)
-			FUZZ_ASSERT(!mercure_has_control(fl->val, fl->len));
+			FUZZ_ASSERT(!fuzz_has_control(fl->val, fl->len));
 		if (fl->tag == CTL_T_RETRY || fl->tag == CTL_T_PRIVATE || fl->tag == CTL_T_HTTP)
 			FUZZ_ASSERT(fl->len == 4);
 	}
@@ -110,7 +110,7 @@ static void check_credentials(const char *auth, const struct http_form *q, const
 	FUZZ_ASSERT(!a || (a->len > 0 && src >= CTL_AUTH_HEADER && src <= CTL_AUTH_COOKIE));
 	const struct ctl_field *o = ctl_find(&m, CTL_T_ORIGIN);
 	FUZZ_ASSERT(!o || (o->len > 0 && o->len <= MERCURE_ORIGIN_MAX_LEN &&
-			   !mercure_has_control(o->val, o->len)));
+			   !fuzz_has_control(o->val, o->len)));
 	FUZZ_ASSERT(m.nfields <= 3);
 	ctl_msg_clear(&m);
 }

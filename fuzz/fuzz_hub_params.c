@@ -57,7 +57,7 @@ static void check_fields(struct buf *p, const struct allow *allows, int min_topi
 			break;
 		case CTL_T_LAST_EVENT_ID:
 		case CTL_T_ORIGIN:
-			FUZZ_ASSERT(!mercure_has_control(f->val, f->len));
+			FUZZ_ASSERT(!fuzz_has_control(f->val, f->len));
 			break;
 		case CTL_T_LIMIT:
 		case CTL_T_HTTP:

@@ -6,6 +6,7 @@
 #ifndef HUBD_FUZZ_INPUT_H
 #define HUBD_FUZZ_INPUT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,16 @@ static inline void fuzz_split(const uint8_t *data, size_t size, int max, struct 
 			size--;
 		}
 	}
+}
+
+/* True when s[0..n) holds a control character (below 0x20, or 0x7f):
+ * written here, apart from the code under test's own check. */
+static inline bool fuzz_has_control(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return true;
+	return false;
 }
 
 /* Moves the control payload p (built by the code under test) into *m and

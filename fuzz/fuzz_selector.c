@@ -14,8 +14,8 @@
 
 /* Appends the RFC 6570 expansion of the expression e[0..n) (inside its
  * braces) to out: variable k is defined, as the string value, when bit k
- * (mod 32) of defined is set. value is unreserved characters only, so a
- * prefix ":N" keeps N bytes of it. */
+ * (mod 32) of defined is set. value is unreserved characters and
+ * pct-encoded triplets of ASCII; a prefix ":N" keeps N of them. */
 static void expand_expr(struct buf *out, const char *e, size_t n, uint32_t defined,
 			unsigned *k, const char *value)
 {
@@ -35,9 +35,10 @@ static void expand_expr(struct buf *out, const char *e, size_t n, uint32_t defin
 			name_end++;
 		size_t vlen = strlen(value);
 		if (name_end < end && e[name_end] == ':') {
-			size_t prefix = (size_t)strtoul(e + name_end + 1, NULL, 10);
-			if (prefix < vlen)
-				vlen = prefix;
+			/* N characters: a pct-encoded triplet is one. */
+			size_t prefix = (size_t)strtoul(e + name_end + 1, NULL, 10), chars = 0;
+			for (vlen = 0; value[vlen] && chars < prefix; chars++)
+				vlen += value[vlen] == '%' ? 3 : 1;
 		}
 		if (defined >> (*k % 32) & 1) {
 			if (!any && first)
@@ -74,6 +75,17 @@ static char *expand(const char *t, uint32_t defined, const char *value)
 	}
 	buf_addc(&out, '\0');
 	return buf_steal(&out, NULL);
+}
+
+/* Every byte of a topic a template matches comes from the template's
+ * literal text or from what an expansion writes: unreserved, reserved and
+ * '%' (soundness, where the expansions above check completeness). */
+static void check_bytes(const char *text, const char *topic)
+{
+	static const char written[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				      "0123456789-._~:/?#[]@!$&'()*+,;=%";
+	for (const char *p = topic; *p; p++)
+		FUZZ_ASSERT(strchr(written, *p) || strchr(text, *p));
 }
 
 /* Matching through a subscriber's rules agrees with the selector. */
@@ -126,13 +138,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(selector_match(s, text));
 		break;
 	case SELECTOR_TEMPLATE: {
-		/* A value made of the topic's unreserved bytes. */
-		char value[9];
+		/* A value made of the topic's bytes: unreserved ones as they
+		 * are, the other printable ASCII ones pct-encoded. */
+		char value[3 * 8 + 1];
 		size_t vn = 0;
-		for (const char *p = topic; *p && vn < 8; p++)
-			if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			    (*p >= '0' && *p <= '9') || strchr("-._~", *p))
-				value[vn++] = *p;
+		for (const char *p = topic; *p && vn < 3 * 7; p++) {
+			unsigned char c = (unsigned char)*p;
+			if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') || strchr("-._~", c))
+				value[vn++] = (char)c;
+			else if (c > 0x20 && c < 0x7f)
+				vn += (size_t)snprintf(value + vn, 4, "%%%02X", c);
+		}
 		value[vn] = '\0';
 		if (!vn)
 			strcpy(value, "v");
@@ -150,6 +167,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	}
 	FUZZ_ASSERT(selector_match(s, topic) == m);
+	if (m && selector_kind(s) == SELECTOR_TEMPLATE)
+		check_bytes(text, topic);
 	check_rules(text, topic, m);
 	selector_free(s);
 	fuzz_parts_free(&in);
