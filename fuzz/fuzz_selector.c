@@ -88,6 +88,30 @@ static void check_bytes(const char *text, const char *topic)
 		FUZZ_ASSERT(strchr(written, *p) || strchr(text, *p));
 }
 
+/* A near miss: a template with one expression, a lone variable with a
+ * prefix ("L{x:N}R"), must not match L, N + 1 characters, R. */
+static void check_prefix_bound(const struct selector *s, const char *text)
+{
+	const char *open = strchr(text, '{'), *close = strchr(text, '}');
+	if (!open || !close || strchr(open + 1, '{'))
+		return;
+	const char *colon = memchr(open, ':', (size_t)(close - open));
+	if (!colon || memchr(open, ',', (size_t)(close - open)) ||
+	    strchr("+#./;?&", open[1]))
+		return;
+	unsigned long n = strtoul(colon + 1, NULL, 10);
+	struct buf t = {0};
+	buf_add(&t, text, (size_t)(open - text));
+	for (unsigned long i = 0; i <= n; i++)
+		buf_addc(&t, 'a');
+	buf_adds(&t, close + 1);
+	FUZZ_ASSERT(!selector_match(s, t.p));
+	t.len -= strlen(close + 1) + 1; /* N characters: a match */
+	buf_adds(&t, close + 1);
+	FUZZ_ASSERT(selector_match(s, t.p));
+	buf_free(&t);
+}
+
 /* Matching through a subscriber's rules agrees with the selector. */
 static void check_rules(const char *text, const char *topic, bool want)
 {
@@ -153,6 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		value[vn] = '\0';
 		if (!vn)
 			strcpy(value, "v");
+		check_prefix_bound(s, text);
 		const uint32_t picks[] = {0, UINT32_MAX, bits};
 		for (size_t i = 0; i < sizeof picks / sizeof picks[0]; i++) {
 			char *x = expand(text, picks[i], value);
