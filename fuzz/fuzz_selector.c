@@ -7,6 +7,7 @@
 #include "match.h"
 #include "msg.h"
 #include "selector.h"
+#include "selector_ref.h"
 #include "util.h"
 
 /* Input: template \0 topic \0 four bytes choosing which variables the
@@ -112,6 +113,28 @@ static void check_prefix_bound(const struct selector *s, const char *text)
 	buf_free(&t);
 }
 
+/* The selector and the regular expression of selector_ref.h agree on
+ * topic, and on x (an expansion, which must match). */
+static void check_ref(const struct selector *s, const char *text, const char *topic,
+		      const char *x)
+{
+	struct buf re = {0};
+	regex_t rx;
+	if (strlen(text) > 256 || !selector_ref_regex(text, &re) ||
+	    regcomp(&rx, re.p, REG_EXTENDED | REG_NOSUB) != 0) {
+		buf_free(&re);
+		return;
+	}
+	bool want = regexec(&rx, topic, 0, NULL, 0) == 0;
+	if (selector_match(s, topic) != want)
+		fprintf(stderr, "template \"%s\" on \"%s\": selector %d, regex %d (%s)\n", text,
+			topic, !want, want, re.p);
+	FUZZ_ASSERT(selector_match(s, topic) == want);
+	FUZZ_ASSERT(regexec(&rx, x, 0, NULL, 0) == 0);
+	regfree(&rx);
+	buf_free(&re);
+}
+
 /* Matching through a subscriber's rules agrees with the selector. */
 static void check_rules(const char *text, const char *topic, bool want)
 {
@@ -186,6 +209,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					text, x);
 				FUZZ_ASSERT(!"a template matches its expansions");
 			}
+			if (i == 2)
+				check_ref(s, text, topic, x);
 			free(x);
 		}
 		break;
