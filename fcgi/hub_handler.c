@@ -5,7 +5,12 @@
  * In FastCGI mode HUBD_THREADS threads each accept and serve one request
  * at a time, each over its own connection to hubd: a publish holds its
  * thread until hubd has committed it, and hubd can only commit together
- * the publishes that reach it together. */
+ * the publishes that reach it together.
+ *
+ * A stream request that hubd cannot take now but will later (hubd down,
+ * restarting, at capacity, the client over its own cap) gets the retry
+ * answer (respond_refusal), which a browser's EventSource follows instead
+ * of giving up. */
 #include "config.h"
 
 #include <errno.h>
@@ -36,6 +41,7 @@
 #define CTL_TIMEOUT_MS 5000
 #define DEFAULT_THREADS 4
 #define MAX_THREADS 256
+#define RETRY_MAX_MS 3600000 /* the longest HUBD_RETRY / HUBD_RETRY_BUSY */
 
 static const char *prog = "hub.fcgi";
 static const char *sock_path = DEFAULT_SOCKET;
@@ -43,6 +49,11 @@ static size_t max_body = DEFAULT_MAX_BODY;
 static int nthreads = DEFAULT_THREADS;
 static uint32_t stream_opts; /* CTL_STREAM_* for every subscribe */
 static bool under_mod_fcgid; /* refuse every request: see spawner.h */
+/* The retry answer's delay is drawn from these (ms): HUBD_RETRY when hubd
+ * is unreachable or restarting, HUBD_RETRY_BUSY when it is at capacity or
+ * the client is over its cap (429). */
+static uint64_t retry_lo = 1000, retry_hi = 5000;
+static uint64_t busy_lo = 5000, busy_hi = 30000;
 
 /* One request in either mode. */
 struct req {
@@ -51,6 +62,7 @@ struct req {
 	FCGX_Request *fr;  /* FastCGI mode */
 	const char *method;
 	const char *path;
+	bool stream;       /* a stream request: refusals go to respond_refusal */
 	bool handed_over;  /* hubd owns the connection: write and finish nothing */
 };
 
@@ -169,11 +181,118 @@ static void respond_text(struct req *r, int status, const char *extra,
 	respond_textn(r, status, extra, text, strlen(text));
 }
 
+/* True when the request's Accept header lists text/event-stream (any
+ * case, parameters ignored) with a q other than 0: what EventSource in
+ * browsers and in the common libraries sends. */
+static bool accepts_event_stream(const struct req *r)
+{
+	const char *p = req_param(r, "HTTP_ACCEPT");
+	static const char want[] = "text/event-stream";
+	while (p && *p) {
+		p += strspn(p, " \t,");
+		size_t n = strcspn(p, ",");
+		size_t type_len = strcspn(p, ";,");
+		size_t t = type_len;
+		while (t > 0 && (p[t - 1] == ' ' || p[t - 1] == '\t'))
+			t--;
+		if (t == sizeof want - 1 && strncasecmp(p, want, t) == 0) {
+			/* "q=0", "q=0.0"...: not acceptable after all. */
+			bool refused = false;
+			for (const char *q = p + type_len; q < p + n; q++) {
+				if (*q != ';')
+					continue;
+				q += 1 + strspn(q + 1, " \t");
+				if ((*q == 'q' || *q == 'Q') && q[1] == '=' && q[2] == '0') {
+					size_t z = 3;
+					if (q[z] == '.')
+						z += 1 + strspn(q + z + 1, "0");
+					refused = q + z >= p + n || strchr(" \t;,", q[z]);
+				}
+			}
+			if (!refused)
+				return true;
+		}
+		p += n;
+	}
+	return false;
+}
+
+/* Answers a stream request that a later retry can cure: status 503 (hubd
+ * unreachable, restarting, at capacity) or 429 (the client's own cap);
+ * busy picks HUBD_RETRY_BUSY's delays over HUBD_RETRY's. extra: header
+ * lines as respond takes them (hubd's CORS); text: the reason.
+ *
+ * A browser's EventSource (WHATWG HTML, "server-sent events") gives up for
+ * good on any answer but a 200 text/event-stream, and reconnects, after
+ * its reconnection time, when such a stream ends. So a client that accepts
+ * text/event-stream gets a 200 stream carrying only "retry: N" (N drawn
+ * from the range, so that clients refused together come back spread out),
+ * a comment with the reason, and a "hubd-retry" event ({"status", "retry"})
+ * for pages that want to show it (a plain page has no listener for it),
+ * then the end of the stream: no id, so the client keeps its
+ * Last-Event-ID and resumes where it was. The real status goes along as
+ * X-Hubd-Status, with Retry-After (seconds). Any other client gets the
+ * status itself, with Retry-After. */
+static void respond_refusal(struct req *r, int status, bool busy, const char *extra,
+			    const char *text, size_t n)
+{
+	uint64_t ms = busy ? random_between(busy_lo, busy_hi) : random_between(retry_lo, retry_hi);
+	struct buf hdr = {0};
+	buf_printf(&hdr, "Retry-After: %llu\r\n", (unsigned long long)((ms + 999) / 1000));
+	buf_adds(&hdr, extra);
+	if (!accepts_event_stream(r)) {
+		respond_textn(r, status, hdr.p, text, n);
+		buf_free(&hdr);
+		return;
+	}
+	buf_printf(&hdr, "X-Hubd-Status: %d\r\n", status);
+	struct buf reason = {0};
+	http_text_body(&reason, status, text, n); /* one printable line, then LF */
+	struct buf body = {0};
+	buf_printf(&body, "retry: %llu\n: %.*s", (unsigned long long)ms, (int)reason.len, reason.p);
+	buf_printf(&body, "event: hubd-retry\ndata: {\"status\":%d,\"retry\":%llu}\n\n", status,
+		   (unsigned long long)ms);
+	respond(r, 200, "text/event-stream", hdr.p, body.p, body.len);
+	buf_free(&body);
+	buf_free(&reason);
+	buf_free(&hdr);
+}
+
+/* Appends CORS headers that let a page of the request's Origin (when it
+ * sent one of at most 512 visible ASCII characters) read the answer, with
+ * credentials. Only for the retry answer while hubd, which knows the
+ * allowed origins, is unreachable: that answer holds nothing but a delay,
+ * and a cross-origin EventSource that cannot read it gives up for good. */
+static void add_any_origin(const struct req *r, struct buf *out)
+{
+	const char *o = req_param(r, "HTTP_ORIGIN");
+	size_t n = o ? strlen(o) : 0;
+	if (n == 0 || n > 512)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (o[i] <= 0x20 || o[i] >= 0x7f)
+			return;
+	buf_printf(out,
+		   "Access-Control-Allow-Origin: %s\r\n"
+		   "Access-Control-Allow-Credentials: true\r\n"
+		   "Access-Control-Expose-Headers: X-Hubd-Status, Retry-After\r\n"
+		   "Vary: Origin\r\n",
+		   o);
+}
+
 static void respond_unavailable(struct req *r, enum ctl_client_result res,
 				const char *why)
 {
 	hlog("%s %s: hubd %s: %s", r->method, r->path, ctl_client_result_name(res), why);
-	respond_text(r, 503, "", "hub unavailable");
+	static const char text[] = "hub unavailable";
+	if (r->stream) {
+		struct buf cors = {0};
+		add_any_origin(r, &cors);
+		respond_refusal(r, 503, false, cors.p ? cors.p : "", text, sizeof text - 1);
+		buf_free(&cors);
+	} else {
+		respond_text(r, 503, "", "%s", text);
+	}
 }
 
 /* Appends the response header lines hubd sent with a reply (its HEADERS
@@ -210,7 +329,16 @@ static void respond_ctl_error(struct req *r, const struct ctl_msg *reply)
 	if (status == 401)
 		buf_adds(&extra, "WWW-Authenticate: Bearer realm=\"hubd\"\r\n");
 	add_reply_headers(&extra, reply);
-	respond_textn(r, status, extra.p ? extra.p : "", m ? m->val : "", m ? m->len : 0);
+	if (r->stream && (status == 503 || status == 429)) {
+		/* hubd refuses new streams while it shuts down (it is back
+		 * soon: the short delays), at capacity and over a client's
+		 * cap (the long ones). */
+		bool busy = !(m && memmem(m->val, m->len, "shutting down", 13));
+		respond_refusal(r, status, busy, extra.p ? extra.p : "", m ? m->val : "",
+				m ? m->len : 0);
+	} else {
+		respond_textn(r, status, extra.p ? extra.p : "", m ? m->val : "", m ? m->len : 0);
+	}
 	buf_free(&extra);
 }
 
@@ -297,6 +425,7 @@ static void subscribe(struct req *r, const char *query)
 		respond_text(r, status, "", "%s", err);
 		goto out;
 	}
+	r->stream = true;
 
 	enum body_result br = read_body(r, NULL, max_body);
 	if (br != BODY_OK) {
@@ -304,8 +433,20 @@ static void subscribe(struct req *r, const char *query)
 		goto out;
 	}
 
-	if (stream_opts)
-		ctl_put_u32(&p, CTL_T_STREAM_OPTS, stream_opts);
+	/* Apache (mod_proxy_fcgi, mod_cgid) writes to the client from a thread
+	 * that waits on hubd: the first write after the client left meets its
+	 * reset, only the second fails and ends the request. */
+	uint32_t opts = stream_opts;
+	const char *software = req_param(r, "SERVER_SOFTWARE");
+	if (software && strncmp(software, "Apache", 6) == 0)
+		opts |= CTL_STREAM_PROBE_TWICE;
+	if (opts)
+		ctl_put_u32(&p, CTL_T_STREAM_OPTS, opts);
+	/* For hubd's per-client cap; anything but a short line is not an
+	 * address and goes unsaid. */
+	const char *addr = req_param(r, "REMOTE_ADDR");
+	if (addr && strlen(addr) <= 64 && !has_line_break(addr, strlen(addr)))
+		ctl_put_str(&p, CTL_T_CLIENT_ADDR, addr);
 	int passfd;
 	if (r->cgi) {
 		ctl_put_u32(&p, CTL_T_MODE, CTL_MODE_CGI);
@@ -548,8 +689,19 @@ static void env_number(const char *name, uint64_t max, uint64_t *out)
 		     (unsigned long long)max);
 }
 
-/* Reads HUBD_SOCKET, HUBD_MAX_BODY, HUBD_THREADS and HUBD_X_ACCEL_BUFFERING
- * from the environment. */
+/* The environment variable name as milliseconds "LO-HI" or "N" (at most
+ * RETRY_MAX_MS) into *lo and *hi; unset or empty leaves them alone,
+ * anything else is logged and ignored. */
+static void env_range(const char *name, uint64_t *lo, uint64_t *hi)
+{
+	const char *s = getenv(name);
+	if (s && *s && !parse_range(s, RETRY_MAX_MS, lo, hi))
+		hlog("ignoring %s=%s: not milliseconds LO-HI or N, at most %d", name, s,
+		     RETRY_MAX_MS);
+}
+
+/* Reads HUBD_SOCKET, HUBD_MAX_BODY, HUBD_THREADS, HUBD_X_ACCEL_BUFFERING,
+ * HUBD_RETRY and HUBD_RETRY_BUSY from the environment. */
 static void read_env(void)
 {
 	const char *s = getenv("HUBD_SOCKET");
@@ -568,6 +720,8 @@ static void read_env(void)
 		stream_opts |= CTL_STREAM_NO_X_ACCEL;
 	else if (s && *s && strcmp(s, "send") != 0)
 		hlog("ignoring HUBD_X_ACCEL_BUFFERING=%s: not send or omit", s);
+	env_range("HUBD_RETRY", &retry_lo, &retry_hi);
+	env_range("HUBD_RETRY_BUSY", &busy_lo, &busy_hi);
 }
 
 /* One FastCGI worker: accepts requests on the listening socket and serves

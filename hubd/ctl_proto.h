@@ -120,7 +120,8 @@ enum ctl_tag {
 	CTL_T_HEADERS = 20,
 	CTL_T_SUBSCRIBER = 21,
 	CTL_T_STREAM_OPTS = 22,
-	CTL_T_MAX_ = 23
+	CTL_T_CLIENT_ADDR = 23,
+	CTL_T_MAX_ = 24
 };
 
 /* AUTH_SOURCE: where the HTTP request carried its token. */
@@ -130,6 +131,10 @@ enum ctl_tag {
 
 /* STREAM_OPTS: the stream's header block leaves out X-Accel-Buffering. */
 #define CTL_STREAM_NO_X_ACCEL 0x1
+/* STREAM_OPTS: the front notices a departed client only at its second
+ * write after the client left (Apache: the first meets the client's reset),
+ * so every probe is written twice. */
+#define CTL_STREAM_PROBE_TWICE 0x2
 
 #define CTL_MODE_FCGI 1
 #define CTL_MODE_CGI 2

@@ -11,6 +11,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "clients.h"
 #include "log.h"
 #include "match.h"
 #include "msg.h"
@@ -18,6 +19,7 @@
 #include "settings.h"
 #include "sub.h"
 #include "subscriptions.h"
+#include "surge.h"
 #include "topic.h"
 
 #define REPLAY_PAGE 1000
@@ -26,6 +28,17 @@
  * visits them and tests their templates. */
 #define TEMPLATE_SUBSCRIBERS ""
 
+/* The liveness walk (tick_cb) runs this often. */
+#define TICK_MS 250
+/* No stream written this recently is probed, but in a sweep. */
+#define PROBE_MIN_IDLE_MS (TICK_MS + TICK_MS / 2)
+/* A sweep probes every stream, however recently written: one written
+ * just before its client left would be passed over and keep its place
+ * until the next sweep or its heartbeat. */
+#define SWEEP 0
+/* A client at its cap gets its idle streams probed at most this often. */
+#define CLIENT_PROBE_GAP_MS 1000
+
 _Static_assert(MSG_MAX_TOPICS <= UINT8_MAX, "a stream counts its topic links in a uint8_t");
 
 struct hub {
@@ -33,13 +46,19 @@ struct hub {
 	const struct settings *cfg;
 	struct store *store;
 	struct topic_registry *topics;
-	struct sub *subs; /* every open stream */
+	struct sub *subs, *subs_tail; /* every open stream, longest idle first */
 	int nsubs;
+	struct client_table *clients; /* streams per address (the per-client cap) */
 	struct sub *dirty; /* streams with output to flush this loop turn */
 	int watch_fd;      /* epoll set of the streams' descriptors */
 	struct event *watch_ev;
 	struct event *flush_ev;
-	struct event *heartbeat_ev;
+	struct event *tick_ev;
+	struct event *sweep_ev; /* a sweep at once, outside any stream's call */
+	struct surge surge;
+	int64_t probe_credit;   /* probes the budget allows now, in thousandths */
+	struct sub **again;     /* probed last tick, to be probed once more (held) */
+	size_t nagain, again_cap;
 	int64_t next_seq; /* last seq handed to a publish */
 	int64_t last_seq; /* last seq committed and fanned out */
 	char *last_id;    /* its id, or NULL while the store is empty */
@@ -53,11 +72,13 @@ struct hub {
 	/* counters */
 	uint64_t published, duplicates, conflicts, store_errors, deliveries, replayed;
 	uint64_t drops, streams_opened, streams_closed;
+	uint64_t probes, stalled, refused_capacity, refused_client;
 };
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg);
 static void watch_cb(evutil_socket_t fd, short what, void *arg);
-static void heartbeat_cb(evutil_socket_t fd, short what, void *arg);
+static void tick_cb(evutil_socket_t fd, short what, void *arg);
+static void sweep_cb(evutil_socket_t fd, short what, void *arg);
 static void done_cb(evutil_socket_t fd, short what, void *arg);
 static void deadline_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -69,22 +90,25 @@ struct hub *hub_new(struct event_base *base, const struct settings *cfg,
 	h->cfg = cfg;
 	h->store = store;
 	h->topics = topic_registry_new();
+	h->clients = clients_new();
+	surge_init(&h->surge);
 	h->next_seq = h->last_seq = store->last_seq;
 	h->last_id = store->last_id ? xstrdup(store->last_id) : NULL;
 	h->started_ms = mono_ms();
 	h->flush_ev = event_new(base, -1, 0, flush_cb, h);
-	h->heartbeat_ev = event_new(base, -1, EV_PERSIST, heartbeat_cb, h);
+	h->tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, h);
+	h->sweep_ev = event_new(base, -1, 0, sweep_cb, h);
 	h->done_ev = event_new(base, -1, 0, done_cb, h);
 	h->deadline_ev = event_new(base, -1, 0, deadline_cb, h);
 	h->watch_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (h->watch_fd < 0)
 		fatal("epoll_create1: %s", strerror(errno));
 	h->watch_ev = event_new(base, h->watch_fd, EV_READ | EV_PERSIST, watch_cb, h);
-	if (!h->flush_ev || !h->heartbeat_ev || !h->done_ev || !h->deadline_ev || !h->watch_ev ||
+	if (!h->flush_ev || !h->tick_ev || !h->sweep_ev || !h->done_ev || !h->deadline_ev || !h->watch_ev ||
 	    event_add(h->watch_ev, NULL) < 0)
 		fatal("cannot create the hub's events");
-	struct timeval tv = {.tv_sec = cfg->heartbeat_s, .tv_usec = 0};
-	event_add(h->heartbeat_ev, &tv);
+	struct timeval tv = {.tv_sec = 0, .tv_usec = TICK_MS * 1000};
+	event_add(h->tick_ev, &tv);
 	return h;
 }
 
@@ -94,13 +118,18 @@ void hub_free(struct hub *h)
 		return;
 	while (h->subs)
 		sub_abort(h->subs, "hub freed");
+	for (size_t i = 0; i < h->nagain; i++)
+		sub_unref(h->again[i]);
+	free(h->again);
 	event_free(h->flush_ev);
-	event_free(h->heartbeat_ev);
+	event_free(h->tick_ev);
+	event_free(h->sweep_ev);
 	event_free(h->done_ev);
 	event_free(h->deadline_ev);
 	event_free(h->watch_ev);
 	close(h->watch_fd);
 	topic_registry_free(h->topics);
+	clients_free(h->clients);
 	free(h->last_id);
 	free(h);
 }
@@ -133,6 +162,11 @@ void hub_count_drop(struct hub *h)
 size_t hub_max_queue(const struct hub *h)
 {
 	return h->cfg->max_queue;
+}
+
+const struct settings *hub_settings(const struct hub *h)
+{
+	return h->cfg;
 }
 
 void hub_mark_dirty(struct hub *h, struct sub *s)
@@ -285,31 +319,145 @@ void hub_sub_drained(struct hub *h, struct sub *s)
 /* ---- streams ----------------------------------------------------------- */
 
 static void announce(struct hub *h, struct sub *s, bool active);
+static void probe(struct hub *h, struct sub *s);
+static void sweep_if_surging(struct hub *h);
+
+/* The stream list is kept in the order of the streams' last writes, so the
+ * liveness walk finds every stream due for a probe at the head and stops
+ * at the first that is not: its cost follows the probes, not the streams. */
+static void list_append(struct hub *h, struct sub *s)
+{
+	s->next = NULL;
+	s->prev = h->subs_tail;
+	if (h->subs_tail)
+		h->subs_tail->next = s;
+	else
+		h->subs = s;
+	h->subs_tail = s;
+}
+
+static void list_remove(struct hub *h, struct sub *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		h->subs = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	else
+		h->subs_tail = s->prev;
+	s->prev = s->next = NULL;
+}
+
+void hub_sub_wrote(struct hub *h, struct sub *s)
+{
+	s->last_write_ms = mono_ms();
+	if (s->state == SUB_CLOSED || h->subs_tail == s)
+		return;
+	list_remove(h, s);
+	list_append(h, s);
+}
+
+/* Probes the idle streams of client c (at its cap: a browser that keeps
+ * reconnecting leaves dead streams behind it), at most once a second. */
+static void probe_client(struct hub *h, struct client *c, int64_t now)
+{
+	if (now - c->probed_ms < CLIENT_PROBE_GAP_MS)
+		return;
+	c->probed_ms = now;
+	for (struct sub *s = c->streams; s; s = s->extra->client_next)
+		probe(h, s);
+}
+
+/* Takes a place for a new stream from addr under the per-client cap.
+ * Returns the client (NULL when no cap applies), or sets *refused. */
+static struct client *client_take(struct hub *h, const char *addr, bool *refused)
+{
+	char key[40];
+	*refused = false;
+	if (h->cfg->max_per_client == 0 || !clients_key(addr, key))
+		return NULL;
+	struct client *c = clients_get(h->clients, key);
+	if (c->nstreams >= (uint32_t)h->cfg->max_per_client) {
+		probe_client(h, c, mono_ms());
+		*refused = true;
+		return NULL;
+	}
+	return c;
+}
+
+/* Links s into client c's streams (c from client_take, or NULL). */
+static void client_link(struct sub *s, struct client *c)
+{
+	if (!c)
+		return;
+	struct sub_extra *x = sub_extra(s);
+	x->client = c;
+	x->client_next = c->streams;
+	if (c->streams)
+		c->streams->extra->client_prev = s;
+	c->streams = s;
+	c->nstreams++;
+}
+
+static void client_unlink(struct hub *h, struct sub *s)
+{
+	struct sub_extra *x = s->extra;
+	if (!x || !x->client)
+		return;
+	struct client *c = x->client;
+	if (x->client_prev)
+		x->client_prev->extra->client_next = x->client_next;
+	else
+		c->streams = x->client_next;
+	if (x->client_next)
+		x->client_next->extra->client_prev = x->client_prev;
+	x->client = NULL;
+	x->client_prev = x->client_next = NULL;
+	c->nstreams--;
+	clients_put(h->clients, c);
+}
 
 int hub_subscribe(struct hub *h, const struct hub_sub_request *req, char *err, size_t errlen)
 {
 	struct match_rules *rules = req->rules;
 	const char *last_event_id = req->last_event_id;
-	if (h->shutting_down || h->nsubs >= h->cfg->max_subscribers) {
+	surge_note_arrival(&h->surge, mono_ms());
+	sweep_if_surging(h);
+	bool over_client_cap = false;
+	struct client *client = NULL;
+	if (!h->shutting_down && h->nsubs >= h->cfg->max_subscribers) {
+		/* Dead streams may be what fills the hub: sweep for them. */
+		surge_request(&h->surge);
+		h->refused_capacity++;
+	} else if (!h->shutting_down) {
+		client = client_take(h, req->client_addr, &over_client_cap);
+		h->refused_client += over_client_cap;
+	}
+	if (h->shutting_down || h->nsubs >= h->cfg->max_subscribers || over_client_cap) {
 		close(req->fd);
 		match_rules_free(rules);
-		snprintf(err, errlen, "%s", h->shutting_down ? "hub is shutting down" : "too many subscribers");
-		return 503;
+		snprintf(err, errlen, "%s",
+			 h->shutting_down ? "hub is shutting down"
+			 : over_client_cap ? "too many streams from this address"
+					   : "too many subscribers");
+		return over_client_cap ? 429 : 503;
 	}
 	struct sub *s = sub_new(h, req->fd, req->mode, req->request_id);
 	if (!s) {
 		match_rules_free(rules);
+		if (client)
+			clients_put(h->clients, client);
 		snprintf(err, errlen, "cannot watch the connection");
 		return 503;
 	}
 	s->rules = rules;
+	client_link(s, client);
 	s->no_x_accel = req->no_x_accel;
+	s->probe_twice = req->probe_twice;
 	if (req->extra_headers && *req->extra_headers)
 		sub_extra(s)->headers = xstrdup(req->extra_headers);
-	s->next = h->subs;
-	if (h->subs)
-		h->subs->prev = s;
-	h->subs = s;
+	list_append(h, s);
 	h->nsubs++;
 	h->streams_opened++;
 	if (req->exp_s > 0 && sub_expire_at(s, req->exp_s) < 0) {
@@ -367,15 +515,14 @@ int hub_subscribe(struct hub *h, const struct hub_sub_request *req, char *err, s
 
 void hub_sub_closed(struct hub *h, struct sub *s)
 {
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		h->subs = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	s->prev = s->next = NULL;
+	list_remove(h, s);
+	client_unlink(h, s);
 	h->nsubs--;
 	h->streams_closed++;
+	if (!h->shutting_down) {
+		surge_note_departure(&h->surge, mono_ms());
+		sweep_if_surging(h);
+	}
 	if (s->extra && s->extra->id && !h->shutting_down)
 		announce(h, s, false);
 	struct topic_link *links = sub_links(s);
@@ -558,17 +705,115 @@ int hub_subscriptions_json(struct hub *h, const char *topic, const char *subscri
 
 /* ---- heartbeat, stats, shutdown ------------------------------------------ */
 
-static void heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+/* Probes s; a stream whose front needs a second write to notice that the
+ * client left gets it at the next tick (a round trip later). */
+static void probe(struct hub *h, struct sub *s)
+{
+	if (!sub_probe(s))
+		return;
+	h->probes++;
+	if (!s->probe_twice)
+		return;
+	if (h->nagain == h->again_cap) {
+		h->again_cap = h->again_cap ? h->again_cap * 2 : 64;
+		h->again = xrealloc(h->again, h->again_cap * sizeof *h->again);
+	}
+	h->again[h->nagain++] = sub_ref(s);
+}
+
+/* The second write of last tick's probes (see probe). */
+static void probe_again(struct hub *h)
+{
+	struct sub **list = h->again;
+	size_t n = h->nagain;
+	h->again = NULL;
+	h->nagain = h->again_cap = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (sub_probe(list[i]))
+			h->probes++;
+		sub_unref(list[i]);
+	}
+	free(list);
+}
+
+/* Probes the streams idle for at least due_ms, and up to budget more of
+ * the longest idle (but none written in the last PROBE_MIN_IDLE_MS), and cuts
+ * those whose queued output has not moved for the stall timeout (checked
+ * as streams come due: a stall is noticed within a heartbeat after the
+ * timeout, at the latest). The walk goes from the longest idle and stops
+ * at the first stream that is due for nothing. A stream with output queued is not probed (its own bytes
+ * will tell); one whose response has not started (its replay query is
+ * out) is passed. */
+static void walk(struct hub *h, int64_t now, int64_t due_ms, int64_t *budget_p)
+{
+	int64_t budget = *budget_p;
+	int64_t stall_ms = (int64_t)h->cfg->stall_timeout_s * 1000;
+	int64_t min_idle = due_ms < PROBE_MIN_IDLE_MS ? due_ms : PROBE_MIN_IDLE_MS;
+	for (struct sub *s = h->subs, *next; s; s = next) {
+		next = s->next;
+		int64_t idle = now - s->last_write_ms;
+		if (idle < min_idle || (idle < due_ms && budget <= 0))
+			break;
+		if (s->state == SUB_CLOSED || !s->headers_sent)
+			continue;
+		if (sub_queued(s) > 0) {
+			if (idle >= stall_ms) {
+				h->stalled++;
+				sub_abort(s, "no output written for the stall timeout");
+			}
+		} else if (idle >= due_ms || budget > 0) {
+			probe(h, s);
+			budget -= idle < due_ms;
+		}
+	}
+	*budget_p = budget;
+}
+
+/* Every TICK_MS. Every stream is written at least once a heartbeat: the
+ * longest idle streams get a comment, spread evenly over the interval (a
+ * budget of nsubs / heartbeat probes a second, counted in thousandths so
+ * that a few streams are not probed every tick), which keeps proxies from
+ * timing out and doubles as the probe that notices a client which left
+ * (the web server relays the write and meets the client's reset). When
+ * the probes, or arrivals, show a surge, or a subscriber was refused at
+ * capacity, every stream is probed at once (a sweep). */
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct hub *h = arg;
-	int64_t idle_ms = (int64_t)h->cfg->heartbeat_s * 1000 - 250;
 	int64_t now = mono_ms();
-	for (struct sub *s = h->subs; s; s = s->next) {
-		if (s->state == SUB_CLOSED || !s->headers_sent || sub_queued(s) > 0)
-			continue;
-		if (now - s->last_write_ms >= idle_ms)
-			sub_queue_sse(s, ":\n\n", 3);
+	probe_again(h);
+	int64_t interval_ms = (int64_t)h->cfg->heartbeat_s * 1000;
+	int64_t per_tick = (int64_t)h->nsubs * TICK_MS * 1000 / interval_ms;
+	h->probe_credit += per_tick;
+	if (h->probe_credit > per_tick + 1000) /* no hoarding while none is due */
+		h->probe_credit = per_tick + 1000;
+	int64_t budget = h->probe_credit / 1000, before = budget;
+	int64_t due_ms = interval_ms - TICK_MS / 2; /* due within this tick: now */
+	if (surge_should_sweep(&h->surge, now, h->nsubs)) {
+		log_debug("a surge of streams: probing every stream");
+		due_ms = SWEEP;
 	}
+	walk(h, now, due_ms, &budget);
+	h->probe_credit -= (before - budget) * 1000;
+}
+
+/* Checks for a surge as each arrival or departure is counted (called from
+ * inside a stream's close, so the sweep itself waits for sweep_cb), so
+ * that a storm is swept at once rather than at the next tick. */
+static void sweep_if_surging(struct hub *h)
+{
+	if (!h->shutting_down && surge_should_sweep(&h->surge, mono_ms(), h->nsubs)) {
+		log_debug("a surge of streams: probing every stream");
+		event_active(h->sweep_ev, 0, 0);
+	}
+}
+
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hub *h = arg;
+	int64_t no_budget = 0;
+	if (!h->shutting_down)
+		walk(h, mono_ms(), SWEEP, &no_budget);
 }
 
 void hub_stats_json(struct hub *h, struct buf *out)
@@ -581,13 +826,18 @@ void hub_stats_json(struct hub *h, struct buf *out)
 		   ",\"replayed\":%" PRIu64 ",\"drops\":%" PRIu64
 		   ",\"duplicates\":%" PRIu64 ",\"conflicts\":%" PRIu64 ",\"store_errors\":%" PRIu64
 		   ",\"streams_opened\":%" PRIu64 ",\"streams_closed\":%" PRIu64
+		   ",\"probes\":%" PRIu64 ",\"sweeps\":%" PRIu64 ",\"stalled\":%" PRIu64
+		   ",\"refused_capacity\":%" PRIu64 ",\"refused_client\":%" PRIu64
+		   ",\"clients\":%zu"
 		   ",\"commits\":%" PRId64 ",\"expired\":%" PRId64
 		   ",\"last_id\":",
 		   h->nsubs, topic_count(h->topics) - (topic_find(h->topics, TEMPLATE_SUBSCRIBERS) != NULL),
 		   st.stored, h->published,
 		   h->deliveries, h->replayed, h->drops, h->duplicates, h->conflicts,
 		   h->store_errors + (uint64_t)st.errors, h->streams_opened,
-		   h->streams_closed, st.commits, st.expired);
+		   h->streams_closed, h->probes, h->surge.sweeps, h->stalled,
+		   h->refused_capacity, h->refused_client, clients_count(h->clients),
+		   st.commits, st.expired);
 	if (h->last_id)
 		buf_add_json_string(out, h->last_id, strlen(h->last_id));
 	else
@@ -621,7 +871,7 @@ void hub_shutdown(struct hub *h, int deadline_ms, void (*done)(void *), void *ar
 	h->shutting_down = true;
 	h->done = done;
 	h->done_arg = arg;
-	event_del(h->heartbeat_ev);
+	event_del(h->tick_ev);
 	for (struct sub *s = h->subs; s; s = s->next)
 		sub_end(s);
 	if (h->nsubs == 0) {

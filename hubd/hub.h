@@ -1,6 +1,8 @@
 /* hub.h -- the hub: every open stream, the topic registry, the publish
  * pipeline (store, then fan out in order), replay from history with no gap
- * and no duplicate, heartbeats, counters and the graceful shutdown. All of
+ * and no duplicate, liveness (every stream written often enough that a departed client
+ * is noticed: probes, heartbeats, sweeps in a surge, the stall cut), the
+ * per-client cap, counters and the graceful shutdown. All of
  * it runs on the event loop thread. */
 #ifndef HUBD_HUB_H
 #define HUBD_HUB_H
@@ -33,16 +35,20 @@ struct hub_sub_request {
 	int mode;                  /* CTL_MODE_FCGI or CTL_MODE_CGI */
 	uint16_t request_id;       /* FastCGI request id */
 	bool no_x_accel;           /* headers without X-Accel-Buffering */
+	bool probe_twice;          /* every probe written twice (CTL_STREAM_PROBE_TWICE) */
 	struct match_rules *rules; /* what it may receive; taken */
 	int64_t exp_s;             /* its JWT's exp (the stream ends then), 0: never */
 	const char *last_event_id; /* Last-Event-ID / lastEventID, or NULL when
 				    * the client sent neither ("earliest": all) */
 	const char *extra_headers; /* response header lines, or NULL; copied */
 	const char *payload;       /* mercure.payload JSON, or NULL; copied */
+	const char *client_addr;   /* the client's address (REMOTE_ADDR), or NULL */
 };
 
-/* Opens the stream req describes. Returns 0, or an HTTP status (503) with
- * a reason in err. */
+/* Opens the stream req describes. Returns 0, or an HTTP status with a
+ * reason in err: 503 (shutting down, at max-subscribers: then every idle
+ * stream is probed soon, to release those whose clients left) or 429 (its
+ * address has max-streams-per-client open: their idle ones are probed). */
 int hub_subscribe(struct hub *h, const struct hub_sub_request *req, char *err, size_t errlen);
 
 /* Appends the JSON-LD document of the active subscriptions -- all, those
@@ -77,8 +83,11 @@ struct event_base *hub_base(struct hub *h);
 int hub_watch_fd(const struct hub *h);
 void hub_mark_dirty(struct hub *h, struct sub *s);
 void hub_sub_drained(struct hub *h, struct sub *s); /* queue empty again */
+void hub_sub_wrote(struct hub *h, struct sub *s);   /* bytes left: now idle since now */
 void hub_sub_closed(struct hub *h, struct sub *s);  /* unlink, drop ref */
 void hub_count_drop(struct hub *h);
 size_t hub_max_queue(const struct hub *h);
+/* The settings the hub was created with (borrowed). */
+const struct settings *hub_settings(const struct hub *h);
 
 #endif

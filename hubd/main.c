@@ -37,8 +37,14 @@ struct daemon {
 	bool stopping;
 };
 
-/* Streams need descriptors: take the whole hard limit. */
-static void raise_fd_limit(void)
+/* Descriptors hubd keeps for everything but streams (store, sockets,
+ * publish-listener connections, control peers). */
+#define FDS_RESERVED 256
+
+/* Streams need descriptors: take the whole hard limit, and keep
+ * max-subscribers within it, so that a stream over the limit is refused
+ * with an answer rather than failing to be received at all. */
+static void raise_fd_limit(struct settings *cfg)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -46,8 +52,15 @@ static void raise_fd_limit(void)
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			log_warn("cannot raise the open files limit: %s", strerror(errno));
 	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-		log_info("open files limit: %llu", (unsigned long long)rl.rlim_cur);
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	log_info("open files limit: %llu", (unsigned long long)rl.rlim_cur);
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 2 * FDS_RESERVED &&
+	    (rlim_t)cfg->max_subscribers > rl.rlim_cur - FDS_RESERVED) {
+		cfg->max_subscribers = (int)(rl.rlim_cur - FDS_RESERVED);
+		log_info("max-subscribers lowered to %d: the open files limit is %llu",
+			 cfg->max_subscribers, (unsigned long long)rl.rlim_cur);
+	}
 }
 
 static void write_pidfile(const char *path)
@@ -110,7 +123,7 @@ int main(int argc, char **argv)
 	}
 	log_set_level(d.cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
-	raise_fd_limit();
+	raise_fd_limit(&d.cfg);
 	if (evthread_use_pthreads() < 0)
 		fatal("libevent thread support is unavailable");
 

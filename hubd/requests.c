@@ -34,7 +34,8 @@ struct field_rule {
 static const struct field_rule subscribe_rules[] = {
 	{CTL_T_TOPIC, 1, MSG_MAX_TOPICS}, {CTL_T_LAST_EVENT_ID, 0, 1}, {CTL_T_MODE, 1, 1},
 	{CTL_T_FCGI_REQUEST_ID, 0, 1},    {CTL_T_AUTH, 0, 1},          {CTL_T_AUTH_SOURCE, 0, 1},
-	{CTL_T_ORIGIN, 0, 1},             {CTL_T_STREAM_OPTS, 0, 1},   {0, 0, 0},
+	{CTL_T_ORIGIN, 0, 1},             {CTL_T_STREAM_OPTS, 0, 1},   {CTL_T_CLIENT_ADDR, 0, 1},
+	{0, 0, 0},
 };
 static const struct field_rule publish_rules[] = {
 	{CTL_T_TOPIC, 1, MSG_MAX_TOPICS}, {CTL_T_DATA, 0, 1}, {CTL_T_ID, 0, 1},
@@ -249,7 +250,7 @@ static void handle_subscribe(struct requests *rq, struct ctl_peer *p, struct ctl
 	uint32_t reqid = u32_or(m, CTL_T_FCGI_REQUEST_ID, 1);
 	uint32_t opts = u32_or(m, CTL_T_STREAM_OPTS, 0);
 	if (m->fd < 0 || (mode != CTL_MODE_FCGI && mode != CTL_MODE_CGI) || reqid == 0 ||
-	    reqid > 65535 || (opts & ~(uint32_t)CTL_STREAM_NO_X_ACCEL)) {
+	    reqid > 65535 || (opts & ~(uint32_t)(CTL_STREAM_NO_X_ACCEL | CTL_STREAM_PROBE_TWICE))) {
 		ctl_peer_reply_error(p, m->request, 400,
 				     m->fd < 0 ? "subscribe needs the connection's descriptor"
 					       : "bad mode, FastCGI request id or stream options");
@@ -263,8 +264,11 @@ static void handle_subscribe(struct requests *rq, struct ctl_peer *p, struct ctl
 	char *topics[MSG_MAX_TOPICS];
 	int ntopics = 0, status = 0;
 	struct match_rules *rules = NULL;
+	const struct ctl_field *addr = ctl_find(m, CTL_T_CLIENT_ADDR);
 	if (lei && !text_ok(lei, ID_MAX_LEN, true, true))
 		answer_error(&a, 400, "Last-Event-ID too long or not one line");
+	else if (addr && !text_ok(addr, 64, false, true))
+		answer_error(&a, 400, "client address too long or not one line");
 	else if ((status = check_subscriber(rq, m, &claims, err, sizeof err)))
 		answer_error(&a, status, err);
 	else if ((ntopics = take_topics(&a, m, topics)) >= 0)
@@ -272,6 +276,7 @@ static void handle_subscribe(struct requests *rq, struct ctl_peer *p, struct ctl
 					claims.subscribe, claims.nsubscribe);
 	if (rules) {
 		char *last_event_id = lei ? ctl_field_str(lei) : NULL;
+		char *client_addr = addr ? ctl_field_str(addr) : NULL;
 		int fd = m->fd;
 		m->fd = -1; /* hub_subscribe takes it, and the rules */
 		struct hub_sub_request req = {
@@ -279,11 +284,13 @@ static void handle_subscribe(struct requests *rq, struct ctl_peer *p, struct ctl
 			.mode = (int)mode,
 			.request_id = (uint16_t)reqid,
 			.no_x_accel = (opts & CTL_STREAM_NO_X_ACCEL) != 0,
+			.probe_twice = (opts & CTL_STREAM_PROBE_TWICE) != 0,
 			.rules = rules,
 			.exp_s = claims.exp,
 			.last_event_id = last_event_id,
 			.extra_headers = a.headers,
 			.payload = claims.payload,
+			.client_addr = client_addr,
 		};
 		status = hub_subscribe(rq->hub, &req, err, sizeof err);
 		if (status)
@@ -291,6 +298,7 @@ static void handle_subscribe(struct requests *rq, struct ctl_peer *p, struct ctl
 		else /* the CORS headers go out on the stream itself */
 			ctl_peer_reply(p, CTL_OK, m->request, NULL, 0);
 		free(last_event_id);
+		free(client_addr);
 	}
 	free_topics(topics, ntopics > 0 ? ntopics : 0);
 	auth_claims_free(&claims);

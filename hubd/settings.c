@@ -28,6 +28,9 @@ void settings_defaults(struct settings *c)
 	c->db_path = xstrdup("/var/lib/hubd/hubd.db");
 	c->sync_full = true;
 	c->heartbeat_s = 20;
+	c->stall_timeout_s = 30;
+	c->retry_lo_ms = 1000;
+	c->retry_hi_ms = 5000;
 	c->retain_count = 100000;
 	c->retain_age_s = 7 * 24 * 3600;
 	c->max_queue = 1024 * 1024;
@@ -185,6 +188,24 @@ int settings_set(struct settings *c, const char *key, const char *value,
 		if (parse_num(key, value, 1, 3600, &n, err, errlen) < 0)
 			return -1;
 		c->heartbeat_s = (int)n;
+	} else if (!strcmp(key, "stall-timeout")) {
+		if (parse_num(key, value, 1, 3600, &n, err, errlen) < 0)
+			return -1;
+		c->stall_timeout_s = (int)n;
+	} else if (!strcmp(key, "max-streams-per-client")) {
+		if (parse_num(key, value, 0, 10000000, &n, err, errlen) < 0)
+			return -1;
+		c->max_per_client = (int)n;
+	} else if (!strcmp(key, "retry")) {
+		uint64_t lo, hi;
+		if (!parse_range(value, 3600000, &lo, &hi)) {
+			snprintf(err, errlen,
+				 "retry: expected milliseconds LO-HI or N, at most 3600000, got \"%s\"",
+				 value);
+			return -1;
+		}
+		c->retry_lo_ms = (uint32_t)lo;
+		c->retry_hi_ms = (uint32_t)hi;
 	} else if (!strcmp(key, "retention-count")) {
 		if (parse_num(key, value, 0, INT64_MAX, &n, err, errlen) < 0)
 			return -1;
@@ -332,13 +353,17 @@ void settings_usage(void *fp)
 		"  --socket-group GROUP       its group (the web server's)\n"
 		"  --db PATH                  SQLite database (/var/lib/hubd/hubd.db)\n"
 		"  --sync full|normal         SQLite synchronous mode (full)\n"
-		"  --heartbeat SECONDS        comment sent to idle streams (20)\n"
+		"  --heartbeat SECONDS        every stream is written this often, at least:\n"
+		"                             keeps proxies open, notices departed clients (20)\n"
+		"  --stall-timeout SECONDS    cut a stream whose output does not move (30)\n"
+		"  --retry LO-HI              ms; each stream opens with a retry: in it (1000-5000)\n"
 		"  --retention-count N        updates kept at most, 0 = no cap (100000)\n"
 		"  --retention-age SECONDS    updates kept at most this long, 0 = forever (604800)\n"
 		"  --max-queue BYTES          bytes queued per stream before it is cut (1048576)\n"
 		"  --max-update-size BYTES    largest update data accepted (1048576)\n"
 		"  --history-limit N          most updates per history page (1000)\n"
 		"  --max-subscribers N        open streams at most (100000)\n"
+		"  --max-streams-per-client N open streams per client address, 0 = no cap (0)\n"
 		"  --publisher-key KEY        HS256 secret for publisher JWTs\n"
 		"  --publisher-key-file FILE  ... read from FILE, or an RSA public key (PEM): RS256\n"
 		"  --subscriber-key KEY       HS256 secret for subscriber JWTs\n"

@@ -16,12 +16,17 @@ struct settings {
 	char *db_path;          /* db = /var/lib/hubd/hubd.db */
 	bool sync_full;         /* sync = full | normal */
 	int heartbeat_s;        /* heartbeat = 20 (seconds, 1..3600) */
+	int stall_timeout_s;    /* stall-timeout = 30 (seconds, 1..3600): a stream
+				 * whose queued output does not move is cut */
+	uint32_t retry_lo_ms;   /* retry = 1000-5000: every stream opens with */
+	uint32_t retry_hi_ms;   /* "retry: N", N drawn from the range (ms; 0 = none) */
 	int64_t retain_count;   /* retention-count = 100000 (0 = unlimited) */
 	int64_t retain_age_s;   /* retention-age = 604800 (seconds; 0 = unlimited) */
 	size_t max_queue;       /* max-queue = 1048576 (bytes queued per stream) */
 	size_t max_update;      /* max-update-size = 1048576 (bytes of data) */
 	int history_limit;      /* history-limit = 1000 (max updates per page) */
 	int max_subscribers;    /* max-subscribers = 100000 */
+	int max_per_client;     /* max-streams-per-client = 0 (0: no cap) */
 	char *publisher_key;    /* publisher-key = HS256 secret, or -file (also
 				 * an RSA public key, PEM: RS256) */
 	char *subscriber_key;   /* subscriber-key = the same for subscribers */

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "match.h"
 #include "msg.h"
+#include "settings.h"
 #include "sse.h"
 #include "topic.h"
 #include "util.h"
@@ -179,6 +180,13 @@ void sub_send_headers(struct sub *s, const char *last_id, bool reset,
 	}
 	buf_adds(&b, "\r\n");
 	sse_encode_comment(&b, "ok");
+	/* A reconnection delay of its own for every stream, so that the
+	 * clients of streams that end together (hubd restarting) do not all
+	 * come back in the same instant. */
+	const struct settings *cfg = hub_settings(s->hub);
+	if (cfg->retry_hi_ms > 0)
+		buf_printf(&b, "retry: %llu\n\n",
+			   (unsigned long long)random_between(cfg->retry_lo_ms, cfg->retry_hi_ms));
 	if (reset) {
 		struct buf data = {0};
 		buf_adds(&data, "{\"lastEventID\":");
@@ -239,7 +247,7 @@ void sub_flush(struct sub *s)
 	size_t written;
 	int rc = outq_write(&s->out, s->fd, &written);
 	if (written > 0)
-		s->last_write_ms = mono_ms();
+		hub_sub_wrote(s->hub, s);
 	if (rc == 0) {
 		if (!over_limit(s, sub_queued(s), hub_max_queue(s->hub)) && sub_arm(s, true) < 0)
 			sub_abort(s, strerror(errno));
@@ -258,6 +266,15 @@ void sub_flush(struct sub *s)
 		return;
 	}
 	hub_sub_drained(s->hub, s);
+}
+
+bool sub_probe(struct sub *s)
+{
+	if (s->state == SUB_CLOSED || s->state == SUB_ENDING || !s->headers_sent ||
+	    sub_queued(s) > 0)
+		return false;
+	sub_queue_sse(s, ":\n\n", 3);
+	return true;
 }
 
 void sub_end(struct sub *s)

@@ -15,6 +15,7 @@
 #include "topic.h"
 
 struct hub;
+struct client;
 struct msg;
 struct event;
 
@@ -47,6 +48,8 @@ struct sub_extra {
 	char *id;             /* subscriber id (subscriptions API), or NULL */
 	char *payload;        /* its JWT's mercure.payload JSON, or NULL */
 	struct topic_link *links; /* several topics: their links, or NULL */
+	struct client *client;    /* its address's entry (max-streams-per-client) */
+	struct sub *client_prev, *client_next; /* that client's streams */
 };
 
 /* Every open stream costs one of these (and its match_rules): what a
@@ -55,7 +58,8 @@ struct sub_extra {
  * (sub_links). 184 bytes on 64-bit Linux: one 192-byte malloc chunk. */
 struct sub {
 	struct hub *hub;
-	struct sub *prev, *next;   /* the hub's list of every open stream */
+	struct sub *prev, *next;   /* the hub's list of every open stream, by
+				    * last write: the longest idle first */
 	struct sub *dirty_next;    /* the hub's flush list */
 	struct match_rules *rules; /* what it may receive; owned */
 	struct sub_replay *replay; /* while replaying, else NULL */
@@ -63,17 +67,18 @@ struct sub {
 	struct topic_link link;    /* its one topic's link (see sub_links) */
 	struct outq out;           /* framed with the FastCGI request id (0: CGI) */
 	int64_t last_seq;          /* highest update seq queued (no duplicates) */
-	int64_t last_write_ms;
+	int64_t last_write_ms;     /* last time bytes left (mono_ms) */
 	int fd;
 	int refs;
 	uint8_t nlinks;
 	uint8_t mode;              /* CTL_MODE_FCGI or CTL_MODE_CGI */
 	uint8_t state;             /* enum sub_state */
-	bool watched;              /* fd is in the hub's epoll set */
-	bool want_write;           /* with write interest */
-	bool dirty;                /* on the hub's flush list */
-	bool headers_sent;
-	bool no_x_accel;           /* headers without X-Accel-Buffering */
+	bool watched : 1;          /* fd is in the hub's epoll set */
+	bool want_write : 1;       /* with write interest */
+	bool dirty : 1;            /* on the hub's flush list */
+	bool headers_sent : 1;
+	bool no_x_accel : 1;       /* headers without X-Accel-Buffering */
+	bool probe_twice : 1;      /* the front needs two writes to notice a departure */
 };
 
 /* Creates a stream on fd (taken: closed by the stream) and makes fd
@@ -130,6 +135,12 @@ bool sub_hold(struct sub *s, struct msg *m, size_t limit);
 /* Ends the stream cleanly at epoch second exp_s (its JWT's exp). Returns
  * -1 when the timer cannot be set. */
 int sub_expire_at(struct sub *s, int64_t exp_s);
+
+/* Writes a probe (an SSE comment) unless output is queued already: the web
+ * server relays it to the client, and a client that left answers with a
+ * reset, which makes the server close the stream; hubd then sees the close.
+ * Returns true when a probe was queued. */
+bool sub_probe(struct sub *s);
 
 /* Ends the response cleanly: queues the end of the stream (FastCGI: an
  * empty FCGI_STDOUT and END_REQUEST), closes once it is written. */

@@ -226,3 +226,36 @@ bool random_bytes(void *p, size_t n)
 	}
 	return true;
 }
+
+bool parse_range(const char *s, uint64_t max, uint64_t *lo, uint64_t *hi)
+{
+	char first[24];
+	const char *dash = s ? strchr(s, '-') : NULL;
+	uint64_t a, b;
+	if (!dash) {
+		if (!parse_digits(s, max, &a))
+			return false;
+		*lo = *hi = a;
+		return true;
+	}
+	size_t n = (size_t)(dash - s);
+	if (n == 0 || n >= sizeof first)
+		return false;
+	memcpy(first, s, n);
+	first[n] = '\0';
+	if (!parse_digits(first, max, &a) || !parse_digits(dash + 1, max, &b) || a > b)
+		return false;
+	*lo = a;
+	*hi = b;
+	return true;
+}
+
+uint64_t random_between(uint64_t lo, uint64_t hi)
+{
+	uint64_t r;
+	if (!random_bytes(&r, sizeof r))
+		r = (uint64_t)mono_ms() * 0x9e3779b97f4a7c15u + (uint64_t)now_ms();
+	uint64_t span = hi - lo;
+	/* The modulo's bias is below 2^-40 for any span a delay has. */
+	return span == UINT64_MAX ? r : lo + r % (span + 1);
+}

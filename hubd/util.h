@@ -52,4 +52,14 @@ void buf_add_json_string(struct buf *b, const char *s, size_t n);
 /* Writes n random bytes from getrandom(2). Returns false on failure. */
 bool random_bytes(void *p, size_t n);
 
+/* Parses a range "LO-HI" or a single value "N" (LO = HI = N), each a whole
+ * decimal number as parse_digits takes it, with LO <= HI <= max, into *lo
+ * and *hi. Returns false on anything else, leaving both alone. */
+bool parse_range(const char *s, uint64_t max, uint64_t *lo, uint64_t *hi);
+
+/* A number drawn evenly from [lo, hi] (lo <= hi), for jitter: reconnection
+ * delays that must not come in step. From getrandom(2), or from the clock
+ * when that fails; not for secrets. Cannot fail. */
+uint64_t random_between(uint64_t lo, uint64_t hi);
+
 #endif

@@ -9,6 +9,12 @@ generator, in one run.
     (C) memory       RSS per idle subscriber (10,000 of them)
     (D) publish      acknowledged publishes/s, 8 connections, 0 and 100 subscribers
     (E) replay       time to replay 10,000 missed updates to one subscriber
+    (S) storm        10,000 subscribers (as many as (B, C)) leave at once
+                     without a word, a second wave arrives 5 s later: how
+                     long until the front's descriptors are back, how many
+                     of the second wave get a stream, whether the site's /
+                     answered throughout; and the server CPU of 10,000 idle
+                     streams (heartbeats, probes) per hour
     matching         (hubd only, on request) subscribe-side matching cost
 
 Each scenario is run once per round and target (targets interleaved within
@@ -25,8 +31,8 @@ Environment (all optional; "quick" = the BENCH_QUICK=1 default):
     HUBD_BUILDDIR, HUBD_SRCDIR  build and source trees (as for the tests)
     BENCH_QUICK=1               smoke run (~1-2 minutes) with small numbers
     BENCH_ROUNDS                rounds (default 3, quick 1)
-    BENCH_SCENARIOS             comma list of A,B,C,D,E,matching (default A,B,C,D,E);
-                                fanout, idle, publish are A, C, D
+    BENCH_SCENARIOS             comma list of A,B,C,D,E,S,matching (default A,B,C,D,E,S);
+                                fanout, idle, publish, storm are A, C, D, S
     BENCH_TARGETS               comma list of hubd,hubd-direct,nchan1,nchan2 (default
                                 all; hubd-direct runs (D) only: publishes go to hubd's
                                 own publish listener, subscribers through lighttpd)
@@ -50,6 +56,7 @@ Environment (all optional; "quick" = the BENCH_QUICK=1 default):
     BENCH_PUB_SUBS              (D) subscribers of the second phase (100)
     BENCH_REPLAY_UPDATES        (E) updates missed (10000, quick 2000)
     BENCH_REPLAY_REPEATS        (E) replays per round (3)
+    BENCH_STORM_IDLE_SECONDS    (S) seconds the idle streams' CPU is measured (40, quick 5)
     BENCH_STREAMS_PER_FRONT     streams per lighttpd before another is started (6000)
     BENCH_SUBS_PER_PROC         subscribers per loadgen process (default 4000, quick 250)
     BENCH_MAX_SECONDS           stop starting new rounds after this (default 1800)
@@ -72,6 +79,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -133,14 +141,15 @@ PUB_CONNS = env_int('BENCH_PUB_CONNS', 8, 8)
 PUB_SECONDS = env_float('BENCH_PUB_SECONDS', 6, 2)
 PUB_SUBS = env_int('BENCH_PUB_SUBS', 100, 100)
 REPLAY_UPDATES = env_int('BENCH_REPLAY_UPDATES', 10000, 2000)
+STORM_IDLE_SECONDS = env_float('BENCH_STORM_IDLE_SECONDS', 40, 5)
 REPLAY_REPEATS = env_int('BENCH_REPLAY_REPEATS', 3, 2)
 STREAMS_PER_FRONT = env_int('BENCH_STREAMS_PER_FRONT', 6000, 6000)
 SUBS_PER_PROC = env_int('BENCH_SUBS_PER_PROC', 4000, 250)
 MAX_SECONDS = env_int('BENCH_MAX_SECONDS', 1800, 600)
-ALIASES = {'fanout': 'A', 'idle': 'C', 'memory': 'C', 'publish': 'D', 'replay': 'E',
+ALIASES = {'fanout': 'A', 'idle': 'C', 'memory': 'C', 'publish': 'D', 'replay': 'E', 'storm': 'S',
            'a': 'A', 'b': 'B', 'c': 'C', 'd': 'D', 'e': 'E'}
 SCENARIOS = []
-for _x in os.environ.get('BENCH_SCENARIOS', 'A,B,C,D,E').split(','):
+for _x in os.environ.get('BENCH_SCENARIOS', 'A,B,C,D,E,S').split(','):
     _x = ALIASES.get(_x.strip(), _x.strip())
     if _x and _x not in SCENARIOS:
         SCENARIOS.append(_x)
@@ -425,6 +434,18 @@ def run_publisher(procs, tmp, tag, target, seconds, conns, rate=None, total=None
 
 # ---- what the servers' processes use --------------------------------------------
 
+def fd_count(pids):
+    """Open descriptors of the processes pids (None when none could be read)."""
+    n, seen = 0, False
+    for p in pids:
+        try:
+            n += len(os.listdir('/proc/%d/fd' % p))
+            seen = True
+        except OSError:
+            pass
+    return n if seen else None
+
+
 def cpu_seconds(pid):
     """utime + stime of pid in seconds (from /proc/PID/stat), or None."""
     try:
@@ -606,6 +627,19 @@ class HubdTarget:
         except OSError:
             return None
 
+    def front_fds(self):
+        """Descriptors of the processes that hold the clients' sockets."""
+        return fd_count(self.front_pids())
+
+    def idle_writes(self):
+        """Heartbeats and probes written so far (None: not counted)."""
+        return self.stack.stats().get('probes')
+
+    site_path = '/'
+
+    def site_port(self):
+        return self.stack.port
+
     def warm(self):
         self.stack.check_pubsub()
 
@@ -654,6 +688,10 @@ http {{
         }}
         location = /nchan_status {{
             nchan_stub_status;
+        }}
+        # The site's own page, for (S).
+        location = / {{
+            return 200 "ok\n";
         }}
     }}
 }}
@@ -781,6 +819,17 @@ class NchanTarget:
             return sum(len(os.listdir('/proc/%d/fd' % p)) for p in self.workers)
         except OSError:
             return None
+
+    def front_fds(self):
+        return fd_count(self.workers)
+
+    def idle_writes(self):
+        return None  # Nchan's EventSource ping is off (its default)
+
+    site_path = '/'
+
+    def site_port(self):
+        return self.port
 
     def _request(self, method, target, body=None, headers=None):
         c = http.client.HTTPConnection('127.0.0.1', self.port, timeout=10)
@@ -1338,6 +1387,137 @@ def scenario_replay(name, rnd, tmp, procs, state):
 EXACT_FMT = 'https://bench.example/t/%d'
 MISS_FMT = 'https://bench.example/tmpl/{x}/%d'   # tested for every update, never matches
 HIT_FMT = 'https://bench.example/t/{x%d}'         # matches every update
+
+
+# ---- (S) storm ------------------------------------------------------------------
+
+class SiteProbe(threading.Thread):
+    """GETs the site's / on the front every 100 ms until stopped, counting
+    the answers that were not a 200 within 2 s."""
+
+    def __init__(self, port, path):
+        super().__init__(daemon=True)
+        self.port, self.path = port, path
+        self.stop_flag = threading.Event()
+        self.ok = self.failed = 0
+        self.max_ms = 0.0
+
+    def run(self):
+        while not self.stop_flag.is_set():
+            t0 = time.monotonic()
+            try:
+                c = http.client.HTTPConnection('127.0.0.1', self.port, timeout=2)
+                c.request('GET', self.path)
+                good = c.getresponse().status == 200
+                c.close()
+            except (OSError, http.client.HTTPException):
+                good = False
+            self.max_ms = max(self.max_ms, (time.monotonic() - t0) * 1000)
+            if good:
+                self.ok += 1
+            else:
+                self.failed += 1
+            self.stop_flag.wait(0.1)
+
+    def finish(self):
+        self.stop_flag.set()
+        self.join(5)
+
+
+def scenario_storm(name, rnd, tmp, procs, state):
+    """(S) BIG_SUBS idle subscribers; the server CPU they cost for
+    STORM_IDLE_SECONDS; then every one leaves at once (the load generator
+    is killed: its sockets close with a FIN, as closed tabs do), and a
+    second wave as large arrives 5 s later."""
+    out = {'_notes': []}
+    with make_target(name, BIG_SUBS) as t:
+        t.warm()
+        time.sleep(0.5)
+        base_front, base_hub = t.front_fds(), t.fds()
+        site = SiteProbe(t.site_port(), t.site_path)
+        site.start()
+        try:
+            wave1 = Subscribers(procs, tmp, 'S%d-%s-1' % (rnd, name), t, BIG_SUBS,
+                                duration=1800)
+            connected, failed = wave1.wait_ready(180)
+            wait_streams(t, connected, 30)
+            out['connected'] = connected
+            time.sleep(3.0)  # past the arrivals' own sweep
+            writes0 = t.idle_writes()
+            a = t.cpu_snapshot()
+            time.sleep(STORM_IDLE_SECONDS)
+            b = t.cpu_snapshot()
+            writes1 = t.idle_writes()
+            cpu = cpu_delta(a, b)
+            hour = 3600.0 / (b['t'] - a['t'])
+            for k in ('hub', 'front'):
+                v = cpu.get(k)
+                out['idle_%s_cpu_s_per_hour' % k] = v * hour if v is not None else None
+            tot = sum(v for v in (cpu.get('hub'), cpu.get('front')) if v is not None)
+            out['idle_ms_per_stream_hour'] = (tot * hour * 1000 / connected
+                                              if connected else None)
+            if writes0 is not None and writes1 is not None and connected:
+                out['idle_writes_per_stream_hour'] = (writes1 - writes0) * hour / connected
+            peak_front = t.front_fds()
+            for g in wave1.groups:
+                try:
+                    os.kill(g['proc'].pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            t0 = time.monotonic()
+            back = hub_back = None
+            slack = max(16, BIG_SUBS // 100)
+            while time.monotonic() - t0 < 30 and (back is None or hub_back is None):
+                now = time.monotonic() - t0
+                f = t.front_fds()
+                if back is None and f is not None and base_front is not None \
+                        and f <= base_front + slack:
+                    back = now
+                if hub_back is None:
+                    try:
+                        if t.streams() == 0:
+                            hub_back = now
+                    except Exception:
+                        pass
+                time.sleep(0.05)
+            out['front_fds_before'] = base_front
+            out['front_fds_peak'] = peak_front
+            out['front_fds_back_s'] = back
+            out['streams_released_s'] = hub_back
+            if back is None:
+                out['_notes'].append('round %d %s: front descriptors not back within 30 s '
+                                     '(%s, baseline %s)' % (rnd + 1, name, t.front_fds(),
+                                                            base_front))
+            time.sleep(max(0.0, 5.0 - (time.monotonic() - t0)))
+            wave2 = Subscribers(procs, tmp, 'S%d-%s-2' % (rnd, name), t, BIG_SUBS,
+                                duration=1800)
+            t2 = time.monotonic()
+            held5 = all_s = None
+            while time.monotonic() - t2 < 60 and all_s is None:
+                try:
+                    n = t.streams()
+                except Exception:
+                    n = None
+                if held5 is None and time.monotonic() - t2 >= 5:
+                    held5 = n
+                if n is not None and n >= BIG_SUBS:
+                    all_s = time.monotonic() - t2
+                time.sleep(0.1)
+            out['wave2_held_5s'] = BIG_SUBS if held5 is None and all_s is not None else held5
+            out['wave2_all_s'] = all_s
+            c2, f2 = wave2.wait_ready(120)
+            out['wave2_accepted'] = wait_streams(t, c2, 30) if c2 else 0
+            out['wave2_failed'] = f2
+            wave2.finish()
+            wave1.finish()
+        finally:
+            site.finish()
+        out['site_ok'] = site.ok
+        out['site_failed'] = site.failed
+        out['site_max_ms'] = site.max_ms
+        out['hub_fds_before'] = base_hub
+    out['_notes'] += log_notes(t, name, rnd)
+    return out
 
 
 def env_levels(name, default, quick):
@@ -1912,6 +2092,25 @@ SCENARIO_TABLE = {
          ('p1_p99_ms', '%d subs: publish->receive p99' % PUB_SUBS, '-'),
          ('p1_hub_us_per_publish', '%d subs: hub CPU (us/publish)' % PUB_SUBS, '-'),
          ('p1_total_us_per_publish', '%d subs: all CPU (us/publish)' % PUB_SUBS, '-')]),
+    'S': (
+        lambda: ('(S) storm: %d idle subscribers (their CPU over %g s), all leave at once, '
+                 'a second wave 5 s later' % (BIG_SUBS, STORM_IDLE_SECONDS)),
+        [('connected', 'first wave connected', ''),
+         ('idle_hub_cpu_s_per_hour', 'idle: hub CPU (s per hour)', '-'),
+         ('idle_front_cpu_s_per_hour', 'idle: front CPU (s per hour)', '-'),
+         ('idle_ms_per_stream_hour', 'idle: server CPU (ms/stream/hour)', '-'),
+         ('idle_writes_per_stream_hour', 'idle: writes per stream per hour', '-'),
+         ('front_fds_before', 'front descriptors before', ''),
+         ('front_fds_peak', 'front descriptors with the wave', ''),
+         ('streams_released_s', 'all leave: streams released (s)', '-'),
+         ('front_fds_back_s', 'all leave: front fds back (s)', '-'),
+         ('wave2_held_5s', 'second wave: held after 5 s', '+'),
+         ('wave2_all_s', 'second wave: all held after (s)', '-'),
+         ('wave2_accepted', 'second wave: streams held', '+'),
+         ('wave2_failed', 'second wave: failed', '-'),
+         ('site_ok', 'site / answered 200', ''),
+         ('site_failed', 'site / failed or slow (> 2 s)', '-'),
+         ('site_max_ms', 'site / slowest answer (ms)', '-')]),
     'E': (
         lambda: ('(E) replay: %d missed updates to one subscriber reconnecting with '
                  'Last-Event-ID (%d replays per round)' % (REPLAY_UPDATES, REPLAY_REPEATS)),
@@ -1935,6 +2134,7 @@ RUNNERS = [  # (group, function, scenarios it produces)
     ('BC', scenario_tenk, ('B', 'C')),
     ('D', scenario_publish, ('D',)),
     ('E', scenario_replay, ('E',)),
+    ('S', scenario_storm, ('S',)),
 ]
 
 
@@ -2086,7 +2286,7 @@ def main():
             targets = [t for t in targets if not t.startswith('nchan')]
         for name in SCENARIOS:
             if name not in SCENARIO_TABLE and name != 'matching':
-                print('# unknown scenario %r (known: A, B, C, D, E, matching)' % name)
+                print('# unknown scenario %r (known: A, B, C, D, E, S, matching)' % name)
                 broken = True
         for group, fn, keys in RUNNERS:
             keys = [k for k in keys if k in SCENARIOS]

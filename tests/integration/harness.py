@@ -367,9 +367,11 @@ class SSEParser:
     def _dispatch(self):
         if self._fields == 0:
             return
-        if self._data or self._event is not None or self._id is not None or self._retry is not None:
+        if self._data or self._event is not None or self._id is not None:
             # The standard only dispatches when the data buffer is non-empty;
-            # we keep id-only/retry-only blocks visible too, flagged.
+            # we keep id-only blocks visible too, flagged. A block of only
+            # retry: (hubd opens every stream with one) just sets
+            # reconnection_time.
             ev = {
                 'id': self._id,
                 'last_event_id': self.last_event_id,
@@ -1718,6 +1720,7 @@ T_TOPIC, T_DATA, T_ID, T_TYPE, T_RETRY, T_PRIVATE, T_LAST_EVENT_ID = 1, 2, 3, 4,
 T_MODE, T_FCGI_REQUEST_ID, T_AUTH, T_LIMIT, T_AFTER, T_STATUS, T_MESSAGE = 8, 9, 10, 11, 12, 13, 14
 T_BODY, T_NEXT, T_HTTP, T_ORIGIN, T_AUTH_SOURCE, T_HEADERS = 15, 16, 17, 18, 19, 20
 T_STREAM_OPTS = 22
+T_CLIENT_ADDR = 23
 CTL_MODE_FCGI, CTL_MODE_CGI = 1, 2
 CTL_HEADER = struct.Struct('=HHIII')   # version, type, flags, request, length
 CTL_FIELD = struct.Struct('=HHI')      # tag, reserved, len

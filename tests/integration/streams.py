@@ -15,9 +15,11 @@ from harness import expect, expect_eq, scaled
 class Conn:
     """One non-blocking subscriber: connect, send the request, parse."""
 
-    def __init__(self, host, port, target, i):
+    def __init__(self, host, port, target, i, source=None):
         self.i = i
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if source:  # connect from this local address (e.g. 127.0.0.2)
+            self.sock.bind((source, 0))
         self.sock.setblocking(False)
         self.sock.connect_ex((host, port))
         self.request = ('GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n\r\n'

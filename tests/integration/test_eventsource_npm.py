@@ -12,6 +12,7 @@ import json
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -124,6 +125,39 @@ def test_token_expiry_ends_the_stream():
                 err, more = c.next('error', timeout=8)
                 skipped += more
             expect_eq(err['readyState'], 2, 'CLOSED after the 401')
+        finally:
+            c.close()
+
+
+def test_across_a_restart():
+    """hubd stopped with SIGTERM and started again 5 s later: the package
+    follows hub.fcgi's retry answers (a 200 stream of only a retry: that
+    ends) instead of giving up on a 503, then resumes with Last-Event-ID:
+    the update published right after the restart arrives, nothing twice."""
+    env = {'HUBD_RETRY': '500-1500'}
+    with Stack(fcgi_env=env, extra_hubd_args=['--retry', '500-1500']) as s:
+        c = Client(url(s))
+        try:
+            c.next('open')
+            first = s.publish_ok(T, 'before the restart')
+            expect_eq(c.next('message')[0]['id'], first, 'the update before the restart')
+            s.kill_hubd(signal.SIGTERM)
+            time.sleep(5)
+            s.start_hubd()
+            after = s.publish_ok(T, 'right after the restart')
+            msg, skipped = c.next('message', timeout=15)
+            expect_eq((msg['id'], msg['data']), (after, 'right after the restart'),
+                      'the next update the client gets')
+            errors = [x['error'] for x in skipped if 'error' in x]
+            expect(len(errors) >= 3, 'the client kept reconnecting while hubd was down: %r',
+                   skipped)
+            expect(all(e['readyState'] == 0 for e in errors),
+                   'every error was followed by a reconnect (CONNECTING), never CLOSED: %r',
+                   errors)
+            live = s.publish_ok(T, 'live')
+            msg, skipped = c.next('message')
+            expect_eq(msg['id'], live, 'then live updates')
+            expect(not any('message' in x for x in skipped), 'nothing else: %r', skipped)
         finally:
             c.close()
 

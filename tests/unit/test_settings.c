@@ -13,6 +13,7 @@
 #include "log.h"
 #include "settings.h"
 #include "testlib.h"
+#include "util.h"
 
 static void test_values(void)
 {
@@ -40,6 +41,54 @@ static void test_values(void)
 	CHECK(settings_set(&c, "publisher-key", "", err, sizeof err) == -1);
 	CHECK(settings_set(&c, "publisher-key-file", "/nonexistent/key", err, sizeof err) == -1);
 	settings_free(&c);
+}
+
+/* retry: a range of milliseconds or one value; 0 turns it off. */
+static void test_retry(void)
+{
+	static const struct {
+		const char *v;
+		int ok;
+		uint32_t lo, hi;
+	} cases[] = {
+		{"1000-5000", 1, 1000, 5000}, {"250", 1, 250, 250}, {"0", 1, 0, 0},
+		{"0-3600000", 1, 0, 3600000}, {"7-7", 1, 7, 7}, {"5000-1000", 0, 0, 0},
+		{"3600001", 0, 0, 0}, {"-5", 0, 0, 0}, {"5-", 0, 0, 0}, {"1-2-3", 0, 0, 0},
+		{"", 0, 0, 0}, {"1 - 2", 0, 0, 0}, {"1s-2s", 0, 0, 0},
+		{"000000000000000000000000001-2", 0, 0, 0},
+	};
+	struct settings c;
+	char err[256];
+	settings_defaults(&c);
+	CHECK(c.retry_lo_ms == 1000 && c.retry_hi_ms == 5000);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		c.retry_lo_ms = c.retry_hi_ms = 42;
+		int rc = settings_set(&c, "retry", cases[i].v, err, sizeof err);
+		CHECK(rc == (cases[i].ok ? 0 : -1));
+		if (cases[i].ok)
+			CHECK(c.retry_lo_ms == cases[i].lo && c.retry_hi_ms == cases[i].hi);
+		else
+			CHECK(c.retry_lo_ms == 42 && c.retry_hi_ms == 42 && strstr(err, "retry"));
+	}
+	settings_free(&c);
+}
+
+/* random_between stays in its range, reaches both ends of a small one,
+ * and does not repeat itself over a large one. */
+static void test_random_between(void)
+{
+	bool lo = false, hi = false;
+	for (int i = 0; i < 2000; i++) {
+		uint64_t v = random_between(3, 5);
+		CHECK(v >= 3 && v <= 5);
+		lo |= v == 3;
+		hi |= v == 5;
+	}
+	CHECK(lo && hi);
+	CHECK(random_between(9, 9) == 9);
+	uint64_t a = random_between(0, UINT64_MAX), b = random_between(0, UINT64_MAX);
+	CHECK(a != b);
+	CHECK(random_between(1000, 5000) >= 1000);
 }
 
 static void test_file_and_args(void)
@@ -236,4 +285,5 @@ static void test_key_files(void)
 	rmdir(dir);
 }
 
-TEST_MAIN(TEST(test_values), TEST(test_file_and_args), TEST(test_key_files))
+TEST_MAIN(TEST(test_values), TEST(test_retry), TEST(test_random_between), TEST(test_file_and_args),
+	  TEST(test_key_files))
