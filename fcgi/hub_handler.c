@@ -29,14 +29,12 @@
 #include "ctl_client.h"
 #include "ctl_proto.h"
 #include "http_form.h"
+#include "hub_params.h"
 #include "mercure_form.h"
 #include "msg.h"
 #include "spawner.h"
 #include "util.h"
 
-#define HUB_PATH "/.well-known/mercure"
-#define HISTORY_PATH "/.well-known/mercure/history"
-#define SUBSCRIPTIONS_PATH "/.well-known/mercure/subscriptions"
 #define DEFAULT_SOCKET "/run/hubd/hubd.sock"
 #define DEFAULT_MAX_BODY 1114112u /* 1 MiB of data plus room for the form */
 #define QUERY_MAX (64 * 1024)
@@ -94,6 +92,12 @@ static void hlog(const char *fmt, ...)
 static const char *req_param(const struct req *r, const char *name)
 {
 	return r->cgi ? getenv(name) : FCGX_GetParam(name, r->fr->envp);
+}
+
+/* req_param as a hub_param_fn; arg is the struct req. */
+static const char *param_of(void *arg, const char *name)
+{
+	return req_param(arg, name);
 }
 
 static void req_write(struct req *r, const char *p, size_t n)
@@ -393,36 +397,6 @@ static void respond_body_error(struct req *r, enum body_result br)
 		respond_text(r, 400, "", "could not read the request body");
 }
 
-/* Appends every "topic" of f as a TOPIC field. On a missing, empty, too
- * long or bad topic, or too many, answers 400 and returns false. */
-static bool put_topics(struct req *r, const struct http_form *f, struct buf *p)
-{
-	char err[160];
-	int status = mercure_put_topics(f, p, err, sizeof err);
-	if (status)
-		respond_text(r, status, "", "%s", err);
-	return status == 0;
-}
-
-/* Parses a query string; answers 400 and returns false when malformed. */
-static bool parse_query(struct req *r, const char *query, struct http_form *q)
-{
-	char err[128];
-	if (http_form_parse(q, query, strlen(query), err, sizeof err) < 0) {
-		respond_text(r, 400, "", "malformed query string: %s", err);
-		return false;
-	}
-	return true;
-}
-
-/* Adds the request's token and Origin (see mercure_put_credentials), for
- * hubd's authorization and CORS decisions; q is the query, or NULL. */
-static void put_credentials(struct req *r, const struct http_form *q, struct buf *p)
-{
-	mercure_put_credentials(p, req_param(r, "HTTP_AUTHORIZATION"), q,
-				req_param(r, "HTTP_COOKIE"), req_param(r, "HTTP_ORIGIN"));
-}
-
 /* Sends request type with payload p to hubd and waits for its reply.
  * Returns true with the reply in *reply (the caller clears it); on a
  * transport failure answers 503 itself and returns false. */
@@ -445,24 +419,13 @@ static void subscribe(struct req *r, const char *query)
 	struct http_form q = {0};
 	struct buf p = {0};
 	struct ctl_msg reply;
-	if (!parse_query(r, query, &q))
-		return;
-	if (!put_topics(r, &q, &p))
+	char err[256];
+	int status = hub_params_subscribe(param_of, r, query, &q, &p, err, sizeof err);
+	if (status) {
+		respond_text(r, status, "", "%s", err);
 		goto out;
-	r->stream = true;
-
-	const char *hdr = req_param(r, "HTTP_LAST_EVENT_ID");
-	const struct http_field *le = http_form_find(&q, "lastEventID");
-	if (hdr || le) {
-		const char *v = hdr ? hdr : le->value;
-		size_t n = hdr ? strlen(hdr) : le->value_len;
-		if (mercure_has_control(v, n)) {
-			respond_text(r, 400, "", "Last-Event-ID contains a control character");
-			goto out;
-		}
-		ctl_put(&p, CTL_T_LAST_EVENT_ID, v, n);
 	}
-	put_credentials(r, &q, &p);
+	r->stream = true;
 
 	enum body_result br = read_body(r, NULL, max_body);
 	if (br != BODY_OK) {
@@ -547,7 +510,7 @@ static void publish(struct req *r)
 		respond_text(r, status, "", "%s", why);
 		goto out;
 	}
-	put_credentials(r, NULL, &p);
+	hub_params_credentials(param_of, r, NULL, &p);
 
 	if (!call_hub(r, CTL_PUBLISH, &p, -1, &reply))
 		goto out;
@@ -579,31 +542,13 @@ static void history(struct req *r, const char *query)
 	struct http_form q = {0};
 	struct buf p = {0};
 	struct ctl_msg reply;
-	if (!parse_query(r, query, &q))
-		return;
-	if (http_form_count(&q, "after") + http_form_count(&q, "since") > 1 ||
-	    http_form_count(&q, "limit") > 1) {
-		respond_text(r, 400, "", "give at most one after (or since) and one limit");
+	char err[256];
+	int64_t limit;
+	int status = hub_params_history(param_of, r, query, &q, &p, &limit, err, sizeof err);
+	if (status) {
+		respond_text(r, status, "", "%s", err);
 		goto out;
 	}
-	if (!put_topics(r, &q, &p))
-		goto out;
-	const struct http_field *after = http_form_find(&q, "after");
-	if (!after)
-		after = http_form_find(&q, "since");
-	if (after && after->value_len > 0)
-		ctl_put(&p, CTL_T_AFTER, after->value, after->value_len);
-	const struct http_field *lim = http_form_find(&q, "limit");
-	uint64_t limit = 0;
-	if (lim && (strlen(lim->value) != lim->value_len ||
-		    !parse_digits(lim->value, UINT32_MAX, &limit))) {
-		respond_text(r, 400, "", "limit must be a number");
-		goto out;
-	}
-	if (lim)
-		ctl_put_u32(&p, CTL_T_LIMIT, (uint32_t)limit);
-	ctl_put_u32(&p, CTL_T_HTTP, 1);
-	put_credentials(r, &q, &p);
 
 	if (!call_hub(r, CTL_HISTORY, &p, -1, &reply))
 		goto out;
@@ -631,7 +576,7 @@ static void history(struct req *r, const char *query)
 		}
 		buf_adds(&link, "after=");
 		http_percent_encode(&link, next->val, next->len);
-		if (lim)
+		if (limit >= 0)
 			buf_printf(&link, "&limit=%u", (unsigned)limit);
 		buf_adds(&link, ">; rel=\"next\"\r\n");
 	}
@@ -652,30 +597,12 @@ static void subscriptions(struct req *r, const char *rest, const char *query)
 	struct http_form q = {0};
 	struct buf p = {0};
 	struct ctl_msg reply;
-	char *seg[2] = {NULL, NULL};
-	int nseg = 0;
-	if (!parse_query(r, query, &q))
-		return;
-	while (*rest == '/' && rest[1] && nseg < 3) {
-		size_t n = strcspn(rest + 1, "/");
-		if (nseg == 2 || !(seg[nseg] = http_path_decode(rest + 1, n))) {
-			respond_text(r, nseg == 2 ? 404 : 400, "", "%s",
-				     nseg == 2 ? "not found" : "malformed path segment");
-			goto out;
-		}
-		nseg++;
-		rest += 1 + n;
-	}
-	if (*rest && strcmp(rest, "/") != 0) {
-		respond_text(r, 404, "", "not found");
+	char err[256];
+	int status = hub_params_subscriptions(param_of, r, rest, query, &q, &p, err, sizeof err);
+	if (status) {
+		respond_text(r, status, "", "%s", err);
 		goto out;
 	}
-	if (seg[0])
-		ctl_put_str(&p, CTL_T_TOPIC, seg[0]);
-	if (seg[1])
-		ctl_put_str(&p, CTL_T_SUBSCRIBER, seg[1]);
-	ctl_put_u32(&p, CTL_T_HTTP, 1);
-	put_credentials(r, &q, &p);
 	if (!call_hub(r, CTL_SUBSCRIPTIONS, &p, -1, &reply))
 		goto out;
 	const struct ctl_field *body = ctl_find(&reply, CTL_T_BODY);
@@ -689,8 +616,6 @@ static void subscriptions(struct req *r, const char *rest, const char *query)
 	}
 	ctl_msg_clear(&reply);
 out:
-	free(seg[0]);
-	free(seg[1]);
 	buf_free(&p);
 	http_form_free(&q);
 }
@@ -718,21 +643,6 @@ static void preflight(struct req *r)
 	ctl_msg_clear(&reply);
 }
 
-/* The request's path: REQUEST_URI up to '?', else SCRIPT_NAME +
- * PATH_INFO. malloc'ed. */
-static char *request_path(struct req *r)
-{
-	const char *uri = req_param(r, "REQUEST_URI");
-	if (uri && *uri)
-		return xmemdup(uri, strcspn(uri, "?"));
-	const char *sn = req_param(r, "SCRIPT_NAME");
-	const char *pi = req_param(r, "PATH_INFO");
-	struct buf b = {0};
-	buf_adds(&b, sn ? sn : "");
-	buf_adds(&b, pi ? pi : "");
-	return buf_steal(&b, NULL);
-}
-
 static void handle(struct req *r)
 {
 	r->method = req_param(r, "REQUEST_METHOD");
@@ -741,38 +651,25 @@ static void handle(struct req *r)
 	const char *query = req_param(r, "QUERY_STRING");
 	if (!query)
 		query = "";
-	char *path = request_path(r);
+	char *path = hub_params_path(param_of, r);
 	r->path = path;
+	struct hub_target t = hub_params_route(path, r->method);
 	if (under_mod_fcgid) {
 		respond_text(r, 500, "", "%s", SPAWNER_MOD_FCGID_ERROR);
 	} else if (strlen(query) > QUERY_MAX) {
 		respond_text(r, 414, "", "query string longer than %d bytes", QUERY_MAX);
-	} else if (strcmp(path, HUB_PATH) == 0) {
-		if (strcmp(r->method, "GET") == 0)
-			subscribe(r, query);
-		else if (strcmp(r->method, "POST") == 0)
-			publish(r);
-		else if (strcmp(r->method, "OPTIONS") == 0)
-			preflight(r);
-		else
-			respond_text(r, 405, "Allow: GET, POST, OPTIONS\r\n", "method not allowed");
-	} else if (strncmp(path, SUBSCRIPTIONS_PATH, strlen(SUBSCRIPTIONS_PATH)) == 0 &&
-		   (path[strlen(SUBSCRIPTIONS_PATH)] == '\0' || path[strlen(SUBSCRIPTIONS_PATH)] == '/')) {
-		if (strcmp(r->method, "GET") == 0)
-			subscriptions(r, path + strlen(SUBSCRIPTIONS_PATH), query);
-		else if (strcmp(r->method, "OPTIONS") == 0)
-			preflight(r);
-		else
-			respond_text(r, 405, "Allow: GET, OPTIONS\r\n", "method not allowed");
-	} else if (strcmp(path, HISTORY_PATH) == 0) {
-		if (strcmp(r->method, "GET") == 0)
-			history(r, query);
-		else if (strcmp(r->method, "OPTIONS") == 0)
-			preflight(r);
-		else
-			respond_text(r, 405, "Allow: GET, OPTIONS\r\n", "method not allowed");
+	} else if (t.route == HUB_ROUTE_SUBSCRIBE) {
+		subscribe(r, query);
+	} else if (t.route == HUB_ROUTE_PUBLISH) {
+		publish(r);
+	} else if (t.route == HUB_ROUTE_PREFLIGHT) {
+		preflight(r);
+	} else if (t.route == HUB_ROUTE_HISTORY) {
+		history(r, query);
+	} else if (t.route == HUB_ROUTE_SUBSCRIPTIONS) {
+		subscriptions(r, t.rest, query);
 	} else {
-		respond_text(r, 404, "", "not found");
+		respond_text(r, t.status, t.allow, "%s", t.text);
 	}
 	free(path);
 }

@@ -109,7 +109,10 @@ static int take_selectors(json_t *j, char ***list, int *n)
 	return 0;
 }
 
-/* Reads a numeric date claim; 0 when absent, -1 when not a number. */
+/* Reads a numeric date claim; 0 when absent, -1 when not a number or
+ * negative. A fraction is cut off; a real past int64_t's range is not a
+ * date (converting it would be undefined), nor is one below 0 (it would
+ * truncate to 0, "absent", where a negative integer is refused). */
 static int64_t date_claim(jwt_t *jwt, const char *name)
 {
 	char *json = jwt_get_grants_json(jwt, name);
@@ -120,7 +123,8 @@ static int64_t date_claim(jwt_t *jwt, const char *name)
 	int64_t v = -1;
 	if (json_is_integer(j))
 		v = json_integer_value(j);
-	else if (json_is_real(j))
+	else if (json_is_real(j) && json_real_value(j) >= 0 &&
+		 json_real_value(j) < 9223372036854775808.0)
 		v = (int64_t)json_real_value(j);
 	json_decref(j);
 	return v;

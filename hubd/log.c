@@ -27,6 +27,7 @@ int log_level_from_name(const char *name)
 	return -1;
 }
 
+static void log_v(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void log_v(int level, const char *fmt, va_list ap)
 {
 	char text[2048], line[4096 + 64];

@@ -104,24 +104,31 @@ int mercure_publish_fields(const struct http_form *f, struct buf *p, char *err, 
 	return 0;
 }
 
-/* The token (malloc'ed, or NULL when there is none) and where it was. */
+/* The token (malloc'ed, or NULL when there is none), its length in *len
+ * (a query parameter may hold %00: the token is sent whole, for hubd to
+ * refuse, never cut short) and where it was. */
 static char *find_token(const char *authorization, const struct http_form *q,
-			const char *cookie, uint32_t *source)
+			const char *cookie, size_t *len, uint32_t *source)
 {
 	char *tok = http_bearer_token(authorization);
 	*source = CTL_AUTH_HEADER;
-	if (tok)
+	if (tok) {
+		*len = strlen(tok);
 		return tok;
+	}
 	const struct http_field *a = q ? http_form_find(q, "authorization") : NULL;
 	*source = CTL_AUTH_QUERY;
-	if (a && a->value_len > 0)
+	if (a && a->value_len > 0) {
+		*len = a->value_len;
 		return xmemdup(a->value, a->value_len);
+	}
 	tok = http_cookie_get(cookie, MERCURE_COOKIE_NAME);
 	*source = CTL_AUTH_COOKIE;
 	if (tok && !*tok) {
 		free(tok);
 		tok = NULL;
 	}
+	*len = tok ? strlen(tok) : 0;
 	return tok;
 }
 
@@ -130,9 +137,10 @@ void mercure_put_credentials(struct buf *p, const char *authorization,
 			     const char *origin)
 {
 	uint32_t source;
-	char *tok = find_token(authorization, q, cookie, &source);
+	size_t len;
+	char *tok = find_token(authorization, q, cookie, &len, &source);
 	if (tok) {
-		ctl_put_str(p, CTL_T_AUTH, tok);
+		ctl_put(p, CTL_T_AUTH, tok, len);
 		ctl_put_u32(p, CTL_T_AUTH_SOURCE, source);
 	}
 	free(tok);

@@ -38,8 +38,9 @@ int mercure_publish_fields(const struct http_form *f, struct buf *p, char *err, 
  * Authorization header value (Bearer), then the "authorization" parameter
  * of the query q (when q is not NULL), then the mercureAuthorization cookie
  * of the Cookie header value; and the Origin header (ORIGIN) when it is
- * printable and not longer than MERCURE_ORIGIN_MAX_LEN. Any argument may be
- * NULL. Cannot fail. */
+ * printable and not longer than MERCURE_ORIGIN_MAX_LEN. The token goes
+ * as the client sent it, a NUL byte from a query's %00 included, for hubd
+ * to refuse. Any argument may be NULL. Cannot fail. */
 void mercure_put_credentials(struct buf *p, const char *authorization,
 			     const struct http_form *q, const char *cookie,
 			     const char *origin);

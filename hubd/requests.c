@@ -216,6 +216,10 @@ static int verify_token(const struct requests *rq, const struct ctl_msg *m, cons
 		snprintf(err, errlen, "no key is configured to verify this token");
 		return 401;
 	}
+	if (memchr(f->val, '\0', f->len)) { /* ?authorization=...%00...: not cut short */
+		snprintf(err, errlen, "malformed token");
+		return 401;
+	}
 	char *token = ctl_field_str(f);
 	enum auth_status st = auth_cache_verify(rq->tokens, token, key, strlen(key),
 						now_ms() / 1000, claims, err, errlen);

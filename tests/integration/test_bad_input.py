@@ -338,6 +338,25 @@ def test_ctl_protocol_baseline():
 
 
 
+def test_ctl_token_with_nul_401():
+    """A token holding a NUL byte (hub.fcgi sends ?authorization=...%00...
+    whole; found by fuzz_http_form) is refused, never cut short at the
+    NUL into a valid token or an empty one (anonymous)."""
+    with Stack() as s:
+        c = s.ctl_connect()
+        try:
+            good = s.token(publish=['*'])
+            for i, tok in enumerate((b'\0x', good.encode() + b'\0x')):
+                p = (H.ctl_field(H.T_TOPIC, T) + H.ctl_field(H.T_HTTP, 1) +
+                     H.ctl_field(H.T_AUTH, tok) + H.ctl_field(H.T_AUTH_SOURCE, 2))
+                mtype, req, _, fields = ctl_request(c, H.CTL_HISTORY, p, request=50 + i)
+                st = dict(fields).get(H.T_STATUS, b'\0\0\0\0')
+                expect_eq((mtype, struct.unpack('=I', st)[0]), (H.CTL_ERROR, 401),
+                          'HISTORY with token %r: %r' % (tok[:8], fields))
+        finally:
+            c.close()
+
+
 def test_ctl_malformed_messages():
     with Stack() as s:
         bystander = s.ctl_connect()   # must be unaffected by every bad peer

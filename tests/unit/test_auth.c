@@ -84,6 +84,37 @@ static void test_time(void)
 	free(t);
 }
 
+/* Real-number dates (found by fuzz_auth: a real past int64_t's range was
+ * converted to int64_t, undefined behaviour, and a negative fraction became
+ * 0, a token that never expires). */
+static void test_real_dates(void)
+{
+	static const struct {
+		const char *claims;
+		enum auth_status want;
+		int64_t exp;
+	} cases[] = {
+		{"{\"exp\":1900000000.75}", AUTH_OK, 1900000000},
+		{"{\"exp\":1700000000.5}", AUTH_EXPIRED, 0},
+		{"{\"nbf\":1700000000.5}", AUTH_OK, 0},
+		{"{\"exp\":1.8019e19}", AUTH_INVALID, 0},
+		{"{\"exp\":1e300}", AUTH_INVALID, 0},
+		{"{\"nbf\":18019000000000000000.5}", AUTH_INVALID, 0},
+		{"{\"exp\":-0.5}", AUTH_INVALID, 0},
+		{"{\"exp\":-90000000.0}", AUTH_INVALID, 0},
+		{"{\"exp\":0.5}", AUTH_OK, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct auth_claims c;
+		char *t = make_token(JWT_ALG_HS256, KEY, cases[i].claims);
+		CHECK(verify(t, &c) == cases[i].want);
+		if (cases[i].want == AUTH_OK)
+			CHECK(c.exp == cases[i].exp);
+		auth_claims_free(&c);
+		free(t);
+	}
+}
+
 static void test_rejected(void)
 {
 	struct auth_claims c;
@@ -455,5 +486,5 @@ static void test_cache(void)
 	free(third);
 }
 
-TEST_MAIN(TEST(test_valid), TEST(test_time), TEST(test_rejected), TEST(test_bad_claims),
+TEST_MAIN(TEST(test_valid), TEST(test_time), TEST(test_real_dates), TEST(test_rejected), TEST(test_bad_claims),
 	  TEST(test_rs256), TEST(test_alg_confusion), TEST(test_key_check), TEST(test_cache))

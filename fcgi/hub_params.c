@@ -1,0 +1,183 @@
+/* hub_params.c -- request parameters to route and control fields (see
+ * hub_params.h). Pure functions. */
+#include "config.h"
+
+#include "hub_params.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_proto.h"
+#include "mercure_form.h"
+
+/* Writes the reason for status into err and returns status. */
+static int refuse(int status, char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int refuse(int status, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return status;
+}
+
+char *hub_params_path(hub_param_fn get, void *arg)
+{
+	const char *uri = get(arg, "REQUEST_URI");
+	if (uri && *uri)
+		return xmemdup(uri, strcspn(uri, "?"));
+	const char *sn = get(arg, "SCRIPT_NAME");
+	const char *pi = get(arg, "PATH_INFO");
+	struct buf b = {0};
+	buf_adds(&b, sn ? sn : "");
+	buf_adds(&b, pi ? pi : "");
+	return buf_steal(&b, NULL);
+}
+
+/* The route for method on a path that takes GET (to get) and OPTIONS, and
+ * POST when post is not REFUSED. */
+static struct hub_target by_method(const char *method, enum hub_route get,
+				   enum hub_route post, const char *allow)
+{
+	struct hub_target t = {.route = HUB_ROUTE_REFUSED, .rest = "", .status = 405,
+			       .allow = allow, .text = "method not allowed"};
+	if (strcmp(method, "GET") == 0)
+		t.route = get;
+	else if (strcmp(method, "POST") == 0 && post != HUB_ROUTE_REFUSED)
+		t.route = post;
+	else if (strcmp(method, "OPTIONS") == 0)
+		t.route = HUB_ROUTE_PREFLIGHT;
+	return t;
+}
+
+struct hub_target hub_params_route(const char *path, const char *method)
+{
+	size_t n = strlen(SUBSCRIPTIONS_PATH);
+	if (strcmp(path, HUB_PATH) == 0)
+		return by_method(method, HUB_ROUTE_SUBSCRIBE, HUB_ROUTE_PUBLISH,
+				 "Allow: GET, POST, OPTIONS\r\n");
+	if (strncmp(path, SUBSCRIPTIONS_PATH, n) == 0 && (path[n] == '\0' || path[n] == '/')) {
+		struct hub_target t = by_method(method, HUB_ROUTE_SUBSCRIPTIONS, HUB_ROUTE_REFUSED,
+						"Allow: GET, OPTIONS\r\n");
+		t.rest = path + n;
+		return t;
+	}
+	if (strcmp(path, HISTORY_PATH) == 0)
+		return by_method(method, HUB_ROUTE_HISTORY, HUB_ROUTE_REFUSED,
+				 "Allow: GET, OPTIONS\r\n");
+	return (struct hub_target){.route = HUB_ROUTE_REFUSED, .rest = "", .status = 404,
+				   .allow = "", .text = "not found"};
+}
+
+void hub_params_credentials(hub_param_fn get, void *arg, const struct http_form *q,
+			    struct buf *p)
+{
+	mercure_put_credentials(p, get(arg, "HTTP_AUTHORIZATION"), q, get(arg, "HTTP_COOKIE"),
+				get(arg, "HTTP_ORIGIN"));
+}
+
+/* Parses query into q; 400 when malformed. */
+static int parse_query(const char *query, struct http_form *q, char *err, size_t errlen)
+{
+	char why[128];
+	if (http_form_parse(q, query, strlen(query), why, sizeof why) < 0)
+		return refuse(400, err, errlen, "malformed query string: %s", why);
+	return 0;
+}
+
+int hub_params_subscribe(hub_param_fn get, void *arg, const char *query,
+			 struct http_form *q, struct buf *p, char *err, size_t errlen)
+{
+	int status = parse_query(query, q, err, errlen);
+	if (!status)
+		status = mercure_put_topics(q, p, err, errlen);
+	if (status)
+		return status;
+	const char *hdr = get(arg, "HTTP_LAST_EVENT_ID");
+	const struct http_field *le = http_form_find(q, "lastEventID");
+	if (hdr || le) {
+		const char *v = hdr ? hdr : le->value;
+		size_t n = hdr ? strlen(hdr) : le->value_len;
+		if (mercure_has_control(v, n))
+			return refuse(400, err, errlen, "Last-Event-ID contains a control character");
+		ctl_put(p, CTL_T_LAST_EVENT_ID, v, n);
+	}
+	hub_params_credentials(get, arg, q, p);
+	return 0;
+}
+
+int hub_params_history(hub_param_fn get, void *arg, const char *query,
+		       struct http_form *q, struct buf *p, int64_t *limit, char *err,
+		       size_t errlen)
+{
+	*limit = -1;
+	int status = parse_query(query, q, err, errlen);
+	if (status)
+		return status;
+	if (http_form_count(q, "after") + http_form_count(q, "since") > 1 ||
+	    http_form_count(q, "limit") > 1)
+		return refuse(400, err, errlen, "give at most one after (or since) and one limit");
+	status = mercure_put_topics(q, p, err, errlen);
+	if (status)
+		return status;
+	const struct http_field *after = http_form_find(q, "after");
+	if (!after)
+		after = http_form_find(q, "since");
+	if (after && after->value_len > 0)
+		ctl_put(p, CTL_T_AFTER, after->value, after->value_len);
+	const struct http_field *lim = http_form_find(q, "limit");
+	uint64_t v = 0;
+	if (lim && (strlen(lim->value) != lim->value_len ||
+		    !parse_digits(lim->value, UINT32_MAX, &v)))
+		return refuse(400, err, errlen, "limit must be a number");
+	if (lim) {
+		ctl_put_u32(p, CTL_T_LIMIT, (uint32_t)v);
+		*limit = (int64_t)v;
+	}
+	ctl_put_u32(p, CTL_T_HTTP, 1);
+	hub_params_credentials(get, arg, q, p);
+	return 0;
+}
+
+/* Decodes the segments of rest ("/a/b") into seg[0..1]; 400 for a
+ * malformed one, 404 for a third or a path that is no resource. */
+static int path_segments(const char *rest, char *seg[2], char *err, size_t errlen)
+{
+	int nseg = 0;
+	while (*rest == '/' && rest[1] && nseg < 3) {
+		size_t n = strcspn(rest + 1, "/");
+		if (nseg == 2)
+			return refuse(404, err, errlen, "not found");
+		if (!(seg[nseg] = http_path_decode(rest + 1, n)))
+			return refuse(400, err, errlen, "malformed path segment");
+		nseg++;
+		rest += 1 + n;
+	}
+	if (*rest && strcmp(rest, "/") != 0)
+		return refuse(404, err, errlen, "not found");
+	return 0;
+}
+
+int hub_params_subscriptions(hub_param_fn get, void *arg, const char *rest,
+			     const char *query, struct http_form *q, struct buf *p,
+			     char *err, size_t errlen)
+{
+	char *seg[2] = {NULL, NULL};
+	int status = parse_query(query, q, err, errlen);
+	if (!status)
+		status = path_segments(rest, seg, err, errlen);
+	if (!status) {
+		if (seg[0])
+			ctl_put_str(p, CTL_T_TOPIC, seg[0]);
+		if (seg[1])
+			ctl_put_str(p, CTL_T_SUBSCRIBER, seg[1]);
+		ctl_put_u32(p, CTL_T_HTTP, 1);
+		hub_params_credentials(get, arg, q, p);
+	}
+	free(seg[0]);
+	free(seg[1]);
+	return status;
+}

@@ -1,0 +1,82 @@
+/* hub_params.h -- the pure half of hub.fcgi / hub.cgi: a request's CGI or
+ * FastCGI parameters (REQUEST_METHOD, REQUEST_URI, QUERY_STRING, the
+ * HTTP_* headers) turned into the endpoint it asks for and the control
+ * fields hubd gets for it. No I/O, no logging: every refusal is an HTTP
+ * status with its reason, which the handler answers. Reading the body and
+ * talking to hubd stay in hub_handler.c. */
+#ifndef HUBD_HUB_PARAMS_H
+#define HUBD_HUB_PARAMS_H
+
+#include <stdint.h>
+
+#include "http_form.h"
+#include "util.h"
+
+#define HUB_PATH "/.well-known/mercure"
+#define HISTORY_PATH "/.well-known/mercure/history"
+#define SUBSCRIPTIONS_PATH "/.well-known/mercure/subscriptions"
+
+/* Looks up the request parameter name: its value (borrowed, valid for the
+ * request), or NULL when the request has none. FCGX_GetParam or getenv. */
+typedef const char *(*hub_param_fn)(void *arg, const char *name);
+
+enum hub_route {
+	HUB_ROUTE_SUBSCRIBE,     /* GET HUB_PATH */
+	HUB_ROUTE_PUBLISH,       /* POST HUB_PATH */
+	HUB_ROUTE_PREFLIGHT,     /* OPTIONS on any of the three paths */
+	HUB_ROUTE_HISTORY,       /* GET HISTORY_PATH */
+	HUB_ROUTE_SUBSCRIPTIONS, /* GET SUBSCRIPTIONS_PATH[/...] */
+	HUB_ROUTE_REFUSED,       /* answered with status (and allow) */
+};
+
+/* Where a request goes. */
+struct hub_target {
+	enum hub_route route;
+	const char *rest;  /* SUBSCRIPTIONS: the path after SUBSCRIPTIONS_PATH
+			    * ("" or "/..."), borrowed from the path */
+	int status;        /* REFUSED: 404, or 405 */
+	const char *allow; /* REFUSED: "" or the Allow header line (static) */
+	const char *text;  /* REFUSED: the answer's text (static) */
+};
+
+/* The request's path: REQUEST_URI up to its '?', else SCRIPT_NAME +
+ * PATH_INFO. Returns a malloc'ed string (the caller frees it); cannot
+ * fail (aborts on OOM). */
+char *hub_params_path(hub_param_fn get, void *arg);
+
+/* The endpoint path (borrowed) and method (borrowed; "" when absent) ask
+ * for. Cannot fail. */
+struct hub_target hub_params_route(const char *path, const char *method);
+
+/* Appends the request's token and Origin to p (see
+ * mercure_put_credentials): the Authorization and Cookie headers, the
+ * query q's authorization parameter (q may be NULL) and the Origin header.
+ * Cannot fail. */
+void hub_params_credentials(hub_param_fn get, void *arg, const struct http_form *q,
+			    struct buf *p);
+
+/* The fields of a subscribe, from query (borrowed) parsed into q (empty
+ * before the call) and the Last-Event-ID header: topics, LAST_EVENT_ID,
+ * credentials. The handler adds MODE and the rest. Returns 0, or 400 with
+ * the answer's text in err; q and p then hold whatever was done so far:
+ * the caller frees both either way. */
+int hub_params_subscribe(hub_param_fn get, void *arg, const char *query,
+			 struct http_form *q, struct buf *p, char *err, size_t errlen);
+
+/* The fields of a history request, from query parsed into q as above:
+ * topics, AFTER, LIMIT, HTTP, credentials. *limit gets the limit parameter,
+ * or -1 when there is none. Returns 0 or 400 as above. */
+int hub_params_history(hub_param_fn get, void *arg, const char *query,
+		       struct http_form *q, struct buf *p, int64_t *limit, char *err,
+		       size_t errlen);
+
+/* The fields of a subscriptions request, from rest (a hub_target's) and
+ * query parsed into q as above: TOPIC and SUBSCRIBER from the
+ * percent-decoded path segments, HTTP, credentials. Returns 0, or 400 (a
+ * malformed segment or query) or 404 (more segments, or a path that is no
+ * resource) with the text in err. */
+int hub_params_subscriptions(hub_param_fn get, void *arg, const char *rest,
+			     const char *query, struct http_form *q, struct buf *p,
+			     char *err, size_t errlen);
+
+#endif
