@@ -1505,6 +1505,9 @@ def scenario_storm(name, rnd, tmp, procs, state):
                                 duration=1800, status=True)
             t2 = time.monotonic()
             held5 = all_s = None
+            # Not before loadgen has its SIGUSR1 handler (the default
+            # action would end it).
+            time.sleep(0.3)
             while time.monotonic() - t2 < 60:
                 if back is None:
                     back = -1  # no longer measurable: the second wave is in
