@@ -38,7 +38,7 @@
  * just before its client left would be passed over and keep its place
  * until the next sweep or its heartbeat. */
 #define SWEEP 0
-/* A client at its cap gets its idle streams probed at most this often. */
+/* A client at its cap gets its streams probed at most this often. */
 #define CLIENT_PROBE_GAP_MS 1000
 
 _Static_assert(MSG_MAX_TOPICS <= UINT8_MAX, "a stream counts its topic links in a uint8_t");
@@ -412,7 +412,7 @@ void hub_sub_wrote(struct hub *h, struct sub *s)
 	list_append(h, s);
 }
 
-/* Probes the idle streams of client c (at its cap: a browser that keeps
+/* Probes the streams of client c (at its cap: a browser that keeps
  * reconnecting leaves dead streams behind it), at most once a second. */
 static void probe_client(struct hub *h, struct client *c, int64_t now)
 {

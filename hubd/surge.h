@@ -1,6 +1,6 @@
 /* surge.h -- notices a storm of arriving or departing streams (a network
  * blip, a load-balancer failover, every browser reconnecting after a
- * deploy) and says when to sweep: probe every idle stream at once, so that
+ * deploy) and says when to sweep: probe every stream at once, so that
  * the streams of clients who left are released in about a second instead of
  * at their next background probe. Pure bookkeeping on times the caller
  * passes: no I/O, no clock, loop thread only.

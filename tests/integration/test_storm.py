@@ -279,7 +279,7 @@ def open_streams_allow_refusal(s, n):
 
 def test_lighttpd_per_client_cap():
     """max-streams-per-client: the sixth stream from one address is
-    refused with 429, and its idle ones probed; another address gets in."""
+    refused with 429, and its streams probed; another address gets in."""
     CAP = 5
     with Stack(extra_hubd_args=['--max-streams-per-client', str(CAP)]) as s:
         sel1, subs = open_streams(s, CAP)
