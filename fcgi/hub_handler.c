@@ -329,11 +329,16 @@ static void respond_ctl_error(struct req *r, const struct ctl_msg *reply)
 	if (status == 401)
 		buf_adds(&extra, "WWW-Authenticate: Bearer realm=\"hubd\"\r\n");
 	add_reply_headers(&extra, reply);
+	uint32_t retry = 0;
+	const struct ctl_field *rf = ctl_find(reply, CTL_T_RETRY);
+	if (rf && !ctl_field_u32(rf, &retry))
+		retry = 0;
 	if (r->stream && (status == 503 || status == 429)) {
-		/* hubd refuses new streams while it shuts down (it is back
-		 * soon: the short delays), at capacity and over a client's
-		 * cap (the long ones). */
-		bool busy = !(m && memmem(m->val, m->len, "shutting down", 13));
+		/* A refused stream is retried: soon when hubd says so (it
+		 * shuts down, a new one is on its way: the short delays),
+		 * else later (at capacity, over a client's cap: the long
+		 * ones). */
+		bool busy = retry != CTL_RETRY_SOON;
 		respond_refusal(r, status, busy, extra.p ? extra.p : "", m ? m->val : "",
 				m ? m->len : 0);
 	} else {

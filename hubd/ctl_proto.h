@@ -136,6 +136,12 @@ enum ctl_tag {
  * so every probe is written twice. */
 #define CTL_STREAM_PROBE_TWICE 0x2
 
+/* RETRY in an ERROR reply to SUBSCRIBE: the refusal is one a retry cures,
+ * soon (hubd is shutting down: a new one is on its way) or later (at
+ * capacity, or the client over its own cap). */
+#define CTL_RETRY_SOON 1
+#define CTL_RETRY_LATER 2
+
 #define CTL_MODE_FCGI 1
 #define CTL_MODE_CGI 2
 #define CTL_F_MORE 0x1

@@ -152,7 +152,10 @@ static void answer_ok(const struct answer *a, struct buf *fields)
 }
 
 /* Sends CTL_ERROR with status and text plus the CORS headers. */
-static void answer_error(const struct answer *a, int status, const char *text)
+/* Answers with an error status and text; retry (CTL_RETRY_*, 0: none)
+ * says when a retry can cure it, for hub.fcgi's retry answer. */
+static void answer_refusal(const struct answer *a, int status, const char *text,
+			   uint32_t retry)
 {
 	if (!a->peer) {
 		a->done(a->done_arg, status, text);
@@ -161,10 +164,17 @@ static void answer_error(const struct answer *a, int status, const char *text)
 	struct buf b = {0};
 	ctl_put_u32(&b, CTL_T_STATUS, (uint32_t)status);
 	ctl_put_str(&b, CTL_T_MESSAGE, text);
+	if (retry)
+		ctl_put_u32(&b, CTL_T_RETRY, retry);
 	if (a->headers)
 		ctl_put_str(&b, CTL_T_HEADERS, a->headers);
 	ctl_peer_reply(a->peer, CTL_ERROR, a->request, b.p, b.len);
 	buf_free(&b);
+}
+
+static void answer_error(const struct answer *a, int status, const char *text)
+{
+	answer_refusal(a, status, text, 0);
 }
 
 /* Collects the TOPIC fields as malloc'ed strings into topics[]. Returns
@@ -293,7 +303,10 @@ static void handle_subscribe(struct requests *rq, struct ctl_peer *p, struct ctl
 			.client_addr = client_addr,
 		};
 		status = hub_subscribe(rq->hub, &req, err, sizeof err);
-		if (status)
+		if (status == 503 || status == 429)
+			answer_refusal(&a, status, err,
+				       hub_shutting_down(rq->hub) ? CTL_RETRY_SOON : CTL_RETRY_LATER);
+		else if (status)
 			answer_error(&a, status, err);
 		else /* the CORS headers go out on the stream itself */
 			ctl_peer_reply(p, CTL_OK, m->request, NULL, 0);

@@ -18,6 +18,7 @@ import math
 import os
 import signal
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import front_checks  # noqa: E402
@@ -144,6 +145,34 @@ def test_over_the_client_cap():
         check_retry_answer(s, 6000, 9000, 429)
         check_plain_status(s, 429)
         sub.close()
+
+
+def test_shutting_down_retries_soon():
+    """While hubd shuts down (held here for its drain deadline by a stream
+    that stopped reading), its refusal says a retry soon cures it (RETRY
+    in the control reply): HUBD_RETRY's short delays, not the busy ones."""
+    env = {'HUBD_RETRY': '1000-2000', 'HUBD_RETRY_BUSY': '7000-9500'}
+    with Stack(fcgi_env=env, extra_hubd_args=['--max-queue', str(16 << 20)]) as s:
+        stuck = H.socket.create_connection((s.host, s.port))
+        stuck.setsockopt(H.socket.SOL_SOCKET, H.socket.SO_RCVBUF, 4096)
+        stuck.sendall(('GET %s HTTP/1.1\r\nHost: x\r\n\r\n'
+                       % s.subscribe_target(T)).encode())
+        H.wait_for(lambda: s.stats()['subscribers'] == 1, scaled(5), 'the stuck stream')
+        for i in range(80):  # more than the sockets and lighttpd take
+            s.publish_ok(T, 'x' * 60000)
+        stopper = threading.Thread(target=s.kill_hubd, args=(signal.SIGTERM, scaled(30)))
+        stopper.start()
+        try:
+            H.wait_for(lambda: s.request('GET', s.subscribe_target(T), headers=ES)[1]
+                       .get('X-Hubd-Status') == '503', scaled(5), 'hubd refusing, stopping')
+            delays = check_retry_answer(s, 1000, 2000, 503, n=4)
+            st, _, body = s.request('GET', s.subscribe_target(T), headers=ES)
+            expect(st == 200 and 'shutting down' in body,
+                   'the refusal is hubd\'s, not hub.fcgi failing to reach it: %r', body)
+            print('# while hubd stops: retry in %s ms' % delays)
+        finally:
+            stopper.join()
+            stuck.close()
 
 
 def test_stream_opens_with_jittered_retry():
