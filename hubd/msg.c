@@ -135,6 +135,7 @@ const char *msg_sse(struct msg *m, size_t *len)
 		m->sse = xrealloc(m->sse, m->sse_len + 1);
 		free(m->data);
 		m->data = NULL;
+		m->mem = msg_mem(m);
 	}
 	*len = m->sse_len;
 	return m->sse;
@@ -142,6 +143,8 @@ const char *msg_sse(struct msg *m, size_t *len)
 
 size_t msg_mem(const struct msg *m)
 {
+	if (m->mem)
+		return m->mem;
 	size_t n = heap_size(sizeof *m) + heap_size((size_t)m->ntopics * sizeof *m->topics);
 	for (int i = 0; i < m->ntopics; i++)
 		n += heap_size(strlen(m->topics[i]) + 1);

@@ -29,6 +29,8 @@ struct msg {
 	 * data's place, so a delivered update is held once, not twice. */
 	char *sse;
 	size_t sse_len;
+	size_t mem;      /* msg_mem once the encoding is built (fixed from then
+			  * on), else 0 */
 };
 
 /* Creates a message with one reference. Every string argument is copied;
@@ -60,7 +62,9 @@ const char *msg_sse(struct msg *m, size_t *len);
 /* The heap memory m holds now, an estimate: the struct, its id, type and
  * topics, its data or its encoding (whichever it has, or both), each with
  * glibc's per-allocation overhead (heap_size). A stream that queues m
- * counts all of it (outq.h). Cannot fail. */
+ * counts all of it (outq.h), twice per delivery: once the encoding is
+ * built the figure is kept (m->mem), so the fan-out does not add it up
+ * again for every stream. Cannot fail. */
 size_t msg_mem(const struct msg *m);
 
 /* True when any of the message's topics equals topic. */
