@@ -197,7 +197,7 @@ def test_lighttpd_second_wave_at_capacity():
         got = []
         deadline = t0 + scaled(10)
         while len(got) < LIMIT and time.monotonic() < deadline:
-            sel2, c2 = open_streams_allow_refusal(s, LIMIT - len(got))
+            c2 = open_streams_allow_refusal(s, LIMIT - len(got))
             got += c2
             if len(got) < LIMIT:
                 time.sleep(0.2)
@@ -228,7 +228,7 @@ def site_answers_at_hubd_limit(front):
         sel, conns = open_streams(s, limit)
         H.wait_for(lambda: s.stats()['subscribers'] == limit, scaled(20), 'the limit reached')
         t0 = time.monotonic()
-        _, over = open_streams_allow_refusal(s, 40)
+        over = open_streams_allow_refusal(s, 40)
         expect_eq(len(over), 0, 'streams over the limit')
         expect(s.stats()['refused_capacity'] >= 40, 'refused by hubd: %r', s.stats())
         print('# %s: %d streams; 40 more refused by hubd in %.2f s'
@@ -256,8 +256,8 @@ def test_nginx_site_answers_at_hubd_limit():
 
 
 def open_streams_allow_refusal(s, n):
-    """Opens n stream requests at once; returns (selector, the Conns that
-    got a stream), the refused ones closed."""
+    """Opens n stream requests at once; returns the Conns that got a
+    stream, the refused ones closed."""
     sel = selectors.DefaultSelector()
     target = s.subscribe_target(T)
     conns = []
@@ -274,7 +274,8 @@ def open_streams_allow_refusal(s, n):
     for c in conns:
         if c not in ok:
             c.close()
-    return sel, ok
+    sel.close()
+    return ok
 
 
 def test_lighttpd_per_client_cap():
@@ -301,7 +302,7 @@ def test_lighttpd_per_client_cap():
         expect_eq(s.stats()['subscribers'], CAP + 3, 'the departed stream kept by the front')
         t0 = time.monotonic()
         while True:
-            _, back = open_streams_allow_refusal(s, 1)
+            back = open_streams_allow_refusal(s, 1)
             if back:
                 break
             expect(time.monotonic() - t0 < scaled(3), 'the dead stream released: %r', s.stats())
