@@ -26,6 +26,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "cors.h"
 #include "ctl_client.h"
 #include "ctl_proto.h"
 #include "http_form.h"
@@ -272,12 +273,7 @@ static void add_any_origin(const struct req *r, struct buf *out)
 	for (size_t i = 0; i < n; i++)
 		if (o[i] <= 0x20 || o[i] >= 0x7f)
 			return;
-	buf_printf(out,
-		   "Access-Control-Allow-Origin: %s\r\n"
-		   "Access-Control-Allow-Credentials: true\r\n"
-		   "Access-Control-Expose-Headers: X-Hubd-Status, Retry-After\r\n"
-		   "Vary: Origin\r\n",
-		   o);
+	cors_headers("*", o, false, out);
 }
 
 static void respond_unavailable(struct req *r, enum ctl_client_result res,

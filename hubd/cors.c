@@ -40,5 +40,5 @@ void cors_headers(const char *list, const char *origin, bool preflight, struct b
 			      "Access-Control-Max-Age: 600\r\n");
 	else
 		buf_adds(out, "Access-Control-Expose-Headers: Last-Event-ID, Link, "
-			      "X-Hubd-Replay\r\n");
+			      "X-Hubd-Replay, X-Hubd-Status, Retry-After\r\n");
 }

@@ -17,7 +17,8 @@ bool cors_origin_listed(const char *list, const char *origin);
  * request from origin when list allows it: the origin echoed (a wildcard
  * list still echoes it: credentials are allowed, for cookies), credentials,
  * Vary: Origin, the headers a page may read; for a preflight also the
- * methods and request headers allowed. Appends nothing otherwise. */
+ * methods and request headers allowed. Appends nothing otherwise. hubd
+ * and hub.fcgi (its retry answer) both use it. */
 void cors_headers(const char *list, const char *origin, bool preflight, struct buf *out);
 
 #endif
