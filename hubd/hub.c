@@ -61,8 +61,7 @@ struct hub {
 	int64_t probe_credit;   /* probes the budget allows now, in thousandths */
 	struct sub **again;     /* probed last tick, to be probed once more (held) */
 	size_t nagain, again_cap;
-	int64_t next_seq; /* last seq handed to a publish */
-	int64_t last_seq; /* last seq committed and fanned out */
+	store_pos last_seq; /* the last update the feed delivered */
 	char *last_id;    /* its id, or NULL while the store is empty */
 	int64_t started_ms;
 	/* shutdown */
@@ -83,6 +82,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg);
 static void sweep_cb(evutil_socket_t fd, short what, void *arg);
 static void done_cb(evutil_socket_t fd, short what, void *arg);
 static void deadline_cb(evutil_socket_t fd, short what, void *arg);
+static void feed_cb(void *arg, struct msg *m);
 
 struct hub *hub_new(struct event_base *base, const struct settings *cfg,
 		    struct store *store)
@@ -94,8 +94,9 @@ struct hub *hub_new(struct event_base *base, const struct settings *cfg,
 	h->topics = topic_registry_new();
 	h->clients = clients_new();
 	surge_init(&h->surge);
-	h->next_seq = h->last_seq = store->last_seq;
+	h->last_seq = store->last_seq;
 	h->last_id = store->last_id ? xstrdup(store->last_id) : NULL;
+	store->ops->subscribe(store, &(struct store_feed){.update = feed_cb, .arg = h});
 	h->started_ms = mono_ms();
 	h->flush_ev = event_new(base, -1, 0, flush_cb, h);
 	h->tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, h);
@@ -643,16 +644,25 @@ struct publish_ctx {
 	void *arg;
 };
 
-static void appended_cb(void *arg, enum store_status status, struct msg *m)
+/* Every committed update, in the store's order: this node's own and, on a
+ * shared store, every other node's. */
+static void feed_cb(void *arg, struct msg *m)
+{
+	struct hub *h = arg;
+	h->last_seq = m->seq;
+	free(h->last_id);
+	h->last_id = xstrdup(m->id);
+	fan_out(h, m);
+}
+
+/* A publish of this node was answered by the store (its update, when
+ * stored, went to the feed already or will: it is fanned out there). */
+static void published_cb(void *arg, enum store_status status, struct msg *m)
 {
 	struct publish_ctx *ctx = arg;
 	struct hub *h = ctx->hub;
 	if (status == STORE_OK) {
 		h->published++;
-		h->last_seq = m->seq;
-		free(h->last_id);
-		h->last_id = xstrdup(m->id);
-		fan_out(h, m);
 		ctx->cb(ctx->arg, 200, m->id);
 	} else if (status == STORE_DUPLICATE) {
 		/* A publisher retried an update that is stored already:
@@ -671,16 +681,13 @@ static void appended_cb(void *arg, enum store_status status, struct msg *m)
 
 void hub_publish(struct hub *h, struct msg *m, hub_publish_cb cb, void *arg)
 {
-	if (!m->id) {
+	if (!m->id)
 		m->id = msg_make_id();
-	}
-	m->seq = ++h->next_seq;
-	m->time_ms = now_ms();
 	struct publish_ctx *ctx = xmalloc(sizeof *ctx);
 	ctx->hub = h;
 	ctx->cb = cb;
 	ctx->arg = arg;
-	h->store->ops->append(h->store, m, appended_cb, ctx);
+	h->store->ops->publish(h->store, m, published_cb, ctx);
 	msg_unref(m);
 }
 

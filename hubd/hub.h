@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store.h"
+#include "store/store.h"
 #include "util.h"
 
 struct event_base;
@@ -62,8 +62,9 @@ int hub_subscriptions_json(struct hub *h, const char *topic, const char *subscri
  * (duplicate id) or 500/503, text a reason. */
 typedef void (*hub_publish_cb)(void *arg, int status, const char *text);
 /* Publishes m (takes the caller's reference): gives it a hub id when it
- * has none, a seq, stores it, and once committed fans it out and calls cb.
- * m must already be validated. */
+ * has none and hands it to the store, which orders and commits it and
+ * delivers it through its feed, from which the hub fans it out; then cb
+ * runs. m must already be validated. */
 void hub_publish(struct hub *h, struct msg *m, hub_publish_cb cb, void *arg);
 
 /* The store, for history queries. */

@@ -20,7 +20,7 @@
 #include "publish_listener.h"
 #include "requests.h"
 #include "settings.h"
-#include "store.h"
+#include "store/sqlite.h"
 
 #define SHUTDOWN_DEADLINE_MS 5000
 #define TOKEN_CACHE_SIZE 64 /* distinct valid tokens remembered */
@@ -132,7 +132,7 @@ int main(int argc, char **argv)
 		fatal("cannot create the event loop");
 
 	lock_database(d.cfg.db_path);
-	struct store_config sc = {
+	struct store_sqlite_config sc = {
 		.path = d.cfg.db_path,
 		.sync_full = d.cfg.sync_full,
 		.retain_count = d.cfg.retain_count,

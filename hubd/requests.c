@@ -17,7 +17,7 @@
 #include "match.h"
 #include "msg.h"
 #include "settings.h"
-#include "store.h"
+#include "store/store.h"
 #include "subscriptions.h"
 
 #define TOPIC_MAX_LEN 2048

@@ -16,7 +16,7 @@
 #include <sqlite3.h>
 
 #include "msg.h"
-#include "store.h"
+#include "store/sqlite.h"
 #include "testlib.h"
 #include "util.h"
 
@@ -24,6 +24,7 @@
 #define MAXCB 2048
 
 static char dir[256];
+static store_pos last_pos; /* the last position a publish was given */
 static char dbpath[300];
 
 /* ---- fixtures ----------------------------------------------------------- */
@@ -37,6 +38,7 @@ static void dir_make(void)
 		exit(1);
 	}
 	snprintf(dbpath, sizeof dbpath, "%s/hub.db", dir);
+	last_pos = 0;
 }
 
 static void dir_remove(void)
@@ -59,7 +61,7 @@ static void dir_remove(void)
 static struct store *open_store(struct event_base *base, int64_t retain_count,
 				int64_t retain_age_s)
 {
-	struct store_config cfg = {
+	struct store_sqlite_config cfg = {
 		.path = dbpath,
 		.sync_full = false,
 		.retain_count = retain_count,
@@ -70,15 +72,17 @@ static struct store *open_store(struct event_base *base, int64_t retain_count,
 	struct store *s = store_sqlite_open(base, &cfg, err, sizeof err);
 	if (!s)
 		fprintf(stderr, "store_sqlite_open: %s\n", err);
+	else
+		last_pos = s->last_seq;
 	return s;
 }
 
-static struct msg *mk(int64_t seq, const char *id, const char *t1, const char *t2,
+/* An update; the store gives it its position when it is published. */
+static struct msg *mk(const char *id, const char *t1, const char *t2,
 		      bool priv, const char *data, size_t len)
 {
 	const char *topics[2] = {t1, t2};
 	struct msg *m = msg_new(id, topics, t2 ? 2 : 1, NULL, -1, priv, data, len);
-	m->seq = seq;
 	m->time_ms = now_ms();
 	return m;
 }
@@ -107,9 +111,15 @@ static void on_append(void *arg, enum store_status st, struct msg *m)
 	CHECK(m != NULL);
 }
 
+/* Publishes m (the test's reference is dropped) with callback index i;
+ * the store must have given it a position above every earlier one. */
+static bool check_feed_order; /* use on_append_fed */
+static void on_append_fed(void *arg, enum store_status st, struct msg *m);
 static void append(struct store *s, struct msg *m, int i)
 {
-	s->ops->append(s, m, on_append, (void *)(intptr_t)i);
+	s->ops->publish(s, m, check_feed_order ? on_append_fed : on_append, (void *)(intptr_t)i);
+	CHECK(m->seq > last_pos);
+	last_pos = m->seq;
 	msg_unref(m);
 }
 
@@ -120,7 +130,7 @@ static void append_n(struct store *s, const char *prefix, int first, int n, cons
 	for (int i = 0; i < n; i++) {
 		char id[32];
 		snprintf(id, sizeof id, "%s%d", prefix, first + i);
-		append(s, mk(i + 1, id, "t", NULL, false, data, strlen(data)), i);
+		append(s, mk(id, "t", NULL, false, data, strlen(data)), i);
 	}
 }
 
@@ -287,7 +297,7 @@ static void test_max_batch(void)
 {
 	dir_make();
 	struct event_base *base = event_base_new();
-	struct store_config cfg = {.path = dbpath, .max_batch = 10};
+	struct store_sqlite_config cfg = {.path = dbpath, .max_batch = 10};
 	char err[512] = "";
 	struct store *s = store_sqlite_open(base, &cfg, err, sizeof err);
 	CHECK(s != NULL);
@@ -305,6 +315,26 @@ static void test_max_batch(void)
 	dir_remove();
 }
 
+/* What the feed delivered: the positions, and whether each came before
+ * its publish's callback. */
+static char fed[256];
+static store_pos fed_last; /* the last position fed */
+static void on_feed(void *arg, struct msg *m)
+{
+	size_t len = strlen(fed);
+	snprintf(fed + len, sizeof fed - len, "%s%lld", len ? "," : "", (long long)m->seq);
+	fed_last = m->seq;
+	(*(int *)arg)++;
+}
+
+/* A callback that checks that the feed had a stored update first. */
+static int fed_before_cb;
+static void on_append_fed(void *arg, enum store_status st, struct msg *m)
+{
+	fed_before_cb += st == STORE_OK && fed_last == m->seq;
+	on_append(arg, st, m);
+}
+
 static void test_conflict(void)
 {
 	dir_make();
@@ -312,55 +342,65 @@ static void test_conflict(void)
 	struct store *s = open_store(base, 0, 0);
 	CHECK(s != NULL);
 	if (s) {
+		int nfed = 0;
+		fed[0] = '\0';
+		fed_before_cb = 0;
+		fed_last = 0;
+		s->ops->subscribe(s, &(struct store_feed){.update = on_feed, .arg = &nfed});
+		check_feed_order = true;
 		reset_cbs();
-		append(s, mk(1, "x1", "t", NULL, false, "1", 1), 0);
-		append(s, mk(2, "x2", "t", NULL, false, "2", 1), 1);
-		append(s, mk(3, "x1", "t", NULL, false, "3", 1), 2); /* same id */
-		append(s, mk(4, "x4", "t", NULL, false, "4", 1), 3);
-		append(s, mk(4, "x5", "t", NULL, false, "5", 1), 4); /* same seq */
-		append(s, mk(6, "x6", "t", NULL, false, "6", 1), 5);
-		CHECK(run_until(base, &ncb, 6));
+		append(s, mk("x1", "t", NULL, false, "1", 1), 0);
+		append(s, mk("x2", "t", NULL, false, "2", 1), 1);
+		append(s, mk("x1", "t", NULL, false, "3", 1), 2); /* same id */
+		append(s, mk("x4", "t", NULL, false, "4", 1), 3);
+		append(s, mk("x6", "t", NULL, false, "6", 1), 4);
+		CHECK(run_until(base, &ncb, 5));
 		CHECK(status[0] == STORE_OK);
 		CHECK(status[1] == STORE_OK);
 		CHECK(status[2] == STORE_CONFLICT);
 		CHECK(status[3] == STORE_OK);
-		CHECK(status[4] == STORE_ERROR);
-		CHECK(status[5] == STORE_OK);
-		for (int i = 0; i < 6; i++)
+		CHECK(status[4] == STORE_OK);
+		for (int i = 0; i < 5; i++)
 			CHECK(order[i] == i);
 
 		/* Against an update committed earlier, alone in its batch. */
-		append(s, mk(7, "x2", "t", NULL, false, "7", 1), 6);
-		CHECK(run_until(base, &ncb, 7));
-		CHECK(status[6] == STORE_CONFLICT);
+		append(s, mk("x2", "t", NULL, false, "7", 1), 5);
+		CHECK(run_until(base, &ncb, 6));
+		CHECK(status[5] == STORE_CONFLICT);
 
 		/* The very same update again (a publisher's retry): a
 		 * duplicate, stored once; any difference is a conflict. */
-		append(s, mk(8, "x2", "t", NULL, false, "2", 1), 7);
-		append(s, mk(9, "x2", "u", NULL, false, "2", 1), 8);
-		append(s, mk(10, "x2", "t", NULL, true, "2", 1), 9);
-		append(s, mk(11, "x2", "t", "u", false, "2", 1), 10);
-		CHECK(run_until(base, &ncb, 11));
-		CHECK(status[7] == STORE_DUPLICATE);
+		append(s, mk("x2", "t", NULL, false, "2", 1), 6);
+		append(s, mk("x2", "u", NULL, false, "2", 1), 7);
+		append(s, mk("x2", "t", NULL, true, "2", 1), 8);
+		append(s, mk("x2", "t", "u", false, "2", 1), 9);
+		CHECK(run_until(base, &ncb, 10));
+		CHECK(status[6] == STORE_DUPLICATE);
+		CHECK(status[7] == STORE_CONFLICT);
 		CHECK(status[8] == STORE_CONFLICT);
 		CHECK(status[9] == STORE_CONFLICT);
-		CHECK(status[10] == STORE_CONFLICT);
 		/* Within one batch: the first stores, the retry is a duplicate. */
-		append(s, mk(12, "y1", "t", NULL, false, "y", 1), 11);
-		append(s, mk(13, "y1", "t", NULL, false, "y", 1), 12);
-		CHECK(run_until(base, &ncb, 13));
-		CHECK(status[11] == STORE_OK && status[12] == STORE_DUPLICATE);
+		append(s, mk("y1", "t", NULL, false, "y", 1), 10);
+		append(s, mk("y1", "t", NULL, false, "y", 1), 11);
+		CHECK(run_until(base, &ncb, 12));
+		CHECK(status[10] == STORE_OK && status[11] == STORE_DUPLICATE);
+
+		/* The feed had every stored update, in order, once, each
+		 * before its publish was answered; refused ones left holes. */
+		CHECK_STR_EQ(fed, "1,2,4,5,11");
+		CHECK(nfed == 5 && fed_before_cb == 5);
+		check_feed_order = false;
 
 		struct store_stats st;
 		s->ops->stats(s, &st);
 		CHECK(st.appended == 5);
 		CHECK(st.stored == 5);
-		CHECK(st.errors == 1);
+		CHECK(st.errors == 0);
 
 		struct qres r;
 		query(base, s, &r, "*", NULL, NULL, 0, 0, 100, true);
 		CHECK(r.status == STORE_OK);
-		CHECK_STR_EQ(seqs(&r), "1,2,4,6,12");
+		CHECK_STR_EQ(seqs(&r), "1,2,4,5,11");
 		CHECK(r.n == 5 && r.msgs[0]->data[0] == '1');
 		qres_clear(&r);
 		s->ops->close(s);
@@ -378,15 +418,14 @@ static void test_query(void)
 	if (!s)
 		goto out;
 	reset_cbs();
-	append(s, mk(1, "u1", "a", NULL, false, "1", 1), 0);
-	append(s, mk(2, "u2", "b", NULL, false, "2", 1), 1);
-	append(s, mk(3, "u3", "a", "b", false, "3", 1), 2);
-	append(s, mk(4, "u4", "c", NULL, true, "4", 1), 3);
-	append(s, mk(5, "u5", "a", NULL, true, "5", 1), 4);
-	append(s, mk(6, "u6", "b", "c", false, "6", 1), 5);
+	append(s, mk("u1", "a", NULL, false, "1", 1), 0);
+	append(s, mk("u2", "b", NULL, false, "2", 1), 1);
+	append(s, mk("u3", "a", "b", false, "3", 1), 2);
+	append(s, mk("u4", "c", NULL, true, "4", 1), 3);
+	append(s, mk("u5", "a", NULL, true, "5", 1), 4);
+	append(s, mk("u6", "b", "c", false, "6", 1), 5);
 	const char *tt[1] = {"a"};
 	struct msg *m7 = msg_new("u7", tt, 1, "greeting", 2500, false, "seven", 5);
-	m7->seq = 7;
 	m7->time_ms = 1234567;
 	append(s, m7, 6);
 	CHECK(run_until(base, &ncb, 7));
@@ -520,9 +559,9 @@ static void test_data_roundtrip(void)
 		big[i] = (char)((i * 7919u) >> 3); /* every byte value, NULs too */
 	static const char nul[] = "a\0b\0\0c\r\n\0";
 	reset_cbs();
-	append(s, mk(1, "nul", "d", NULL, false, nul, sizeof nul), 0);
-	append(s, mk(2, "big", "d", NULL, false, big, big_len), 1);
-	append(s, mk(3, "empty", "d", NULL, false, "", 0), 2);
+	append(s, mk("nul", "d", NULL, false, nul, sizeof nul), 0);
+	append(s, mk("big", "d", NULL, false, big, big_len), 1);
+	append(s, mk("empty", "d", NULL, false, "", 0), 2);
 	CHECK(run_until(base, &ncb, 3));
 	CHECK(status[0] == STORE_OK && status[1] == STORE_OK && status[2] == STORE_OK);
 
@@ -586,7 +625,7 @@ static void test_retention_age(void)
 	for (int i = 0; i < 10; i++) {
 		char id[16];
 		snprintf(id, sizeof id, "o%d", i + 1);
-		struct msg *m = mk(i + 1, id, "t", NULL, false, "x", 1);
+		struct msg *m = mk(id, "t", NULL, false, "x", 1);
 		if (i % 2 == 0)
 			m->time_ms = now_ms() - 2 * 3600 * 1000; /* two hours old */
 		append(s, m, i);
@@ -619,7 +658,7 @@ static void test_reopen(void)
 	for (int i = 0; i < 5; i++) {
 		char id[16];
 		snprintf(id, sizeof id, "r%d", i + 1);
-		append(s, mk(i + 1, id, "t", NULL, false, id, strlen(id)), i);
+		append(s, mk(id, "t", NULL, false, id, strlen(id)), i);
 	}
 	CHECK(run_until(base, &ncb, 5));
 	s->ops->close(s);
@@ -648,7 +687,7 @@ static void test_reopen(void)
 	if (!s)
 		goto out;
 	reset_cbs();
-	struct msg *m = mk(6, "r6", "t", NULL, false, "", 0);
+	struct msg *m = mk("r6", "t", NULL, false, "", 0);
 	m->time_ms = 1000;
 	append(s, m, 0);
 	CHECK(run_until(base, &ncb, 1));
@@ -676,7 +715,7 @@ static void test_newer_schema_refused(void)
 	sqlite3_close(db);
 
 	struct event_base *base = event_base_new();
-	struct store_config cfg = {.path = dbpath};
+	struct store_sqlite_config cfg = {.path = dbpath};
 	char err[512] = "";
 	struct store *s = store_sqlite_open(base, &cfg, err, sizeof err);
 	CHECK(s == NULL);
@@ -745,7 +784,7 @@ out:
 static void durable_child(int fd)
 {
 	struct event_base *base = event_base_new();
-	struct store_config cfg = {.path = dbpath, .sync_full = true};
+	struct store_sqlite_config cfg = {.path = dbpath, .sync_full = true};
 	char err[512];
 	struct store *s = store_sqlite_open(base, &cfg, err, sizeof err);
 	if (!s)
@@ -817,7 +856,7 @@ static void test_query_filter(void)
 	char id[16];
 	for (int i = 1; i <= 40; i++) {
 		snprintf(id, sizeof id, "f%d", i);
-		append(s, mk(i, id, i % 2 ? "odd" : "even", "all", i == 20, "x", 1), i - 1);
+		append(s, mk(id, i % 2 ? "odd" : "even", "all", i == 20, "x", 1), i - 1);
 	}
 	CHECK(run_until(base, &ncb, 40));
 
@@ -875,7 +914,7 @@ static void test_query_bytes(void)
 	memset(data, 'b', sizeof data);
 	for (int i = 1; i <= 10; i++) {
 		snprintf(id, sizeof id, "b%d", i);
-		append(s, mk(i, id, "t", NULL, false, data, sizeof data), i - 1);
+		append(s, mk(id, "t", NULL, false, data, sizeof data), i - 1);
 	}
 	CHECK(run_until(base, &ncb, 10));
 	const char *all[1] = {"*"}, *t[1] = {"t"};
@@ -937,7 +976,7 @@ static void test_checkpoint(void)
 	for (int i = 0; i < 1500; i++) {
 		char id[16];
 		snprintf(id, sizeof id, "k%d", i + 1);
-		append(s, mk(i + 1, id, "t", NULL, false, "x", 1), i);
+		append(s, mk(id, "t", NULL, false, "x", 1), i);
 		CHECK(run_until(base, &ncb, i + 1));
 	}
 	char wal[320];

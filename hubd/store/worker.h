@@ -1,4 +1,4 @@
-/* store_worker.h -- a background thread that runs queued jobs in batches and
+/* worker.h -- a background thread that runs queued jobs in batches and
  * hands each finished job back to the libevent loop thread.
  *
  * A job is a struct store_job embedded in the owner's own job struct, so

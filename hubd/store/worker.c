@@ -2,7 +2,7 @@
  * event loop through an eventfd. */
 #include "config.h"
 
-#include "store_worker.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <pthread.h>

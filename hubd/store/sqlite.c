@@ -1,5 +1,5 @@
-/* store_sqlite.c -- the SQLite message store: a writer thread that group-
- * commits appends and applies retention, a reader thread that answers
+/* sqlite.c -- the SQLite message store: a writer thread that group-
+ * commits publishes and applies retention, a reader thread that answers
  * queries, each with its own connection to one WAL database.
  *
  * Appends: the writer takes every queued append, commits up to max_batch
@@ -19,7 +19,7 @@
  * grown past CHECKPOINT_FRAMES. */
 #include "config.h"
 
-#include "store.h"
+#include "sqlite.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -35,7 +35,7 @@
 #include <sqlite3.h>
 
 #include "log.h"
-#include "store_worker.h"
+#include "worker.h"
 #include "util.h"
 
 /* Generated from sql/NNNN_name.sql by sql/embed.sh: sql_migrations[i]
@@ -56,7 +56,7 @@ extern const int sql_migrations_count;
 struct append_job {
 	struct store_job job; /* first member: the worker links jobs by it */
 	struct msg *m;        /* the store's reference */
-	store_append_cb cb;
+	store_publish_cb cb;
 	void *arg;
 	enum store_status status;
 };
@@ -123,6 +123,8 @@ struct sqlite_store {
 	struct store_worker *writer;
 	struct store_worker *reader;
 	bool closing; /* loop thread */
+	store_pos next_seq;      /* loop thread: the last position handed out */
+	struct store_feed feed;  /* loop thread */
 
 	_Atomic int64_t n_stored, n_commits, n_appended, n_expired, n_errors;
 };
@@ -823,7 +825,10 @@ static bool reader_run(void *ctx, struct store_job *jobs)
 
 static void append_complete(void *ctx, struct store_job *job)
 {
+	struct sqlite_store *s = ctx;
 	struct append_job *aj = (struct append_job *)job;
+	if (aj->status == STORE_OK && s->feed.update)
+		s->feed.update(s->feed.arg, aj->m);
 	if (aj->cb)
 		aj->cb(aj->arg, aj->status, aj->m);
 	msg_unref(aj->m);
@@ -847,9 +852,14 @@ static void query_complete(void *ctx, struct store_job *job)
 	free(qj);
 }
 
-static void sqlite_append(struct store *st, struct msg *m, store_append_cb cb, void *arg)
+/* Positions are handed out here, on the loop thread, in the order of the
+ * calls: the writer commits in that order, and the feed follows it. */
+static void sqlite_publish(struct store *st, struct msg *m, store_publish_cb cb, void *arg)
 {
 	struct sqlite_store *s = (struct sqlite_store *)st;
+	m->seq = ++s->next_seq;
+	if (m->time_ms <= 0)
+		m->time_ms = now_ms();
 	if (s->closing) {
 		log_error("store: append during close refused");
 		if (cb)
@@ -910,6 +920,11 @@ static void sqlite_query(struct store *st, const struct store_query *q,
 	store_worker_push(s->reader, &qj->job);
 }
 
+static void sqlite_subscribe(struct store *st, const struct store_feed *feed)
+{
+	((struct sqlite_store *)st)->feed = *feed;
+}
+
 static void sqlite_stats(struct store *st, struct store_stats *out)
 {
 	struct sqlite_store *s = (struct sqlite_store *)st;
@@ -951,7 +966,8 @@ static void sqlite_close(struct store *st)
 }
 
 static const struct store_ops sqlite_ops = {
-	.append = sqlite_append,
+	.publish = sqlite_publish,
+	.subscribe = sqlite_subscribe,
 	.query = sqlite_query,
 	.stats = sqlite_stats,
 	.close = sqlite_close,
@@ -970,6 +986,7 @@ static int load_state(struct sqlite_store *s, char *err, size_t errlen)
 	    query_int(db, "SELECT count(*) FROM updates", 0, &s->w.stored, err, errlen) < 0)
 		return -1;
 	s->pub.last_seq = ever > max_seq ? ever : max_seq;
+	s->next_seq = s->pub.last_seq;
 	atomic_init(&s->n_stored, s->w.stored);
 
 	if (max_seq > 0) {
@@ -985,13 +1002,14 @@ static int load_state(struct sqlite_store *s, char *err, size_t errlen)
 }
 
 struct store *store_sqlite_open(struct event_base *base,
-				const struct store_config *cfg, char *err,
+				const struct store_sqlite_config *cfg, char *err,
 				size_t errlen)
 {
 	struct sqlite_store *s = xcalloc(1, sizeof *s);
 	char e[512];
 
 	s->pub.ops = &sqlite_ops;
+	s->pub.name = "sqlite";
 	s->path = xstrdup(cfg->path);
 	s->retain_count = cfg->retain_count;
 	s->retain_age_s = cfg->retain_age_s;
