@@ -933,6 +933,8 @@ static void sqlite_stats(struct store *st, struct store_stats *out)
 	out->appended = atomic_load_explicit(&s->n_appended, memory_order_relaxed);
 	out->expired = atomic_load_explicit(&s->n_expired, memory_order_relaxed);
 	out->errors = atomic_load_explicit(&s->n_errors, memory_order_relaxed);
+	out->reconnects = out->resets = out->lag_ms = 0;
+	out->connected = true;
 }
 
 /* Frees everything; the threads must be stopped (or never started). */

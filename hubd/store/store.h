@@ -46,6 +46,13 @@ enum store_status {
  * the feed. */
 struct store_feed {
 	void (*update)(void *arg, struct msg *m);
+	/* The store can no longer vouch that the feed is gapless: the log
+	 * was lost (a shared store restarted empty) or the updates after the
+	 * feed's position were trimmed before this node read them. The feed
+	 * goes on from a new position (every update after it, in order);
+	 * what came in between is gone. Loop thread; why is for the log.
+	 * NULL: nobody is told (the hub always sets it). */
+	void (*reset)(void *arg, const char *why);
 	void *arg;
 };
 
@@ -112,6 +119,12 @@ struct store_stats {
 	int64_t appended;  /* updates published and stored since open */
 	int64_t expired;   /* updates removed by retention since open */
 	int64_t errors;    /* failed operations since open */
+	/* A store on the network (0 / true for an embedded one): */
+	int64_t reconnects; /* connections re-established since open */
+	int64_t resets;     /* feed resets since open (store_feed.reset) */
+	int64_t lag_ms;     /* how late the feed delivered its last update
+			     * after the update's commit time */
+	bool connected;     /* the store answers now */
 };
 
 struct store_ops {
