@@ -1,4 +1,5 @@
-/* hub.c -- streams, publish pipeline, fan-out, replay and shutdown. */
+/* hub.c -- subscribers (what each stream may receive, its topics, its
+ * client), fan-out from the store's feed, publish, liveness and shutdown. */
 #include "config.h"
 
 #include "hub.h"
@@ -8,23 +9,19 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "clients.h"
 #include "log.h"
 #include "match.h"
 #include "msg.h"
+#include "replay.h"
 #include "selector.h"
 #include "settings.h"
-#include "sub.h"
+#include "stream.h"
 #include "subscriptions.h"
 #include "surge.h"
 #include "topic.h"
-
-/* A replay page: at most this many updates, and at most a quarter of
- * max-queue in bytes (replay_page_bytes). */
-#define REPLAY_PAGE 1000
 /* Subscribers with URI-template selectors are linked under this topic
  * name, which no update can have (topics are never empty); every update
  * visits them and tests their templates. */
@@ -43,23 +40,73 @@
 
 _Static_assert(MSG_MAX_TOPICS <= UINT8_MAX, "a stream counts its topic links in a uint8_t");
 
+
+/* What only some subscribers have (sub_extra): the stream's extra part,
+ * extended; kept for the stream's life. */
+struct sub_extra {
+	struct stream_extra stream; /* first member */
+	char *id;                 /* subscriber id (subscriptions API), or NULL */
+	char *payload;            /* its JWT's mercure.payload JSON, or NULL */
+	struct topic_link *links; /* several topics: their links, or NULL */
+	struct client *client;    /* its address's entry (max-streams-per-client) */
+	struct sub *client_prev, *client_next; /* that client's streams */
+	uint8_t nlinks;           /* links[0..nlinks) are linked */
+};
+
+/* A subscriber: the hub's part of a stream (the stream set allocates it,
+ * stream_set_config.stream_size). What a plain live stream needs is
+ * here; the rest hangs off the stream's extra, NULL for most (SUB_X); the
+ * link of a stream with one topic is inside. 184 bytes on 64-bit Linux:
+ * one 192-byte malloc chunk. */
+struct sub {
+	struct stream stream;      /* first member */
+	struct match_rules *rules; /* what it may receive; owned */
+	struct replay *replay;     /* while replaying, else NULL */
+	struct topic_link link;    /* its one topic's link (linked: link.topic) */
+};
+
+_Static_assert(sizeof(struct sub) <= 184, "a subscriber fits one 192-byte malloc chunk");
+
+static struct sub *sub_of(struct stream *s)
+{
+	return (struct sub *)s;
+}
+
+/* The subscriber's extra part, or NULL when it has none. */
+#define SUB_X(u) ((struct sub_extra *)(u)->stream.extra)
+
+/* The subscriber's extra part, created zeroed on first use. */
+static struct sub_extra *sub_extra(struct sub *u)
+{
+	return (struct sub_extra *)stream_extra(&u->stream);
+}
+
+/* Unlinks the subscriber from every topic it is linked under. */
+static void unlink_topics(struct topic_registry *topics, struct sub *u)
+{
+	struct sub_extra *x = SUB_X(u);
+	if (x && x->links) {
+		for (int i = 0; i < x->nlinks; i++)
+			topic_unsubscribe(topics, &x->links[i]);
+		x->nlinks = 0;
+	} else if (u->link.topic) {
+		topic_unsubscribe(topics, &u->link);
+	}
+}
+
 struct hub {
 	struct event_base *base;
 	const struct settings *cfg;
 	struct store *store;
 	struct topic_registry *topics;
-	struct sub *subs, *subs_tail; /* every open stream, longest idle first */
-	int nsubs;
+	struct stream_set *streams;   /* every open stream (struct sub) */
+	struct replay_env replay;     /* what the replays share */
 	struct client_table *clients; /* streams per address (the per-client cap) */
-	struct sub *dirty; /* streams with output to flush this loop turn */
-	int watch_fd;      /* epoll set of the streams' descriptors */
-	struct event *watch_ev;
-	struct event *flush_ev;
 	struct event *tick_ev;
 	struct event *sweep_ev; /* a sweep at once, outside any stream's call */
 	struct surge surge;
 	int64_t probe_credit;   /* probes the budget allows now, in thousandths */
-	struct sub **again;     /* probed last tick, to be probed once more (held) */
+	struct stream **again;  /* probed last tick, to be probed once more (held) */
 	size_t nagain, again_cap;
 	store_pos last_seq; /* the last update the feed delivered */
 	char *last_id;    /* its id, or NULL while the store is empty */
@@ -71,18 +118,21 @@ struct hub {
 	struct event *done_ev;
 	struct event *deadline_ev;
 	/* counters */
-	uint64_t published, duplicates, conflicts, store_errors, deliveries, replayed;
-	uint64_t drops, streams_opened, streams_closed;
-	uint64_t probes, stalled, refused_capacity, refused_client;
+	uint64_t published, duplicates, conflicts, store_errors, deliveries;
+	uint64_t streams_opened, streams_closed;
+	uint64_t probes, stalled, refused_capacity, refused_client, feed_resets;
 };
 
-static void flush_cb(evutil_socket_t fd, short what, void *arg);
-static void watch_cb(evutil_socket_t fd, short what, void *arg);
 static void tick_cb(evutil_socket_t fd, short what, void *arg);
 static void sweep_cb(evutil_socket_t fd, short what, void *arg);
 static void done_cb(evutil_socket_t fd, short what, void *arg);
 static void deadline_cb(evutil_socket_t fd, short what, void *arg);
 static void feed_cb(void *arg, struct msg *m);
+static void feed_reset_cb(void *arg, const char *why);
+static void stream_drained_cb(void *owner, struct stream *s);
+static void stream_closed_cb(void *owner, struct stream *s);
+static void stream_release_cb(void *owner, struct stream *s);
+static void replay_finished_cb(void *owner, struct stream *s);
 
 struct hub *hub_new(struct event_base *base, const struct settings *cfg,
 		    struct store *store)
@@ -96,19 +146,28 @@ struct hub *hub_new(struct event_base *base, const struct settings *cfg,
 	surge_init(&h->surge);
 	h->last_seq = store->last_seq;
 	h->last_id = store->last_id ? xstrdup(store->last_id) : NULL;
-	store->ops->subscribe(store, &(struct store_feed){.update = feed_cb, .arg = h});
+	store->ops->subscribe(store, &(struct store_feed){
+		.update = feed_cb, .reset = feed_reset_cb, .arg = h});
 	h->started_ms = mono_ms();
-	h->flush_ev = event_new(base, -1, 0, flush_cb, h);
+	struct stream_set_config sc = {
+		.stream_size = sizeof(struct sub),
+		.extra_size = sizeof(struct sub_extra),
+		.max_queue = cfg->max_queue,
+		.retry_lo_ms = cfg->retry_lo_ms,
+		.retry_hi_ms = cfg->retry_hi_ms,
+		.drained = stream_drained_cb,
+		.closed = stream_closed_cb,
+		.release = stream_release_cb,
+		.owner = h,
+	};
+	h->streams = stream_set_new(base, &sc);
+	h->replay = (struct replay_env){.store = store, .max_queue = cfg->max_queue,
+					.finished = replay_finished_cb, .owner = h};
 	h->tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, h);
 	h->sweep_ev = event_new(base, -1, 0, sweep_cb, h);
 	h->done_ev = event_new(base, -1, 0, done_cb, h);
 	h->deadline_ev = event_new(base, -1, 0, deadline_cb, h);
-	h->watch_fd = epoll_create1(EPOLL_CLOEXEC);
-	if (h->watch_fd < 0)
-		fatal("epoll_create1: %s", strerror(errno));
-	h->watch_ev = event_new(base, h->watch_fd, EV_READ | EV_PERSIST, watch_cb, h);
-	if (!h->flush_ev || !h->tick_ev || !h->sweep_ev || !h->done_ev || !h->deadline_ev || !h->watch_ev ||
-	    event_add(h->watch_ev, NULL) < 0)
+	if (!h->tick_ev || !h->sweep_ev || !h->done_ev || !h->deadline_ev)
 		fatal("cannot create the hub's events");
 	struct timeval tv = {.tv_sec = 0, .tv_usec = TICK_MS * 1000};
 	event_add(h->tick_ev, &tv);
@@ -119,32 +178,18 @@ void hub_free(struct hub *h)
 {
 	if (!h)
 		return;
-	while (h->subs)
-		sub_abort(h->subs, "hub freed");
 	for (size_t i = 0; i < h->nagain; i++)
-		sub_unref(h->again[i]);
+		stream_unref(h->again[i]);
 	free(h->again);
-	event_free(h->flush_ev);
+	stream_set_free(h->streams); /* closes and reaps every stream */
 	event_free(h->tick_ev);
 	event_free(h->sweep_ev);
 	event_free(h->done_ev);
 	event_free(h->deadline_ev);
-	event_free(h->watch_ev);
-	close(h->watch_fd);
 	topic_registry_free(h->topics);
 	clients_free(h->clients);
 	free(h->last_id);
 	free(h);
-}
-
-struct event_base *hub_base(struct hub *h)
-{
-	return h->base;
-}
-
-int hub_watch_fd(const struct hub *h)
-{
-	return h->watch_fd;
 }
 
 struct store *hub_store(struct hub *h)
@@ -157,261 +202,11 @@ bool hub_shutting_down(const struct hub *h)
 	return h->shutting_down;
 }
 
-void hub_count_drop(struct hub *h)
-{
-	h->drops++;
-}
-
-size_t hub_max_queue(const struct hub *h)
-{
-	return h->cfg->max_queue;
-}
-
-const struct settings *hub_settings(const struct hub *h)
-{
-	return h->cfg;
-}
-
-void hub_mark_dirty(struct hub *h, struct sub *s)
-{
-	if (s->dirty || s->state == SUB_CLOSED)
-		return;
-	/* The first stream of a turn schedules the flush; a fan-out to many
-	 * streams does not take the event base's lock once per stream. */
-	if (!h->dirty)
-		event_active(h->flush_ev, 0, 0);
-	s->dirty = true;
-	s->dirty_next = h->dirty;
-	h->dirty = sub_ref(s);
-}
-
-/* Writes every stream that got output since the last turn: one writev per
- * stream per turn, however many updates a burst brought it. */
-static void flush_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct hub *h = arg;
-	struct sub *s = h->dirty;
-	h->dirty = NULL;
-	while (s) {
-		struct sub *next = s->dirty_next;
-		s->dirty = false;
-		s->dirty_next = NULL;
-		sub_flush(s);
-		sub_unref(s);
-		s = next;
-	}
-}
-
-/* The streams' epoll set is readable: hands what it reports to each
- * stream. A stream's turn may close others of the same batch, so every
- * one of them is held first. Level-triggered: what one turn leaves (more
- * than WATCH_ROUNDS batches) is reported again at the next. */
-#define WATCH_BATCH 256
-#define WATCH_ROUNDS 16
-static void watch_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct epoll_event evs[WATCH_BATCH];
-	for (int round = 0; round < WATCH_ROUNDS; round++) {
-		int n = epoll_wait(fd, evs, WATCH_BATCH, 0);
-		if (n < 0 && errno != EINTR)
-			log_warn("epoll_wait: %s", strerror(errno));
-		for (int i = 0; i < n; i++)
-			sub_ref(evs[i].data.ptr);
-		for (int i = 0; i < n; i++)
-			sub_events(evs[i].data.ptr, evs[i].events);
-		for (int i = 0; i < n; i++)
-			sub_unref(evs[i].data.ptr);
-		if (n < WATCH_BATCH)
-			return;
-	}
-}
-
-/* ---- replay ------------------------------------------------------------ */
-
-/* A replaying stream stays within max-queue (M) by construction, so a
- * reader that catches up at full speed is never cut and one that stops
- * reading pins at most M (plus one update larger than a page) until the
- * stall timeout cuts it (walk):
- * - a page is at most M/4 bytes as outq_mem counts them (and REPLAY_PAGE
- *   updates; at least one, so a single huge update still moves);
- * - the next page is asked for only once the queue pins less than M/4;
- * - live updates held back meanwhile pin at most M/2; when one more would
- *   not fit, they are dropped and the replay reads them from the store
- *   (replay_extend), where every one of them is already. */
-static size_t replay_page_bytes(const struct hub *h)
-{
-	return h->cfg->max_queue / 4;
-}
-
-static size_t replay_hold_limit(const struct hub *h)
-{
-	return h->cfg->max_queue / 2;
-}
-
-/* True when the stream's queue is below the low-water mark. */
-static bool replay_wants_page(const struct hub *h, const struct sub *s)
-{
-	return outq_mem(&s->out) < h->cfg->max_queue / 4;
-}
-
-static void replay_page_cb(void *arg, enum store_status status, struct msg **msgs,
-			   int n, bool after_found, bool has_more);
-
-static void replay_query(struct hub *h, struct sub *s)
-{
-	const struct match_rules *r = s->rules;
-	struct sub_replay *rp = sub_replay(s);
-	const char *names[MSG_MAX_TOPICS];
-	bool priv = r->nallowed > 0;
-	/* Exact selectors use the store's topic index; templates need every
-	 * update of the range, tested by the filter. */
-	struct store_query q = {
-		.topics = names,
-		.ntopics = match_rules_store_topics(r, names),
-		.after_id = rp->after_id,
-		.after_seq = rp->cursor,
-		.upto_seq = rp->upto,
-		.limit = REPLAY_PAGE,
-		.max_bytes = replay_page_bytes(h),
-		.encode = true,
-		.include_private = priv,
-		.filter = (priv || r->has_templates) ? match_rules_accept : NULL,
-		.filter_arg = r,
-	};
-	rp->inflight = true;
-	rp->more = false;
-	rp->again = false;
-	rp->page_upto = rp->upto;
-	h->store->ops->query(h->store, &q, replay_page_cb, sub_ref(s));
-}
-
-/* Replay is over: what arrived live meanwhile follows, then live updates. */
-static void replay_finish(struct hub *h, struct sub *s)
-{
-	s->state = SUB_LIVE;
-	struct sub_replay *rp = s->replay;
-	for (int i = 0; rp && i < rp->npending; i++) {
-		if (s->state == SUB_LIVE && sub_queue_msg(s, rp->pending[i], h->cfg->max_queue))
-			h->deliveries++;
-	}
-	sub_replay_free(s);
-}
-
-static void replay_page_cb(void *arg, enum store_status status, struct msg **msgs,
-			   int n, bool after_found, bool has_more)
-{
-	struct sub *s = arg;
-	struct hub *h = s->hub;
-	if (s->replay)
-		s->replay->inflight = false;
-	if (s->state != SUB_REPLAYING || status != STORE_OK) {
-		for (int i = 0; i < n; i++)
-			msg_unref(msgs[i]);
-		if (s->state == SUB_REPLAYING)
-			sub_abort(s, "history unavailable");
-		sub_unref(s);
-		return;
-	}
-	struct sub_replay *rp = sub_replay(s);
-	if (!s->headers_sent)
-		sub_send_headers(s, rp->header_last_id, rp->after_id && !after_found, rp->after_id);
-	free(rp->after_id);
-	rp->after_id = NULL;
-	/* The page covered everything up to its last update, or up to its
-	 * upto when no more followed (also when it was empty). */
-	rp->cursor = has_more && n > 0 ? msgs[n - 1]->seq : rp->page_upto;
-	for (int i = 0; i < n; i++) {
-		if (s->state == SUB_REPLAYING && sub_queue_msg(s, msgs[i], SIZE_MAX))
-			h->replayed++;
-		msg_unref(msgs[i]);
-	}
-	if (s->state == SUB_REPLAYING) {
-		/* The stream stays in replay (paced by pages, not cut by the
-		 * limit, live updates held back) until the replay is written
-		 * out: a reader catching up is not a slow reader. The replay
-		 * was extended while this page was out: more follows. */
-		bool more = has_more || rp->again;
-		if (!more && sub_queued(s) == 0)
-			replay_finish(h, s);
-		else if (!more)
-			rp->draining = true; /* finishes in hub_sub_drained */
-		else if (replay_wants_page(h, s))
-			replay_query(h, s);
-		else
-			rp->more = true; /* resumes in hub_sub_drained */
-	}
-	sub_unref(s);
-}
-
-/* The hold-back is full: drops it, and replays up to seq (the update that
- * did not fit) from the store instead. */
-static void replay_extend(struct hub *h, struct sub *s, int64_t seq)
-{
-	struct sub_replay *rp = sub_replay(s);
-	sub_release_held(s);
-	rp->upto = seq;
-	if (rp->inflight) {
-		rp->again = true; /* replay_page_cb asks for the rest */
-		return;
-	}
-	rp->draining = false;
-	rp->more = true;
-	if (replay_wants_page(h, s))
-		replay_query(h, s);
-}
-
-void hub_sub_drained(struct hub *h, struct sub *s)
-{
-	struct sub_replay *rp = s->replay;
-	if (s->state != SUB_REPLAYING || !rp || rp->inflight)
-		return;
-	if (rp->draining && sub_queued(s) == 0)
-		replay_finish(h, s);
-	else if (rp->more && replay_wants_page(h, s))
-		replay_query(h, s);
-}
-
 /* ---- streams ----------------------------------------------------------- */
 
-static void announce(struct hub *h, struct sub *s, bool active);
-static void probe(struct hub *h, struct sub *s);
+static void announce(struct hub *h, struct sub *u, bool active);
+static void probe(struct hub *h, struct stream *s);
 static void sweep_if_surging(struct hub *h);
-
-/* The stream list is kept in the order of the streams' last writes, so the
- * liveness walk finds every stream due for a probe at the head and stops
- * at the first that is not: its cost follows the probes, not the streams. */
-static void list_append(struct hub *h, struct sub *s)
-{
-	s->next = NULL;
-	s->prev = h->subs_tail;
-	if (h->subs_tail)
-		h->subs_tail->next = s;
-	else
-		h->subs = s;
-	h->subs_tail = s;
-}
-
-static void list_remove(struct hub *h, struct sub *s)
-{
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		h->subs = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	else
-		h->subs_tail = s->prev;
-	s->prev = s->next = NULL;
-}
-
-void hub_sub_wrote(struct hub *h, struct sub *s)
-{
-	s->last_write_ms = mono_ms();
-	if (s->state == SUB_CLOSED || h->subs_tail == s)
-		return;
-	list_remove(h, s);
-	list_append(h, s);
-}
 
 /* Probes the streams of client c (at its cap: a browser that keeps
  * reconnecting leaves dead streams behind it), at most once a second. */
@@ -420,8 +215,8 @@ static void probe_client(struct hub *h, struct client *c, int64_t now)
 	if (now - c->probed_ms < CLIENT_PROBE_GAP_MS)
 		return;
 	c->probed_ms = now;
-	for (struct sub *s = c->streams; s; s = s->extra->client_next)
-		probe(h, s);
+	for (struct sub *u = c->streams; u; u = SUB_X(u)->client_next)
+		probe(h, &u->stream);
 }
 
 /* Takes a place for a new stream from addr under the per-client cap.
@@ -450,180 +245,213 @@ static void client_link(struct sub *s, struct client *c)
 	x->client = c;
 	x->client_next = c->streams;
 	if (c->streams)
-		c->streams->extra->client_prev = s;
+		SUB_X(c->streams)->client_prev = s;
 	c->streams = s;
 	c->nstreams++;
 }
 
 static void client_unlink(struct hub *h, struct sub *s)
 {
-	struct sub_extra *x = s->extra;
+	struct sub_extra *x = SUB_X(s);
 	if (!x || !x->client)
 		return;
 	struct client *c = x->client;
 	if (x->client_prev)
-		x->client_prev->extra->client_next = x->client_next;
+		SUB_X(x->client_prev)->client_next = x->client_next;
 	else
 		c->streams = x->client_next;
 	if (x->client_next)
-		x->client_next->extra->client_prev = x->client_prev;
+		SUB_X(x->client_next)->client_prev = x->client_prev;
 	x->client = NULL;
 	x->client_prev = x->client_next = NULL;
 	c->nstreams--;
 	clients_put(h->clients, c);
 }
 
-int hub_subscribe(struct hub *h, const struct hub_sub_request *req, char *err, size_t errlen)
+/* Links u under each of its selectors: exact topics and "*" in the index,
+ * templates on their own list. A stream of one topic uses the link inside
+ * it. */
+static void link_topics(struct hub *h, struct sub *u)
 {
-	struct match_rules *rules = req->rules;
-	const char *last_event_id = req->last_event_id;
-	surge_note_arrival(&h->surge, mono_ms());
-	sweep_if_surging(h);
-	bool over_client_cap = false;
-	struct client *client = NULL;
-	if (!h->shutting_down && h->nsubs >= h->cfg->max_subscribers) {
-		/* Dead streams may be what fills the hub: sweep for them. */
-		surge_request(&h->surge);
-		h->refused_capacity++;
-	} else if (!h->shutting_down) {
-		client = client_take(h, req->client_addr, &over_client_cap);
-		h->refused_client += over_client_cap;
+	const struct match_rules *rules = u->rules;
+	if (rules->ntopics == 1) {
+		const char *name = selector_kind(rules->sels[0]) == SELECTOR_TEMPLATE
+					   ? TEMPLATE_SUBSCRIBERS
+					   : selector_text(rules->sels[0]);
+		topic_subscribe(h->topics, name, u, &u->link);
+		return;
 	}
-	if (h->shutting_down || h->nsubs >= h->cfg->max_subscribers || over_client_cap) {
-		close(req->fd);
-		match_rules_free(rules);
-		snprintf(err, errlen, "%s",
-			 h->shutting_down ? "hub is shutting down"
-			 : over_client_cap ? "too many streams from this address"
-					   : "too many subscribers");
-		return over_client_cap ? 429 : 503;
-	}
-	struct sub *s = sub_new(h, req->fd, req->mode, req->request_id);
-	if (!s) {
-		match_rules_free(rules);
-		if (client)
-			clients_put(h->clients, client);
-		snprintf(err, errlen, "cannot watch the connection");
-		return 503;
-	}
-	s->rules = rules;
-	client_link(s, client);
-	s->no_x_accel = req->no_x_accel;
-	s->probe_twice = req->probe_twice;
-	if (req->extra_headers && *req->extra_headers)
-		sub_extra(s)->headers = xstrdup(req->extra_headers);
-	list_append(h, s);
-	h->nsubs++;
-	h->streams_opened++;
-	if (req->exp_s > 0 && sub_expire_at(s, req->exp_s) < 0) {
-		sub_abort(s, "cannot set the expiry timer");
-		snprintf(err, errlen, "cannot watch the token's expiry");
-		return 503;
-	}
-	if (h->cfg->subscriptions) {
-		struct sub_extra *x = sub_extra(s);
-		x->id = msg_make_id();
-		x->payload = req->payload ? xstrdup(req->payload) : NULL;
-		announce(h, s, true);
-	}
-
-	/* Exact topics and "*" in the index, templates on their own list. A
-	 * stream of one topic uses the link inside it. */
-	struct topic_link *links = &s->link;
-	if (rules->ntopics > 1)
-		links = sub_extra(s)->links = xcalloc((size_t)rules->ntopics, sizeof *links);
+	struct sub_extra *x = sub_extra(u);
+	x->links = xcalloc((size_t)rules->ntopics, sizeof *x->links);
 	for (int i = 0; i < rules->ntopics; i++) {
 		const char *name = selector_kind(rules->sels[i]) == SELECTOR_TEMPLATE
 					   ? TEMPLATE_SUBSCRIBERS
 					   : selector_text(rules->sels[i]);
 		bool dup = false;
-		for (int j = 0; j < s->nlinks && !dup; j++)
-			dup = strcmp(links[j].topic->name, name) == 0;
+		for (int j = 0; j < x->nlinks && !dup; j++)
+			dup = strcmp(x->links[j].topic->name, name) == 0;
 		if (!dup)
-			topic_subscribe(h->topics, name, s, &links[s->nlinks++]);
+			topic_subscribe(h->topics, name, u, &x->links[x->nlinks++]);
 	}
+}
 
-	if (!last_event_id) {
-		s->state = SUB_LIVE;
-		s->last_seq = h->last_seq;
-		sub_send_headers(s, NULL, false, NULL);
-		return 0;
+/* Whether a new stream from addr may open; sets err and counts the
+ * refusal when not. Returns 0, 503 or 429; *client gets the address's
+ * entry when a per-client cap applies. */
+static int admit(struct hub *h, const char *addr, struct client **client, char *err,
+		 size_t errlen)
+{
+	*client = NULL;
+	if (h->shutting_down) {
+		snprintf(err, errlen, "hub is shutting down");
+		return 503;
 	}
-	/* Replay everything after last_event_id up to what is committed now;
-	 * updates committed from here on are held back until it is done. */
-	s->state = SUB_REPLAYING;
-	struct sub_replay *rp = sub_replay(s);
-	rp->upto = h->last_seq;
-	rp->header_last_id = xstrdup(h->last_id ? h->last_id : "earliest");
-	bool earliest = strcmp(last_event_id, "earliest") == 0;
-	if (h->last_seq == 0) {
-		/* Nothing stored: an id other than "earliest" is unknown. */
-		sub_send_headers(s, rp->header_last_id, !earliest, last_event_id);
-		replay_finish(h, s);
-		return 0;
+	if (stream_set_count(h->streams) >= h->cfg->max_subscribers) {
+		/* Dead streams may be what fills the hub: sweep for them. */
+		surge_request(&h->surge);
+		h->refused_capacity++;
+		snprintf(err, errlen, "too many subscribers");
+		return 503;
 	}
-	if (!earliest)
-		rp->after_id = xstrdup(last_event_id);
-	replay_query(h, s);
+	bool over_client_cap;
+	*client = client_take(h, addr, &over_client_cap);
+	if (over_client_cap) {
+		h->refused_client++;
+		snprintf(err, errlen, "too many streams from this address");
+		return 429;
+	}
 	return 0;
 }
 
-void hub_sub_closed(struct hub *h, struct sub *s)
+int hub_subscribe(struct hub *h, const struct hub_sub_request *req, char *err, size_t errlen)
 {
-	list_remove(h, s);
-	client_unlink(h, s);
-	h->nsubs--;
+	surge_note_arrival(&h->surge, mono_ms());
+	sweep_if_surging(h);
+	struct client *client;
+	int status = admit(h, req->client_addr, &client, err, errlen);
+	if (status != 0) {
+		close(req->fd);
+		match_rules_free(req->rules);
+		return status;
+	}
+	struct stream *s = stream_open(h->streams, req->fd, req->mode, req->request_id);
+	if (!s) {
+		match_rules_free(req->rules);
+		if (client)
+			clients_put(h->clients, client);
+		snprintf(err, errlen, "cannot watch the connection");
+		return 503;
+	}
+	struct sub *u = sub_of(s);
+	u->rules = req->rules;
+	client_link(u, client);
+	s->no_x_accel = req->no_x_accel;
+	s->probe_twice = req->probe_twice;
+	if (req->extra_headers && *req->extra_headers)
+		stream_extra(s)->headers = xstrdup(req->extra_headers);
+	h->streams_opened++;
+	link_topics(h, u);
+	if (req->exp_s > 0 && stream_expire_at(s, req->exp_s) < 0) {
+		stream_abort(s, "cannot set the expiry timer");
+		snprintf(err, errlen, "cannot watch the token's expiry");
+		return 503;
+	}
+	if (h->cfg->subscriptions) {
+		struct sub_extra *x = sub_extra(u);
+		x->id = msg_make_id();
+		x->payload = req->payload ? xstrdup(req->payload) : NULL;
+		announce(h, u, true);
+	}
+	if (!req->last_event_id) {
+		s->last_seq = h->last_seq;
+		stream_send_headers(s, NULL, false, NULL);
+		stream_go_live(s);
+		return 0;
+	}
+	/* Replay everything after last_event_id up to what the feed has
+	 * delivered now; what it delivers from here on is held back until
+	 * the replay is done (deliver). */
+	u->replay = replay_start(&h->replay, s, u->rules, req->last_event_id, h->last_seq,
+				 h->last_id);
+	return 0;
+}
+
+static void replay_finished_cb(void *owner, struct stream *s)
+{
+	sub_of(s)->replay = NULL;
+}
+
+static void stream_drained_cb(void *owner, struct stream *s)
+{
+	struct sub *u = sub_of(s);
+	if (u->replay)
+		replay_drained(u->replay);
+}
+
+/* A stream closed during the turn that just ended (stream.h): the hub
+ * forgets it. */
+static void stream_closed_cb(void *owner, struct stream *s)
+{
+	struct hub *h = owner;
+	struct sub *u = sub_of(s);
+	client_unlink(h, u);
 	h->streams_closed++;
 	if (!h->shutting_down) {
 		surge_note_departure(&h->surge, mono_ms());
 		sweep_if_surging(h);
 	}
-	if (s->extra && s->extra->id && !h->shutting_down)
-		announce(h, s, false);
-	struct topic_link *links = sub_links(s);
-	for (int i = 0; i < s->nlinks; i++)
-		topic_unsubscribe(h->topics, &links[i]);
-	s->nlinks = 0;
-	if (s->replay) {
-		for (int i = 0; i < s->replay->npending; i++)
-			msg_unref(s->replay->pending[i]);
-		s->replay->npending = 0;
+	if (SUB_X(u) && SUB_X(u)->id && !h->shutting_down)
+		announce(h, u, false);
+	unlink_topics(h->topics, u);
+	if (u->replay) {
+		replay_cancel(u->replay);
+		u->replay = NULL;
 	}
-	if (h->shutting_down && h->nsubs == 0)
+	if (h->shutting_down && stream_set_count(h->streams) == 0)
 		event_active(h->done_ev, 0, 0);
-	sub_unref(s); /* the hub's reference */
 }
 
-/* ---- publish ----------------------------------------------------------- */
-
-static void deliver(struct hub *h, struct sub *s, struct msg *m)
+/* The stream's last reference went: what the subscriber owns goes too. */
+static void stream_release_cb(void *owner, struct stream *s)
 {
-	if (s->state == SUB_LIVE) {
-		if (sub_queue_msg(s, m, h->cfg->max_queue))
+	struct sub *u = sub_of(s);
+	match_rules_free(u->rules);
+	struct sub_extra *x = SUB_X(u);
+	if (x) {
+		free(x->id);
+		free(x->payload);
+		free(x->links);
+	}
+}
+
+/* ---- fan-out ------------------------------------------------------------- */
+
+static void deliver(struct hub *h, struct sub *u, struct msg *m)
+{
+	struct stream *s = &u->stream;
+	if (s->state == STREAM_LIVE) {
+		if (stream_queue_msg(s, m))
 			h->deliveries++;
-	} else if (s->state == SUB_REPLAYING) {
-		if (!sub_hold(s, m, replay_hold_limit(h)))
-			replay_extend(h, s, m->seq);
+	} else if (s->state == STREAM_REPLAYING && u->replay) {
+		replay_hold(u->replay, m);
 	}
 }
 
 /* Delivers m to the streams linked under name that may see it (and, for
- * the template list, whose selectors match it). */
+ * the template list, whose selectors match it). Streams close only at the
+ * end of the turn, so the links stay put meanwhile. */
 static void fan_out_topic(struct hub *h, const char *name, struct msg *m, bool test_topic)
 {
 	struct topic *t = topic_find(h->topics, name);
 	if (!t)
 		return;
-	/* A stream is linked to a topic once, so aborting the current one
-	 * never frees the saved next link. */
-	for (struct topic_link *l = t->links, *next; l; l = next) {
-		next = l->next;
-		struct sub *s = l->sub;
-		if (m->seq <= s->last_seq || !match_rules_may_see(s->rules, m))
+	for (struct topic_link *l = t->links; l; l = l->next) {
+		struct sub *u = l->sub;
+		if (m->seq <= u->stream.last_seq || !match_rules_may_see(u->rules, m))
 			continue;
-		if (test_topic && !match_rules_topic(s->rules, m))
+		if (test_topic && !match_rules_topic(u->rules, m))
 			continue;
-		deliver(h, s, m);
+		deliver(h, u, m);
 	}
 }
 
@@ -653,6 +481,23 @@ static void feed_cb(void *arg, struct msg *m)
 	free(h->last_id);
 	h->last_id = xstrdup(m->id);
 	fan_out(h, m);
+}
+
+/* The store lost continuity (store_feed.reset): updates may be missing
+ * between what each stream got and what the feed delivers next. Every
+ * stream ends cleanly; its client reconnects with Last-Event-ID and the
+ * replay says what it can (a reset, when its id is gone). */
+static void feed_reset_cb(void *arg, const char *why)
+{
+	struct hub *h = arg;
+	log_warn("the store's feed was reset (%s): ending %d streams so that they resume from history",
+		 why, stream_set_count(h->streams));
+	h->feed_resets++;
+	h->last_seq = 0;
+	free(h->last_id);
+	h->last_id = NULL;
+	for (struct stream *s = stream_set_first(h->streams); s; s = s->next)
+		stream_end(s);
 }
 
 /* A publish of this node was answered by the store (its update, when
@@ -699,15 +544,15 @@ static void announced_cb(void *arg, int status, const char *text)
 		log_warn("subscription update not published: %s", text);
 }
 
-/* Publishes, for each topic selector of s, the private update that says it
+/* Publishes, for each topic selector of u, the private update that says it
  * became active (or inactive), on the subscription's own IRI. */
-static void announce(struct hub *h, struct sub *s, bool active)
+static void announce(struct hub *h, struct sub *u, bool active)
 {
-	for (int i = 0; i < s->rules->ntopics; i++) {
-		const char *topic = selector_text(s->rules->sels[i]);
+	for (int i = 0; i < u->rules->ntopics; i++) {
+		const char *topic = selector_text(u->rules->sels[i]);
 		struct buf iri = {0}, doc = {0};
-		subscriptions_iri(&iri, topic, s->extra->id);
-		subscriptions_object(&doc, topic, s->extra->id, active, s->extra->payload, true);
+		subscriptions_iri(&iri, topic, SUB_X(u)->id);
+		subscriptions_object(&doc, topic, SUB_X(u)->id, active, SUB_X(u)->payload, true);
 		const char *topics[1] = {iri.p};
 		hub_publish(h, msg_new(NULL, topics, 1, NULL, -1, true, doc.p, doc.len),
 			    announced_cb, NULL);
@@ -723,14 +568,15 @@ int hub_subscriptions_json(struct hub *h, const char *topic, const char *subscri
 		return 404;
 	struct buf list = {0};
 	int n = 0;
-	for (struct sub *s = h->subs; s; s = s->next) {
-		const struct sub_extra *x = s->extra;
-		if (!x || !x->id || s->state == SUB_CLOSED || s->state == SUB_ENDING)
+	for (struct stream *s = stream_set_first(h->streams); s; s = s->next) {
+		const struct sub *u = sub_of(s);
+		const struct sub_extra *x = SUB_X(u);
+		if (!x || !x->id || s->state == STREAM_ENDING)
 			continue;
 		if (subscriber && strcmp(x->id, subscriber) != 0)
 			continue;
-		for (int i = 0; i < s->rules->ntopics; i++) {
-			const char *t = selector_text(s->rules->sels[i]);
+		for (int i = 0; i < u->rules->ntopics; i++) {
+			const char *t = selector_text(u->rules->sels[i]);
 			if (topic && strcmp(t, topic) != 0)
 				continue;
 			if (subscriber) { /* one subscription: the object itself */
@@ -766,9 +612,9 @@ int hub_subscriptions_json(struct hub *h, const char *topic, const char *subscri
 
 /* Probes s; a stream whose front needs a second write to notice that the
  * client left gets it at the next tick (a round trip later). */
-static void probe(struct hub *h, struct sub *s)
+static void probe(struct hub *h, struct stream *s)
 {
-	if (!sub_probe(s))
+	if (!stream_probe(s))
 		return;
 	h->probes++;
 	if (!s->probe_twice)
@@ -777,20 +623,20 @@ static void probe(struct hub *h, struct sub *s)
 		h->again_cap = h->again_cap ? h->again_cap * 2 : 64;
 		h->again = xrealloc(h->again, h->again_cap * sizeof *h->again);
 	}
-	h->again[h->nagain++] = sub_ref(s);
+	h->again[h->nagain++] = stream_ref(s);
 }
 
 /* The second write of last tick's probes (see probe). */
 static void probe_again(struct hub *h)
 {
-	struct sub **list = h->again;
+	struct stream **list = h->again;
 	size_t n = h->nagain;
 	h->again = NULL;
 	h->nagain = h->again_cap = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (sub_probe(list[i]))
+		if (stream_probe(list[i]))
 			h->probes++;
-		sub_unref(list[i]);
+		stream_unref(list[i]);
 	}
 	free(list);
 }
@@ -808,17 +654,17 @@ static void walk(struct hub *h, int64_t now, int64_t due_ms, int64_t *budget_p)
 	int64_t budget = *budget_p;
 	int64_t stall_ms = (int64_t)h->cfg->stall_timeout_s * 1000;
 	int64_t min_idle = due_ms < PROBE_MIN_IDLE_MS ? due_ms : PROBE_MIN_IDLE_MS;
-	for (struct sub *s = h->subs, *next; s; s = next) {
+	for (struct stream *s = stream_set_first(h->streams), *next; s; s = next) {
 		next = s->next;
 		int64_t idle = now - s->last_write_ms;
 		if (idle < min_idle || (idle < due_ms && budget <= 0))
 			break;
-		if (s->state == SUB_CLOSED || !s->headers_sent)
+		if (!s->headers_sent)
 			continue;
-		if (sub_queued(s) > 0) {
+		if (stream_queued(s) > 0) {
 			if (idle >= stall_ms) {
 				h->stalled++;
-				sub_abort(s, "no output written for the stall timeout");
+				stream_abort(s, "no output written for the stall timeout");
 			}
 		} else if (idle >= due_ms || budget > 0) {
 			probe(h, s);
@@ -842,13 +688,13 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	int64_t now = mono_ms();
 	probe_again(h);
 	int64_t interval_ms = (int64_t)h->cfg->heartbeat_s * 1000;
-	int64_t per_tick = (int64_t)h->nsubs * TICK_MS * 1000 / interval_ms;
+	int64_t per_tick = (int64_t)stream_set_count(h->streams) * TICK_MS * 1000 / interval_ms;
 	h->probe_credit += per_tick;
 	if (h->probe_credit > per_tick + 1000) /* no hoarding while none is due */
 		h->probe_credit = per_tick + 1000;
 	int64_t budget = h->probe_credit / 1000, before = budget;
 	int64_t due_ms = interval_ms - TICK_MS / 2; /* due within this tick: now */
-	if (surge_should_sweep(&h->surge, now, h->nsubs)) {
+	if (surge_should_sweep(&h->surge, now, stream_set_count(h->streams))) {
 		log_debug("a surge of streams: probing every stream");
 		due_ms = SWEEP;
 	}
@@ -861,7 +707,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
  * that a storm is swept at once rather than at the next tick. */
 static void sweep_if_surging(struct hub *h)
 {
-	if (!h->shutting_down && surge_should_sweep(&h->surge, mono_ms(), h->nsubs)) {
+	if (!h->shutting_down && surge_should_sweep(&h->surge, mono_ms(), stream_set_count(h->streams))) {
 		log_debug("a surge of streams: probing every stream");
 		event_active(h->sweep_ev, 0, 0);
 	}
@@ -889,14 +735,18 @@ void hub_stats_json(struct hub *h, struct buf *out)
 		   ",\"refused_capacity\":%" PRIu64 ",\"refused_client\":%" PRIu64
 		   ",\"clients\":%zu"
 		   ",\"commits\":%" PRId64 ",\"expired\":%" PRId64
+		   ",\"store\":\"%s\",\"store_connected\":%s,\"store_reconnects\":%" PRId64
+		   ",\"store_lag_ms\":%" PRId64 ",\"feed_resets\":%" PRIu64
 		   ",\"last_id\":",
-		   h->nsubs, topic_count(h->topics) - (topic_find(h->topics, TEMPLATE_SUBSCRIBERS) != NULL),
+		   stream_set_count(h->streams), topic_count(h->topics) - (topic_find(h->topics, TEMPLATE_SUBSCRIBERS) != NULL),
 		   st.stored, h->published,
-		   h->deliveries, h->replayed, h->drops, h->duplicates, h->conflicts,
+		   h->deliveries + h->replay.delivered, h->replay.replayed,
+		   stream_set_drops(h->streams), h->duplicates, h->conflicts,
 		   h->store_errors + (uint64_t)st.errors, h->streams_opened,
 		   h->streams_closed, h->probes, h->surge.sweeps, h->stalled,
 		   h->refused_capacity, h->refused_client, clients_count(h->clients),
-		   st.commits, st.expired);
+		   st.commits, st.expired, h->store->name ? h->store->name : "?",
+		   st.connected ? "true" : "false", st.reconnects, st.lag_ms, h->feed_resets);
 	if (h->last_id)
 		buf_add_json_string(out, h->last_id, strlen(h->last_id));
 	else
@@ -918,10 +768,11 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
 static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct hub *h = arg;
-	if (h->nsubs > 0)
-		log_warn("shutdown: cutting %d streams that did not finish in time", h->nsubs);
-	while (h->subs)
-		sub_abort(h->subs, "shutdown deadline");
+	if (stream_set_count(h->streams) > 0)
+		log_warn("shutdown: cutting %d streams that did not finish in time", stream_set_count(h->streams));
+	while (stream_set_first(h->streams))
+		stream_abort(stream_set_first(h->streams), "shutdown deadline");
+	stream_set_reap(h->streams);
 	event_active(h->done_ev, 0, 0);
 }
 
@@ -931,9 +782,9 @@ void hub_shutdown(struct hub *h, int deadline_ms, void (*done)(void *), void *ar
 	h->done = done;
 	h->done_arg = arg;
 	event_del(h->tick_ev);
-	for (struct sub *s = h->subs; s; s = s->next)
-		sub_end(s);
-	if (h->nsubs == 0) {
+	for (struct stream *s = stream_set_first(h->streams); s; s = s->next)
+		stream_end(s);
+	if (stream_set_count(h->streams) == 0) {
 		event_active(h->done_ev, 0, 0);
 		return;
 	}

@@ -1,9 +1,11 @@
-/* hub.h -- the hub: every open stream, the topic registry, the publish
- * pipeline (store, then fan out in order), replay from history with no gap
- * and no duplicate, liveness (every stream written often enough that a departed client
- * is noticed: probes, heartbeats, sweeps in a surge, the stall cut), the
- * per-client cap, counters and the graceful shutdown. All of
- * it runs on the event loop thread. */
+/* hub.h -- the hub: the subscribers of every open stream (the stream set,
+ * stream.h, owns the streams themselves), the topic registry, the publish
+ * pipeline (the store orders and commits; the hub fans out from the
+ * store's feed), replay from history (replay.h), liveness (every stream
+ * written often enough that a departed client is noticed: probes,
+ * heartbeats, sweeps in a surge, the stall cut), the per-client cap,
+ * counters and the graceful shutdown. All of it runs on the event loop
+ * thread. */
 #ifndef HUBD_HUB_H
 #define HUBD_HUB_H
 
@@ -17,7 +19,6 @@
 struct event_base;
 struct settings;
 struct msg;
-struct sub;
 struct match_rules;
 
 struct hub;
@@ -77,19 +78,5 @@ void hub_stats_json(struct hub *h, struct buf *out);
 void hub_shutdown(struct hub *h, int deadline_ms, void (*done)(void *), void *arg);
 bool hub_shutting_down(const struct hub *h);
 
-/* For sub.c. */
-struct event_base *hub_base(struct hub *h);
-/* The epoll set of every stream's descriptor (epoll_event.data.ptr: the
- * sub); the loop hands what it reports to sub_events. */
-int hub_watch_fd(const struct hub *h);
-void hub_mark_dirty(struct hub *h, struct sub *s);
-void hub_sub_drained(struct hub *h, struct sub *s); /* queue empty again, or
-						     * a replaying stream wrote */
-void hub_sub_wrote(struct hub *h, struct sub *s);   /* bytes left: now idle since now */
-void hub_sub_closed(struct hub *h, struct sub *s);  /* unlink, drop ref */
-void hub_count_drop(struct hub *h);
-size_t hub_max_queue(const struct hub *h);
-/* The settings the hub was created with (borrowed). */
-const struct settings *hub_settings(const struct hub *h);
 
 #endif

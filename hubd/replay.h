@@ -1,0 +1,63 @@
+/* replay.h -- one stream's replay from history (a subscribe with
+ * Last-Event-ID): the store is read in pages up to the last update the
+ * feed had delivered when the replay began, while the live updates that
+ * arrive meanwhile are held back, so the stream gets every update after
+ * the one it names, in order, with no gap and no duplicate between
+ * history and live; then the stream goes live. A replay paces itself so
+ * that the stream stays within max-queue (see replay.c). Loop thread
+ * only. */
+#ifndef HUBD_REPLAY_H
+#define HUBD_REPLAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+struct match_rules;
+struct msg;
+struct stream;
+struct replay;
+
+/* What every replay of one hub shares; the owner's, borrowed by each
+ * replay for its life. */
+struct replay_env {
+	struct store *store;
+	size_t max_queue;    /* the streams' limit (stream_set_config) */
+	uint64_t replayed;   /* updates queued from history */
+	uint64_t delivered;  /* held-back live updates queued at the end */
+	/* The replay of s is over: the stream is live (or ending). The replay
+	 * frees itself after this returns; the owner forgets its pointer.
+	 * Not called for a replay that replay_start finished at once, nor
+	 * after replay_cancel. */
+	void (*finished)(void *owner, struct stream *s);
+	void *owner;
+};
+
+/* Starts the replay of stream s (in STREAM_REPLAYING, response not
+ * started) of every update after last_event_id ("earliest": from the
+ * oldest retained) up to upto, the position of the last update the feed
+ * delivered (upto_id its id, NULL when the store holds none), through the
+ * store, with rules deciding what s may receive (borrowed: they must
+ * outlive the replay). An id the store does not know makes the response
+ * say so (X-Hubd-Replay: reset, a hubd-replay-reset event) and replays all
+ * that is retained. Returns the replay, which holds a reference on s, or
+ * NULL when it is over already (nothing stored: s is live). Cannot fail
+ * (a store error closes s later). */
+struct replay *replay_start(struct replay_env *env, struct stream *s,
+			    const struct match_rules *rules, const char *last_event_id,
+			    store_pos upto, const char *upto_id);
+/* Live update m (committed after upto) for the replaying stream: held back
+ * until the replay is done (a reference), unless the replay covers it
+ * already. When the hold-back would pin more than max_queue / 2, it is
+ * dropped and the replay reads those updates from the store instead. */
+void replay_hold(struct replay *r, struct msg *m);
+/* The stream's queue shrank (stream_set_config.drained): asks for the next
+ * page, or finishes the replay once it is written out. */
+void replay_drained(struct replay *r);
+/* The stream closed: drops what the replay holds; a page query still out
+ * finishes the freeing when it returns. No callback follows. */
+void replay_cancel(struct replay *r);
+
+#endif
