@@ -20,21 +20,13 @@
 #include "settings.h"
 #include "stream.h"
 #include "subscriptions.h"
-#include "surge.h"
+#include "liveness.h"
 #include "topic.h"
 /* Subscribers with URI-template selectors are linked under this topic
  * name, which no update can have (topics are never empty); every update
  * visits them and tests their templates. */
 #define TEMPLATE_SUBSCRIBERS ""
 
-/* The liveness walk (tick_cb) runs this often. */
-#define TICK_MS 250
-/* No stream written this recently is probed, but in a sweep. */
-#define PROBE_MIN_IDLE_MS (TICK_MS + TICK_MS / 2)
-/* A sweep probes every stream, however recently written: one written
- * just before its client left would be passed over and keep its place
- * until the next sweep or its heartbeat. */
-#define SWEEP 0
 /* A client at its cap gets its streams probed at most this often. */
 #define CLIENT_PROBE_GAP_MS 1000
 
@@ -102,12 +94,7 @@ struct hub {
 	struct stream_set *streams;   /* every open stream (struct sub) */
 	struct replay_env replay;     /* what the replays share */
 	struct client_table *clients; /* streams per address (the per-client cap) */
-	struct event *tick_ev;
-	struct event *sweep_ev; /* a sweep at once, outside any stream's call */
-	struct surge surge;
-	int64_t probe_credit;   /* probes the budget allows now, in thousandths */
-	struct stream **again;  /* probed last tick, to be probed once more (held) */
-	size_t nagain, again_cap;
+	struct liveness *liveness;    /* heartbeats, probes, sweeps, stall cut */
 	store_pos last_seq; /* the last update the feed delivered */
 	char *last_id;    /* its id, or NULL while the store is empty */
 	int64_t started_ms;
@@ -120,11 +107,9 @@ struct hub {
 	/* counters */
 	uint64_t published, duplicates, conflicts, store_errors, deliveries;
 	uint64_t streams_opened, streams_closed;
-	uint64_t probes, stalled, refused_capacity, refused_client, feed_resets;
+	uint64_t refused_capacity, refused_client, feed_resets;
 };
 
-static void tick_cb(evutil_socket_t fd, short what, void *arg);
-static void sweep_cb(evutil_socket_t fd, short what, void *arg);
 static void done_cb(evutil_socket_t fd, short what, void *arg);
 static void deadline_cb(evutil_socket_t fd, short what, void *arg);
 static void feed_cb(void *arg, struct msg *m);
@@ -143,7 +128,6 @@ struct hub *hub_new(struct event_base *base, const struct settings *cfg,
 	h->store = store;
 	h->topics = topic_registry_new();
 	h->clients = clients_new();
-	surge_init(&h->surge);
 	h->last_seq = store->last_seq;
 	h->last_id = store->last_id ? xstrdup(store->last_id) : NULL;
 	store->ops->subscribe(store, &(struct store_feed){
@@ -163,14 +147,11 @@ struct hub *hub_new(struct event_base *base, const struct settings *cfg,
 	h->streams = stream_set_new(base, &sc);
 	h->replay = (struct replay_env){.store = store, .max_queue = cfg->max_queue,
 					.finished = replay_finished_cb, .owner = h};
-	h->tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, h);
-	h->sweep_ev = event_new(base, -1, 0, sweep_cb, h);
+	h->liveness = liveness_new(base, h->streams, cfg->heartbeat_s, cfg->stall_timeout_s);
 	h->done_ev = event_new(base, -1, 0, done_cb, h);
 	h->deadline_ev = event_new(base, -1, 0, deadline_cb, h);
-	if (!h->tick_ev || !h->sweep_ev || !h->done_ev || !h->deadline_ev)
+	if (!h->done_ev || !h->deadline_ev)
 		fatal("cannot create the hub's events");
-	struct timeval tv = {.tv_sec = 0, .tv_usec = TICK_MS * 1000};
-	event_add(h->tick_ev, &tv);
 	return h;
 }
 
@@ -178,12 +159,9 @@ void hub_free(struct hub *h)
 {
 	if (!h)
 		return;
-	for (size_t i = 0; i < h->nagain; i++)
-		stream_unref(h->again[i]);
-	free(h->again);
+	liveness_free(h->liveness); /* first: it holds streams */
+	h->liveness = NULL;
 	stream_set_free(h->streams); /* closes and reaps every stream */
-	event_free(h->tick_ev);
-	event_free(h->sweep_ev);
 	event_free(h->done_ev);
 	event_free(h->deadline_ev);
 	topic_registry_free(h->topics);
@@ -205,8 +183,6 @@ bool hub_shutting_down(const struct hub *h)
 /* ---- streams ----------------------------------------------------------- */
 
 static void announce(struct hub *h, struct sub *u, bool active);
-static void probe(struct hub *h, struct stream *s);
-static void sweep_if_surging(struct hub *h);
 
 /* Probes the streams of client c (at its cap: a browser that keeps
  * reconnecting leaves dead streams behind it), at most once a second. */
@@ -216,7 +192,7 @@ static void probe_client(struct hub *h, struct client *c, int64_t now)
 		return;
 	c->probed_ms = now;
 	for (struct sub *u = c->streams; u; u = SUB_X(u)->client_next)
-		probe(h, &u->stream);
+		liveness_probe(h->liveness, &u->stream);
 }
 
 /* Takes a place for a new stream from addr under the per-client cap.
@@ -308,7 +284,7 @@ static int admit(struct hub *h, const char *addr, struct client **client, char *
 	}
 	if (stream_set_count(h->streams) >= h->cfg->max_subscribers) {
 		/* Dead streams may be what fills the hub: sweep for them. */
-		surge_request(&h->surge);
+		liveness_request_sweep(h->liveness);
 		h->refused_capacity++;
 		snprintf(err, errlen, "too many subscribers");
 		return 503;
@@ -325,8 +301,7 @@ static int admit(struct hub *h, const char *addr, struct client **client, char *
 
 int hub_subscribe(struct hub *h, const struct hub_sub_request *req, char *err, size_t errlen)
 {
-	surge_note_arrival(&h->surge, mono_ms());
-	sweep_if_surging(h);
+	liveness_note_arrival(h->liveness);
 	struct client *client;
 	int status = admit(h, req->client_addr, &client, err, errlen);
 	if (status != 0) {
@@ -396,10 +371,8 @@ static void stream_closed_cb(void *owner, struct stream *s)
 	struct sub *u = sub_of(s);
 	client_unlink(h, u);
 	h->streams_closed++;
-	if (!h->shutting_down) {
-		surge_note_departure(&h->surge, mono_ms());
-		sweep_if_surging(h);
-	}
+	if (!h->shutting_down && h->liveness)
+		liveness_note_departure(h->liveness);
 	if (SUB_X(u) && SUB_X(u)->id && !h->shutting_down)
 		announce(h, u, false);
 	unlink_topics(h->topics, u);
@@ -608,123 +581,14 @@ int hub_subscriptions_json(struct hub *h, const char *topic, const char *subscri
 	return 200;
 }
 
-/* ---- heartbeat, stats, shutdown ------------------------------------------ */
-
-/* Probes s; a stream whose front needs a second write to notice that the
- * client left gets it at the next tick (a round trip later). */
-static void probe(struct hub *h, struct stream *s)
-{
-	if (!stream_probe(s))
-		return;
-	h->probes++;
-	if (!s->probe_twice)
-		return;
-	if (h->nagain == h->again_cap) {
-		h->again_cap = h->again_cap ? h->again_cap * 2 : 64;
-		h->again = xrealloc(h->again, h->again_cap * sizeof *h->again);
-	}
-	h->again[h->nagain++] = stream_ref(s);
-}
-
-/* The second write of last tick's probes (see probe). */
-static void probe_again(struct hub *h)
-{
-	struct stream **list = h->again;
-	size_t n = h->nagain;
-	h->again = NULL;
-	h->nagain = h->again_cap = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (stream_probe(list[i]))
-			h->probes++;
-		stream_unref(list[i]);
-	}
-	free(list);
-}
-
-/* Probes the streams idle for at least due_ms, and up to budget more of
- * the longest idle (but none written in the last PROBE_MIN_IDLE_MS), and cuts
- * those whose queued output has not moved for the stall timeout (checked
- * as streams come due: a stall is noticed within a heartbeat after the
- * timeout, at the latest). The walk goes from the longest idle and stops
- * at the first stream that is due for nothing. A stream with output queued is not probed (its own bytes
- * will tell); one whose response has not started (its replay query is
- * out) is passed. */
-static void walk(struct hub *h, int64_t now, int64_t due_ms, int64_t *budget_p)
-{
-	int64_t budget = *budget_p;
-	int64_t stall_ms = (int64_t)h->cfg->stall_timeout_s * 1000;
-	int64_t min_idle = due_ms < PROBE_MIN_IDLE_MS ? due_ms : PROBE_MIN_IDLE_MS;
-	for (struct stream *s = stream_set_first(h->streams), *next; s; s = next) {
-		next = s->next;
-		int64_t idle = now - s->last_write_ms;
-		if (idle < min_idle || (idle < due_ms && budget <= 0))
-			break;
-		if (!s->headers_sent)
-			continue;
-		if (stream_queued(s) > 0) {
-			if (idle >= stall_ms) {
-				h->stalled++;
-				stream_abort(s, "no output written for the stall timeout");
-			}
-		} else if (idle >= due_ms || budget > 0) {
-			probe(h, s);
-			budget -= idle < due_ms;
-		}
-	}
-	*budget_p = budget;
-}
-
-/* Every TICK_MS. Every stream is written at least once a heartbeat: the
- * longest idle streams get a comment, spread evenly over the interval (a
- * budget of nsubs / heartbeat probes a second, counted in thousandths so
- * that a few streams are not probed every tick), which keeps proxies from
- * timing out and doubles as the probe that notices a client which left
- * (the web server relays the write and meets the client's reset). When
- * the probes, or arrivals, show a surge, or a subscriber was refused at
- * capacity, every stream is probed at once (a sweep). */
-static void tick_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct hub *h = arg;
-	int64_t now = mono_ms();
-	probe_again(h);
-	int64_t interval_ms = (int64_t)h->cfg->heartbeat_s * 1000;
-	int64_t per_tick = (int64_t)stream_set_count(h->streams) * TICK_MS * 1000 / interval_ms;
-	h->probe_credit += per_tick;
-	if (h->probe_credit > per_tick + 1000) /* no hoarding while none is due */
-		h->probe_credit = per_tick + 1000;
-	int64_t budget = h->probe_credit / 1000, before = budget;
-	int64_t due_ms = interval_ms - TICK_MS / 2; /* due within this tick: now */
-	if (surge_should_sweep(&h->surge, now, stream_set_count(h->streams))) {
-		log_debug("a surge of streams: probing every stream");
-		due_ms = SWEEP;
-	}
-	walk(h, now, due_ms, &budget);
-	h->probe_credit -= (before - budget) * 1000;
-}
-
-/* Checks for a surge as each arrival or departure is counted (called from
- * inside a stream's close, so the sweep itself waits for sweep_cb), so
- * that a storm is swept at once rather than at the next tick. */
-static void sweep_if_surging(struct hub *h)
-{
-	if (!h->shutting_down && surge_should_sweep(&h->surge, mono_ms(), stream_set_count(h->streams))) {
-		log_debug("a surge of streams: probing every stream");
-		event_active(h->sweep_ev, 0, 0);
-	}
-}
-
-static void sweep_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct hub *h = arg;
-	int64_t no_budget = 0;
-	if (!h->shutting_down)
-		walk(h, mono_ms(), SWEEP, &no_budget);
-}
+/* ---- stats, shutdown ------------------------------------------------------ */
 
 void hub_stats_json(struct hub *h, struct buf *out)
 {
 	struct store_stats st;
 	h->store->ops->stats(h->store, &st);
+	struct liveness_stats ls;
+	liveness_stats(h->liveness, &ls);
 	buf_printf(out,
 		   "{\"subscribers\":%d,\"topics\":%zu,\"updates_stored\":%" PRId64
 		   ",\"updates_published\":%" PRIu64 ",\"deliveries\":%" PRIu64
@@ -743,7 +607,7 @@ void hub_stats_json(struct hub *h, struct buf *out)
 		   h->deliveries + h->replay.delivered, h->replay.replayed,
 		   stream_set_drops(h->streams), h->duplicates, h->conflicts,
 		   h->store_errors + (uint64_t)st.errors, h->streams_opened,
-		   h->streams_closed, h->probes, h->surge.sweeps, h->stalled,
+		   h->streams_closed, ls.probes, ls.sweeps, ls.stalled,
 		   h->refused_capacity, h->refused_client, clients_count(h->clients),
 		   st.commits, st.expired, h->store->name ? h->store->name : "?",
 		   st.connected ? "true" : "false", st.reconnects, st.lag_ms, h->feed_resets);
@@ -781,7 +645,7 @@ void hub_shutdown(struct hub *h, int deadline_ms, void (*done)(void *), void *ar
 	h->shutting_down = true;
 	h->done = done;
 	h->done_arg = arg;
-	event_del(h->tick_ev);
+	liveness_stop(h->liveness);
 	for (struct stream *s = stream_set_first(h->streams); s; s = s->next)
 		stream_end(s);
 	if (stream_set_count(h->streams) == 0) {
