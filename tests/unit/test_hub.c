@@ -1,0 +1,523 @@
+/* test_hub.c -- the core in-process: the hub, its streams, replay, the
+ * slow-consumer cut, capacity and shutdown, over a real store and Unix
+ * socketpairs standing in for the web server's connections. Each test
+ * drives the event loop itself until what it waits for has happened, or
+ * fails at a deadline. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "ctl_proto.h"
+#include "fcgi_decode.h"
+#include "hub.h"
+#include "match.h"
+#include "msg.h"
+#include "settings.h"
+#include "store/sqlite.h"
+#include "testlib.h"
+#include "util.h"
+
+#define DEADLINE_MS 10000 /* no wait in these tests takes this long */
+
+/* ---- fixture: a hub on a store, driven by hand ---------------------------- */
+
+struct fixture {
+	struct event_base *base;
+	struct settings cfg;
+	struct store *store;
+	struct hub *hub;
+	char dir[256];
+	char db[300];
+};
+
+static void fixture_open_store(struct fixture *f)
+{
+	struct store_sqlite_config sc = {.path = f->db, .sync_full = false};
+	char err[512] = "";
+	f->store = store_sqlite_open(f->base, &sc, err, sizeof err);
+	if (!f->store) {
+		fprintf(stderr, "store_sqlite_open: %s\n", err);
+		exit(1);
+	}
+}
+
+/* A hub with the default settings, changed by tune (may be NULL) first. */
+static void fixture_init(struct fixture *f, void (*tune)(struct settings *))
+{
+	memset(f, 0, sizeof *f);
+	signal(SIGPIPE, SIG_IGN); /* as hubd: a closed peer is an EPIPE */
+	const char *tmp = getenv("TMPDIR");
+	snprintf(f->dir, sizeof f->dir, "%s/hubd-test-hub-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(f->dir)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	snprintf(f->db, sizeof f->db, "%s/hub.db", f->dir);
+	f->base = event_base_new();
+	settings_defaults(&f->cfg);
+	f->cfg.retry_lo_ms = f->cfg.retry_hi_ms = 0; /* no retry: line */
+	if (tune)
+		tune(&f->cfg);
+	fixture_open_store(f);
+	f->hub = hub_new(f->base, &f->cfg, f->store);
+}
+
+static void remove_db_files(const struct fixture *f)
+{
+	static const char *const suffix[] = {"", "-wal", "-shm"};
+	char p[320];
+	for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+		snprintf(p, sizeof p, "%s%s", f->db, suffix[i]);
+		unlink(p);
+	}
+	rmdir(f->dir);
+}
+
+/* Tears down as hubd's main does: store first (it answers what is
+ * queued), then the hub. */
+static void fixture_free(struct fixture *f)
+{
+	if (f->store)
+		f->store->ops->close(f->store);
+	hub_free(f->hub);
+	event_base_free(f->base);
+	settings_free(&f->cfg);
+	remove_db_files(f);
+}
+
+/* Runs the loop until done(arg) or the deadline; returns done's last
+ * answer. The store's threads finish on their own time: wait in poll,
+ * not in a busy loop. */
+static bool run_until(struct fixture *f, bool (*done)(void *), void *arg)
+{
+	int64_t end = mono_ms() + DEADLINE_MS;
+	while (!done(arg)) {
+		if (mono_ms() > end)
+			return false;
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+		poll(NULL, 0, 1);
+	}
+	return true;
+}
+
+/* ---- a subscriber: the web server's end of the connection ----------------- */
+
+struct peer {
+	int fd;          /* our end; hubd has the other */
+	int mode;        /* CTL_MODE_CGI or CTL_MODE_FCGI */
+	struct buf raw;  /* every byte received */
+	struct buf sse;  /* the response (FastCGI: the decoded STDOUT) */
+	bool eof;
+	bool ended;      /* FastCGI END_REQUEST seen */
+};
+
+/* Reads what has arrived (non-blocking); decodes FastCGI framing. */
+static void peer_read(struct peer *p)
+{
+	char chunk[65536];
+	for (;;) {
+		ssize_t n = recv(p->fd, chunk, sizeof chunk, MSG_DONTWAIT);
+		if (n > 0) {
+			buf_add(&p->raw, chunk, (size_t)n);
+			continue;
+		}
+		if (n == 0)
+			p->eof = true;
+		break;
+	}
+	if (p->mode == CTL_MODE_FCGI) {
+		int ended = 0;
+		p->sse.len = 0;
+		if (fcgi_decode(p->raw.p, p->raw.len, 1, &p->sse, &ended, NULL) >= 0)
+			p->ended = ended;
+	} else {
+		p->sse.len = 0;
+		buf_add(&p->sse, p->raw.p ? p->raw.p : "", p->raw.len);
+	}
+	buf_addc(&p->sse, '\0');
+	p->sse.len--;
+}
+
+static void peer_free(struct peer *p)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	buf_free(&p->raw);
+	buf_free(&p->sse);
+}
+
+/* Subscribes a new peer to topic (and last_event_id, NULL for none);
+ * returns hub_subscribe's status. */
+static int subscribe(struct fixture *f, struct peer *p, int mode, const char *topic,
+		     const char *last_event_id, const char *addr)
+{
+	memset(p, 0, sizeof *p);
+	p->mode = mode;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		perror("socketpair");
+		exit(1);
+	}
+	p->fd = sv[0];
+	const char *topics[1] = {topic};
+	struct hub_sub_request req = {
+		.fd = sv[1],
+		.mode = mode,
+		.request_id = 1,
+		.rules = match_rules_new(topics, 1, NULL, 0),
+		.last_event_id = last_event_id,
+		.client_addr = addr,
+	};
+	char err[256];
+	return hub_subscribe(f->hub, &req, err, sizeof err);
+}
+
+/* How many times needle occurs in the peer's response so far. */
+static int count_of(struct peer *p, const char *needle)
+{
+	peer_read(p);
+	int n = 0;
+	for (const char *s = p->sse.p; s && (s = strstr(s, needle)); s += strlen(needle))
+		n++;
+	return n;
+}
+
+/* The ids of the events received, "id1,id2,...". */
+static const char *ids_of(struct peer *p)
+{
+	static char out[4096];
+	out[0] = '\0';
+	peer_read(p);
+	size_t len = 0;
+	for (const char *s = p->sse.p; s && (s = strstr(s, "\nid: ")); s += 5) {
+		const char *e = strchr(s + 5, '\n');
+		if (!e)
+			break;
+		len += (size_t)snprintf(out + len, sizeof out - len, "%s%.*s", len ? "," : "",
+					(int)(e - s - 5), s + 5);
+	}
+	return out;
+}
+
+struct wait_events {
+	struct peer *p;
+	int n;
+};
+
+static bool has_events(void *arg)
+{
+	struct wait_events *w = arg;
+	return count_of(w->p, "\nid: ") >= w->n;
+}
+
+static bool peer_closed(void *arg)
+{
+	struct peer *p = arg;
+	peer_read(p);
+	return p->eof;
+}
+
+/* ---- publishing ------------------------------------------------------------ */
+
+struct published {
+	int n;
+	int status[64];
+};
+
+static void on_published(void *arg, int status, const char *text)
+{
+	struct published *r = arg;
+	if (r->n < 64)
+		r->status[r->n] = status;
+	r->n++;
+}
+
+static void publish(struct fixture *f, struct published *r, const char *id, const char *topic,
+		    const char *data)
+{
+	const char *topics[1] = {topic};
+	hub_publish(f->hub, msg_new(id, topics, 1, NULL, -1, false, data, strlen(data)),
+		    on_published, r);
+}
+
+struct wait_count {
+	int *n;
+	int want;
+};
+
+static bool count_reached(void *arg)
+{
+	struct wait_count *w = arg;
+	return *w->n >= w->want;
+}
+
+/* Publishes and waits for the answers: n updates id prefix1..prefixN. */
+static void publish_n(struct fixture *f, const char *prefix, int first, int n, const char *topic)
+{
+	struct published r = {0};
+	for (int i = 0; i < n; i++) {
+		char id[32];
+		snprintf(id, sizeof id, "%s%d", prefix, first + i);
+		publish(f, &r, id, topic, "x");
+	}
+	CHECK(run_until(f, count_reached, &(struct wait_count){&r.n, n}));
+	for (int i = 0; i < n && i < 64; i++)
+		CHECK(r.status[i] == 200);
+}
+
+/* The value of counter name in hubctl stats' JSON, or -1. */
+static long long stat_of(struct fixture *f, const char *name)
+{
+	struct buf b = {0}, key = {0};
+	hub_stats_json(f->hub, &b);
+	buf_printf(&key, "\"%s\":", name);
+	buf_addc(&b, '\0');
+	const char *at = strstr(b.p, key.p);
+	long long v = at ? strtoll(at + key.len, NULL, 10) : -1;
+	buf_free(&b);
+	buf_free(&key);
+	return v;
+}
+
+/* ---- tests ----------------------------------------------------------------- */
+
+/* A live stream gets its topic's updates in order, nothing else, after
+ * the response header. */
+static void test_live_delivery(void)
+{
+	struct fixture f;
+	fixture_init(&f, NULL);
+	struct peer p;
+	CHECK(subscribe(&f, &p, CTL_MODE_CGI, "a", NULL, NULL) == 0);
+	struct published r = {0};
+	publish(&f, &r, "a1", "a", "one");
+	publish(&f, &r, "b1", "b", "other");
+	publish(&f, &r, "a2", "a", "two\nlines");
+	CHECK(run_until(&f, count_reached, &(struct wait_count){&r.n, 3}));
+	CHECK(run_until(&f, has_events, &(struct wait_events){&p, 2}));
+	CHECK_STR_EQ(ids_of(&p), "a1,a2");
+	CHECK(strncmp(p.sse.p, "Status: 200 OK\r\nContent-Type: text/event-stream\r\n", 48) == 0);
+	CHECK(strstr(p.sse.p, "data: two\ndata: lines\n\n") != NULL);
+	CHECK(strstr(p.sse.p, "other") == NULL);
+	CHECK(stat_of(&f, "deliveries") == 2);
+	peer_free(&p);
+	fixture_free(&f);
+}
+
+/* A FastCGI stream is framed as records for its request id, and ends
+ * with an empty STDOUT and END_REQUEST at shutdown, after which every
+ * stream is gone and done runs. */
+static bool flag_set(void *arg)
+{
+	return *(bool *)arg;
+}
+
+static void set_flag(void *arg)
+{
+	*(bool *)arg = true;
+}
+
+static void test_fcgi_framing_and_shutdown(void)
+{
+	struct fixture f;
+	fixture_init(&f, NULL);
+	struct peer p, q;
+	CHECK(subscribe(&f, &p, CTL_MODE_FCGI, "a", NULL, NULL) == 0);
+	CHECK(subscribe(&f, &q, CTL_MODE_CGI, "a", NULL, NULL) == 0);
+	publish_n(&f, "u", 1, 2, "a");
+	CHECK(run_until(&f, has_events, &(struct wait_events){&p, 2}));
+	CHECK_STR_EQ(ids_of(&p), "u1,u2");
+	CHECK(!p.ended);
+	bool done = false;
+	hub_shutdown(f.hub, 5000, set_flag, &done);
+	CHECK(run_until(&f, flag_set, &done));
+	CHECK(run_until(&f, peer_closed, &p));
+	CHECK(run_until(&f, peer_closed, &q));
+	peer_read(&p);
+	CHECK(p.ended);
+	CHECK(stat_of(&f, "subscribers") == 0);
+	/* A stream asked for while shutting down is refused with 503. */
+	struct peer late;
+	CHECK(subscribe(&f, &late, CTL_MODE_CGI, "a", NULL, NULL) == 503);
+	peer_free(&late);
+	peer_free(&p);
+	peer_free(&q);
+	fixture_free(&f);
+}
+
+/* Last-Event-ID: exactly the updates after it, then live ones, no gap and
+ * no duplicate, also for updates published while the replay query is
+ * out; the response names the newest stored id. */
+static void test_replay_then_live(void)
+{
+	struct fixture f;
+	fixture_init(&f, NULL);
+	publish_n(&f, "h", 1, 5, "a");
+	publish_n(&f, "o", 1, 2, "b");
+	struct peer p;
+	CHECK(subscribe(&f, &p, CTL_MODE_CGI, "a", "h2", NULL) == 0);
+	/* Published before the replay's page can have come back. */
+	struct published r = {0};
+	publish(&f, &r, "l1", "a", "live");
+	publish(&f, &r, "l2", "a", "live");
+	CHECK(run_until(&f, has_events, &(struct wait_events){&p, 5}));
+	CHECK(run_until(&f, count_reached, &(struct wait_count){&r.n, 2}));
+	publish_n(&f, "l", 3, 1, "a");
+	CHECK(run_until(&f, has_events, &(struct wait_events){&p, 6}));
+	CHECK_STR_EQ(ids_of(&p), "h3,h4,h5,l1,l2,l3");
+	CHECK(strstr(p.sse.p, "Last-Event-ID: o2\r\n") != NULL);
+	CHECK(strstr(p.sse.p, "X-Hubd-Replay") == NULL);
+	CHECK(stat_of(&f, "replayed") >= 3);
+	peer_free(&p);
+	fixture_free(&f);
+}
+
+/* An unknown Last-Event-ID replays all that is retained and says so. */
+static void test_replay_unknown_id(void)
+{
+	struct fixture f;
+	fixture_init(&f, NULL);
+	publish_n(&f, "h", 1, 3, "a");
+	struct peer p;
+	CHECK(subscribe(&f, &p, CTL_MODE_CGI, "a", "nope", NULL) == 0);
+	CHECK(run_until(&f, has_events, &(struct wait_events){&p, 3}));
+	CHECK_STR_EQ(ids_of(&p), "h1,h2,h3");
+	CHECK(strstr(p.sse.p, "X-Hubd-Replay: reset\r\n") != NULL);
+	CHECK(strstr(p.sse.p, "event: hubd-replay-reset\ndata: {\"lastEventID\":\"nope\"}") != NULL);
+	peer_free(&p);
+	fixture_free(&f);
+}
+
+/* A reader that stops reading is cut once its queue passes max-queue,
+ * counted as a drop; the others go on receiving. */
+static void small_queue(struct settings *c)
+{
+	c->max_queue = 64 * 1024;
+}
+
+struct wait_stat {
+	struct fixture *f;
+	const char *name;
+	long long want;
+};
+
+static bool stat_reached(void *arg)
+{
+	struct wait_stat *w = arg;
+	return stat_of(w->f, w->name) >= w->want;
+}
+
+/* Publishes answered, while the fast reader keeps reading. */
+struct wait_reading {
+	int *n;
+	int want;
+	struct peer *reader;
+};
+
+static bool answered_reading(void *arg)
+{
+	struct wait_reading *w = arg;
+	peer_read(w->reader);
+	return *w->n >= w->want;
+}
+
+static void test_slow_consumer_cut(void)
+{
+	struct fixture f;
+	fixture_init(&f, small_queue);
+	struct peer slow, fast;
+	CHECK(subscribe(&f, &slow, CTL_MODE_CGI, "a", NULL, NULL) == 0);
+	CHECK(subscribe(&f, &fast, CTL_MODE_CGI, "a", NULL, NULL) == 0);
+	char data[4096];
+	memset(data, 'x', sizeof data - 1);
+	data[sizeof data - 1] = '\0';
+	/* Bursts well under max-queue (a burst lands in one loop turn), until
+	 * more than the socket buffers and max-queue hold together. */
+	int total = 0;
+	for (int round = 0; round < 1000 && stat_of(&f, "drops") < 1; round++) {
+		struct published r = {0};
+		for (int i = 0; i < 10; i++) {
+			char id[32];
+			snprintf(id, sizeof id, "d%d", total++);
+			publish(&f, &r, id, "a", data);
+		}
+		CHECK(run_until(&f, answered_reading, &(struct wait_reading){&r.n, 10, &fast}));
+	}
+	CHECK(run_until(&f, stat_reached, &(struct wait_stat){&f, "drops", 1}));
+	CHECK(stat_of(&f, "drops") == 1);
+	CHECK(run_until(&f, peer_closed, &slow));
+	CHECK(run_until(&f, has_events, &(struct wait_events){&fast, total}));
+	CHECK(stat_of(&f, "subscribers") == 1);
+	peer_free(&slow);
+	peer_free(&fast);
+	fixture_free(&f);
+}
+
+/* The web server closing the connection closes the stream (the next loop
+ * turn reaps it). */
+static bool no_subscribers(void *arg)
+{
+	return stat_of(arg, "subscribers") == 0 && stat_of(arg, "streams_closed") == 1;
+}
+
+static void test_peer_close(void)
+{
+	struct fixture f;
+	fixture_init(&f, NULL);
+	struct peer p;
+	CHECK(subscribe(&f, &p, CTL_MODE_FCGI, "a", NULL, NULL) == 0);
+	CHECK(stat_of(&f, "subscribers") == 1);
+	close(p.fd);
+	p.fd = -1;
+	CHECK(run_until(&f, no_subscribers, &f));
+	/* Nothing is delivered to it any more. */
+	publish_n(&f, "u", 1, 1, "a");
+	CHECK(stat_of(&f, "deliveries") == 0);
+	peer_free(&p);
+	fixture_free(&f);
+}
+
+/* At max-subscribers: 503; at max-streams-per-client for one address:
+ * 429, while another address still gets in. */
+static void tight_caps(struct settings *c)
+{
+	c->max_subscribers = 3;
+	c->max_per_client = 1;
+}
+
+static void test_caps(void)
+{
+	struct fixture f;
+	fixture_init(&f, tight_caps);
+	struct peer p[5];
+	CHECK(subscribe(&f, &p[0], CTL_MODE_CGI, "a", NULL, "10.0.0.1") == 0);
+	CHECK(subscribe(&f, &p[1], CTL_MODE_CGI, "a", NULL, "10.0.0.1") == 429);
+	CHECK(subscribe(&f, &p[2], CTL_MODE_CGI, "a", NULL, "10.0.0.2") == 0);
+	CHECK(subscribe(&f, &p[3], CTL_MODE_CGI, "a", NULL, "10.0.0.3") == 0);
+	CHECK(subscribe(&f, &p[4], CTL_MODE_CGI, "a", NULL, "10.0.0.4") == 503);
+	CHECK(stat_of(&f, "refused_client") == 1);
+	CHECK(stat_of(&f, "refused_capacity") == 1);
+	/* A refused stream's descriptor was closed. */
+	CHECK(peer_closed(&p[1]) && peer_closed(&p[4]));
+	for (int i = 0; i < 5; i++)
+		peer_free(&p[i]);
+	fixture_free(&f);
+}
+
+TEST_MAIN({"test_live_delivery", test_live_delivery},
+	  {"test_fcgi_framing_and_shutdown", test_fcgi_framing_and_shutdown},
+	  {"test_replay_then_live", test_replay_then_live},
+	  {"test_replay_unknown_id", test_replay_unknown_id},
+	  {"test_slow_consumer_cut", test_slow_consumer_cut},
+	  {"test_peer_close", test_peer_close},
+	  {"test_caps", test_caps})
