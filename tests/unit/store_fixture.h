@@ -59,6 +59,26 @@ static inline void dir_remove(void)
 	rmdir(dir);
 }
 
+/* A test's surroundings: a fresh temporary folder (dbpath in it), the
+ * recorders below cleared, and a new base, which the test owns until it
+ * hands it to fixture_end. */
+static inline void reset_cbs(void);
+static bool check_feed_order; /* append() uses on_append_fed */
+static inline struct event_base *fixture_begin(void)
+{
+	dir_make();
+	reset_cbs();
+	check_feed_order = false;
+	return event_base_new();
+}
+
+/* Frees base and removes the folder with what is in it. */
+static inline void fixture_end(struct event_base *base)
+{
+	event_base_free(base);
+	dir_remove();
+}
+
 /* Opens the SQLite store on dbpath (dir_make first), with the given
  * retention. Returns NULL (reason on stderr) on failure. */
 static inline struct store *open_store(struct event_base *base, int64_t retain_count,
@@ -131,7 +151,6 @@ static inline void on_append(void *arg, enum store_status st, struct msg *m)
 
 /* Publishes m (the test's reference is dropped) with callback index i;
  * the store must have given it a position above every earlier one. */
-static bool check_feed_order; /* use on_append_fed */
 static inline void on_append_fed(void *arg, enum store_status st, struct msg *m);
 static inline void append(struct store *s, struct msg *m, int i)
 {

@@ -27,8 +27,7 @@
 
 static void test_group_commit(void)
 {
-	dir_make();
-	struct event_base *base = event_base_new();
+	struct event_base *base = fixture_begin();
 	struct store *s = open_store(base, 0, 0);
 	CHECK(s != NULL);
 	if (s) {
@@ -42,14 +41,12 @@ static void test_group_commit(void)
 		CHECK(st.appended == 1000);
 		s->ops->close(s);
 	}
-	event_base_free(base);
-	dir_remove();
+	fixture_end(base);
 }
 
 static void test_max_batch(void)
 {
-	dir_make();
-	struct event_base *base = event_base_new();
+	struct event_base *base = fixture_begin();
 	struct store_sqlite_config cfg = {.path = dbpath, .max_batch = 10};
 	char err[512] = "";
 	struct store *s = store_sqlite_open(base, &cfg, err, sizeof err);
@@ -64,14 +61,12 @@ static void test_max_batch(void)
 		CHECK(st.appended == 100);
 		s->ops->close(s);
 	}
-	event_base_free(base);
-	dir_remove();
+	fixture_end(base);
 }
 
 static void test_reopen(void)
 {
-	dir_make();
-	struct event_base *base = event_base_new();
+	struct event_base *base = fixture_begin();
 	struct store *s = open_store(base, 0, 0);
 	CHECK(s != NULL);
 	if (!s)
@@ -124,8 +119,7 @@ static void test_reopen(void)
 		s->ops->close(s);
 	}
 out:
-	event_base_free(base);
-	dir_remove();
+	fixture_end(base);
 }
 
 static void test_newer_schema_refused(void)
@@ -151,16 +145,14 @@ static void test_newer_schema_refused(void)
 	s = store_sqlite_open(base, &cfg, err, sizeof err);
 	CHECK(s == NULL);
 	CHECK(err[0] != '\0');
-	event_base_free(base);
-	dir_remove();
+	fixture_end(base);
 }
 
 /* Publishes queued when close is called, the loop never having run,
  * are committed: they are there when the file is opened again. */
 static void test_close_durable(void)
 {
-	dir_make();
-	struct event_base *base = event_base_new();
+	struct event_base *base = fixture_begin();
 	struct store *s = open_store(base, 0, 0);
 	CHECK(s != NULL);
 	if (!s)
@@ -181,8 +173,7 @@ static void test_close_durable(void)
 		s->ops->close(s);
 	}
 out:
-	event_base_free(base);
-	dir_remove();
+	fixture_end(base);
 }
 
 /* Child of test_durable_kill: appends, reports on fd once every callback
@@ -240,8 +231,7 @@ static void test_durable_kill(void)
 		CHECK(st.stored == 100);
 		s->ops->close(s);
 	}
-	event_base_free(base);
-	dir_remove();
+	fixture_end(base);
 }
 
 /* Commits one at a time, each a few WAL frames: the writer checkpoints
@@ -250,8 +240,7 @@ static void test_durable_kill(void)
  * of 4 KiB instead of growing with every commit. */
 static void test_checkpoint(void)
 {
-	dir_make();
-	struct event_base *base = event_base_new();
+	struct event_base *base = fixture_begin();
 	struct store *s = open_store(base, 0, 0);
 	CHECK(s != NULL);
 	if (!s)
@@ -273,8 +262,7 @@ static void test_checkpoint(void)
 	CHECK(ss.stored == 1500 && ss.commits == 1500 && ss.errors == 0);
 	s->ops->close(s);
 out:
-	event_base_free(base);
-	dir_remove();
+	fixture_end(base);
 }
 
 TEST_MAIN(TEST(test_group_commit), TEST(test_max_batch), TEST(test_reopen),

@@ -650,10 +650,7 @@ static const struct contract_case memory_only[] = {
 static bool run_case(const struct store_kind *k, const struct contract_case *c)
 {
 	int before = test_failures_;
-	dir_make();
-	reset_cbs();
-	check_feed_order = false;
-	struct event_base *base = event_base_new();
+	struct event_base *base = fixture_begin();
 	struct store *s = k->open(base, c->retain_count, c->retain_age_s);
 	CHECK(s != NULL);
 	if (s) {
@@ -661,8 +658,7 @@ static bool run_case(const struct store_kind *k, const struct contract_case *c)
 		if (!c->closes)
 			s->ops->close(s);
 	}
-	event_base_free(base);
-	dir_remove();
+	fixture_end(base);
 	printf("%s - %s: %s\n", test_failures_ == before ? "ok" : "not ok", k->name, c->name);
 	return test_failures_ == before;
 }
