@@ -21,8 +21,9 @@ struct store_memory_config {
 /* Opens an empty memory store (last_seq 0, last_id NULL); callbacks run
  * on base's loop, always from an event of its own, never inside a call
  * into the store. Positions are 1, 2, 3... in the order of the publish
- * calls. Returns NULL with a reason in err when the store's events cannot
- * be created (aborts on OOM). */
+ * calls. Close it from the loop, never from inside one of its own
+ * callbacks (the store is freed under them). Returns NULL with a reason
+ * in err when the store's events cannot be created (aborts on OOM). */
 struct store *store_memory_open(struct event_base *base,
 				const struct store_memory_config *cfg, char *err,
 				size_t errlen);
