@@ -1,8 +1,10 @@
 /* test_hub.c -- the core in-process: the hub, its streams, replay, the
- * slow-consumer cut, capacity and shutdown, over a real store and Unix
- * socketpairs standing in for the web server's connections. Each test
- * drives the event loop itself until what it waits for has happened, or
- * fails at a deadline. */
+ * slow-consumer cut, capacity, store failures, a feed reset and shutdown,
+ * with Unix socketpairs standing in for the web server's connections.
+ * Every case runs over the memory store (the test double, with its fault
+ * hooks) and again over a real SQLite file (its own threads, so the races
+ * are real ones). Each test drives the event loop itself until what it
+ * waits for has happened, or fails at a deadline. */
 #include "config.h"
 
 #include <errno.h>
@@ -23,6 +25,7 @@
 #include "match.h"
 #include "msg.h"
 #include "settings.h"
+#include "store/memory.h"
 #include "store/sqlite.h"
 #include "testlib.h"
 #include "util.h"
@@ -40,13 +43,21 @@ struct fixture {
 	char db[300];
 };
 
+/* The store the cases run on now (see STORE_VARIANTS). */
+static bool on_sqlite;
+
 static void fixture_open_store(struct fixture *f)
 {
-	struct store_sqlite_config sc = {.path = f->db, .sync_full = false};
 	char err[512] = "";
-	f->store = store_sqlite_open(f->base, &sc, err, sizeof err);
+	if (on_sqlite) {
+		struct store_sqlite_config sc = {.path = f->db, .sync_full = false};
+		f->store = store_sqlite_open(f->base, &sc, err, sizeof err);
+	} else {
+		struct store_memory_config mc = {0};
+		f->store = store_memory_open(f->base, &mc, err, sizeof err);
+	}
 	if (!f->store) {
-		fprintf(stderr, "store_sqlite_open: %s\n", err);
+		fprintf(stderr, "opening the store: %s\n", err);
 		exit(1);
 	}
 }
@@ -514,10 +525,142 @@ static void test_caps(void)
 	fixture_free(&f);
 }
 
-TEST_MAIN({"test_live_delivery", test_live_delivery},
-	  {"test_fcgi_framing_and_shutdown", test_fcgi_framing_and_shutdown},
-	  {"test_replay_then_live", test_replay_then_live},
-	  {"test_replay_unknown_id", test_replay_unknown_id},
-	  {"test_slow_consumer_cut", test_slow_consumer_cut},
-	  {"test_peer_close", test_peer_close},
-	  {"test_caps", test_caps})
+/* ---- memory store only: faults and races on demand ------------------------ */
+
+/* A publish the store cannot take is answered 503 and delivered to
+ * nobody; the next one goes through. */
+static void test_store_failure_publish(void)
+{
+	struct fixture f;
+	fixture_init(&f, NULL);
+	struct peer p;
+	CHECK(subscribe(&f, &p, CTL_MODE_CGI, "a", NULL, NULL) == 0);
+	store_memory_fail(f.store, STORE_MEMORY_PUBLISH, 1);
+	struct published r = {0};
+	publish(&f, &r, "bad", "a", "x");
+	publish(&f, &r, "good", "a", "x");
+	CHECK(run_until(&f, count_reached, &(struct wait_count){&r.n, 2}));
+	CHECK(r.status[0] == 503 && r.status[1] == 200);
+	CHECK(run_until(&f, has_events, &(struct wait_events){&p, 1}));
+	CHECK_STR_EQ(ids_of(&p), "good");
+	CHECK(stat_of(&f, "store_errors") >= 1);
+	peer_free(&p);
+	fixture_free(&f);
+}
+
+/* History that cannot be read closes the replaying stream, before any
+ * response, so that its client retries; nothing is left linked. */
+static void test_store_failure_replay(void)
+{
+	struct fixture f;
+	fixture_init(&f, NULL);
+	publish_n(&f, "h", 1, 2, "a");
+	store_memory_fail(f.store, STORE_MEMORY_QUERY, 1);
+	struct peer p;
+	CHECK(subscribe(&f, &p, CTL_MODE_CGI, "a", "h1", NULL) == 0);
+	CHECK(run_until(&f, peer_closed, &p));
+	CHECK(p.raw.len == 0);
+	CHECK(run_until(&f, no_subscribers, &f));
+	publish_n(&f, "h", 3, 1, "a");
+	CHECK(stat_of(&f, "deliveries") == 0);
+	peer_free(&p);
+	fixture_free(&f);
+}
+
+/* Updates committed while the replay's query waits are held back and
+ * follow the history exactly once, in order, whatever the interleaving:
+ * the store is held still so that they are surely in between. */
+static void test_replay_race_held(void)
+{
+	struct fixture f;
+	fixture_init(&f, NULL);
+	publish_n(&f, "h", 1, 3, "a");
+	struct peer p;
+	store_memory_pause(f.store, true);
+	CHECK(subscribe(&f, &p, CTL_MODE_CGI, "a", "h1", NULL) == 0);
+	struct published r = {0};
+	publish(&f, &r, "l1", "a", "x");
+	publish(&f, &r, "l2", "a", "x");
+	for (int i = 0; i < 5; i++)
+		event_base_loop(f.base, EVLOOP_NONBLOCK);
+	CHECK(r.n == 0 && p.raw.len == 0);
+	store_memory_pause(f.store, false);
+	CHECK(run_until(&f, has_events, &(struct wait_events){&p, 4}));
+	CHECK(run_until(&f, count_reached, &(struct wait_count){&r.n, 2}));
+	publish_n(&f, "l", 3, 1, "a");
+	CHECK(run_until(&f, has_events, &(struct wait_events){&p, 5}));
+	CHECK_STR_EQ(ids_of(&p), "h2,h3,l1,l2,l3");
+	peer_free(&p);
+	fixture_free(&f);
+}
+
+/* A feed reset (a shared store lost its log) ends every stream cleanly,
+ * so that clients resume from history; new streams still open. */
+static void test_feed_reset_ends_streams(void)
+{
+	struct fixture f;
+	fixture_init(&f, NULL);
+	struct peer p, q;
+	CHECK(subscribe(&f, &p, CTL_MODE_FCGI, "a", NULL, NULL) == 0);
+	CHECK(subscribe(&f, &q, CTL_MODE_CGI, "b", NULL, NULL) == 0);
+	publish_n(&f, "u", 1, 1, "a");
+	store_memory_reset_feed(f.store, "test");
+	CHECK(run_until(&f, peer_closed, &p));
+	CHECK(run_until(&f, peer_closed, &q));
+	peer_read(&p);
+	CHECK(p.ended);
+	CHECK_STR_EQ(ids_of(&p), "u1");
+	CHECK(stat_of(&f, "feed_resets") == 1);
+	struct peer n;
+	CHECK(subscribe(&f, &n, CTL_MODE_CGI, "a", NULL, NULL) == 0);
+	publish_n(&f, "u", 2, 1, "a");
+	CHECK(run_until(&f, has_events, &(struct wait_events){&n, 1}));
+	CHECK_STR_EQ(ids_of(&n), "u2");
+	peer_free(&n);
+	peer_free(&p);
+	peer_free(&q);
+	fixture_free(&f);
+}
+
+/* A case over the memory store; and over the memory store, then over
+ * SQLite. */
+#define MEMORY_VARIANT(fn)            \
+	static void fn##_memory(void) \
+	{                             \
+		on_sqlite = false;    \
+		fn();                 \
+	}
+#define STORE_VARIANTS(fn)            \
+	MEMORY_VARIANT(fn)            \
+	static void fn##_sqlite(void) \
+	{                             \
+		on_sqlite = true;     \
+		fn();                 \
+	}
+#define BOTH(fn) {#fn " (memory)", fn##_memory}, {#fn " (sqlite)", fn##_sqlite}
+/* A case of the memory store alone (its hooks). */
+#define MEMORY_ONLY(fn) {#fn " (memory)", fn##_memory}
+
+STORE_VARIANTS(test_live_delivery)
+STORE_VARIANTS(test_fcgi_framing_and_shutdown)
+STORE_VARIANTS(test_replay_then_live)
+STORE_VARIANTS(test_replay_unknown_id)
+STORE_VARIANTS(test_slow_consumer_cut)
+STORE_VARIANTS(test_peer_close)
+STORE_VARIANTS(test_caps)
+MEMORY_VARIANT(test_store_failure_publish)
+MEMORY_VARIANT(test_store_failure_replay)
+MEMORY_VARIANT(test_replay_race_held)
+MEMORY_VARIANT(test_feed_reset_ends_streams)
+
+TEST_MAIN(BOTH(test_live_delivery),
+	  BOTH(test_fcgi_framing_and_shutdown),
+	  BOTH(test_replay_then_live),
+	  BOTH(test_replay_unknown_id),
+	  BOTH(test_slow_consumer_cut),
+	  BOTH(test_peer_close),
+	  BOTH(test_caps),
+	  MEMORY_ONLY(test_store_failure_publish),
+	  MEMORY_ONLY(test_store_failure_replay),
+	  MEMORY_ONLY(test_replay_race_held),
+	  MEMORY_ONLY(test_feed_reset_ends_streams))
