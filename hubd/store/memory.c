@@ -15,6 +15,7 @@
 
 #include "memory.h"
 
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "query.h"
 #include "util.h"
 
 #define RETAIN_INTERVAL_MS 1000
@@ -45,8 +47,8 @@ struct op {
 	/* OP_PUBLISH: the store's reference to the publisher's update. */
 	struct msg *m;
 	store_publish_cb pcb;
-	/* OP_QUERY: q with its strings copied (topics, after_id owned). */
-	struct store_query q;
+	/* OP_QUERY: the store's copy of the query (store_query_copy). */
+	struct store_query *q;
 	bool all; /* a "*" topic */
 	store_query_cb qcb;
 	/* OP_RESET */
@@ -296,30 +298,18 @@ static void complete_publish(struct memory_store *s, struct op *o, bool *committ
 		o->pcb(o->arg, st, o->m);
 }
 
-static bool topics_match(const struct op *o, const struct msg *m)
-{
-	if (o->all)
-		return true;
-	for (int i = 0; i < o->q.ntopics; i++)
-		if (msg_has_topic(m, o->q.topics[i]))
-			return true;
-	return false;
-}
-
 /* Answers a query op against what is stored now (STORE_ERROR when it is
  * failed or the store is closing). */
 static void complete_query(struct memory_store *s, struct op *o)
 {
-	const struct store_query *q = &o->q;
-	struct msg **res = NULL;
-	int n = 0;
-	size_t bytes = 0;
-	bool found = true, more = false;
+	const struct store_query *q = o->q;
+	struct store_page page;
+	bool found = true;
 
+	store_page_init(&page, q);
 	if (o->fail || s->closing) {
 		count(&s->n_errors, 1);
-		if (o->qcb)
-			o->qcb(o->arg, STORE_ERROR, NULL, 0, !q->after_id, false);
+		store_page_answer(&page, STORE_ERROR, false, o->qcb, o->arg);
 		return;
 	}
 	store_pos after = q->after_seq;
@@ -328,56 +318,23 @@ static void complete_query(struct memory_store *s, struct op *o)
 		found = e != NULL;
 		after = e ? e->m->seq : 0;
 	}
-	res = xmalloc((size_t)(q->limit < 64 ? q->limit : 64) * sizeof *res);
-	int cap = q->limit < 64 ? q->limit : 64;
 	for (size_t i = log_after(s, after); i < s->n; i++) {
 		const struct msg *st = s->log[s->first + i]->m;
 		if (q->upto_seq > 0 && st->seq > q->upto_seq)
 			break;
-		if ((st->priv && !q->include_private) || !topics_match(o, st) ||
-		    (q->filter && !q->filter(st, q->filter_arg)))
-			continue;
-		if (n == q->limit) {
-			more = true;
+		if (store_query_wants(q, o->all, st) && !store_page_offer(&page, copy_update(st)))
 			break;
-		}
-		struct msg *c = copy_update(st);
-		size_t len;
-		if (q->encode)
-			msg_sse(c, &len);
-		size_t mem = msg_mem(c);
-		if (q->max_bytes && n > 0 && bytes + mem > q->max_bytes) {
-			msg_unref(c);
-			more = true;
-			break;
-		}
-		if (n == cap) {
-			cap *= 2;
-			res = xrealloc(res, (size_t)cap * sizeof *res);
-		}
-		bytes += mem;
-		res[n++] = c;
 	}
-	if (o->qcb) {
-		o->qcb(o->arg, STORE_OK, res, n, found, more);
-	} else {
-		for (int i = 0; i < n; i++)
-			msg_unref(res[i]);
-	}
-	free(res);
+	store_page_answer(&page, STORE_OK, found, o->qcb, o->arg);
 }
 
 static void op_free(struct op *o)
 {
 	msg_unref(o->m);
-	for (int i = 0; i < o->q.ntopics; i++)
-		free((char *)o->q.topics[i]);
-	free((void *)o->q.topics);
-	free((char *)o->q.after_id);
+	free(o->q);
 	free(o->why);
 	free(o);
 }
-
 /* Completes one op (taken off the queue). */
 static void complete(struct memory_store *s, struct op *o, bool *committed)
 {
@@ -481,20 +438,8 @@ static void memory_query(struct store *st, const struct store_query *q,
 {
 	struct memory_store *s = (struct memory_store *)st;
 	struct op *o = xcalloc(1, sizeof *o);
-	int nt = q->ntopics > 0 ? q->ntopics : 0;
-	const char **topics = xcalloc((size_t)nt + 1, sizeof *topics);
-	for (int i = 0; i < nt; i++) {
-		topics[i] = xstrdup(q->topics[i]);
-		if (strcmp(q->topics[i], "*") == 0)
-			o->all = true;
-	}
 	o->kind = OP_QUERY;
-	o->q = *q;
-	o->q.topics = topics;
-	o->q.ntopics = nt;
-	o->q.after_id = q->after_id ? xstrdup(q->after_id) : NULL;
-	o->q.after_seq = q->after_seq > 0 ? q->after_seq : 0;
-	o->q.limit = q->limit < 1 ? 1 : q->limit;
+	o->q = store_query_copy(q, INT_MAX, &o->all);
 	o->qcb = cb;
 	o->arg = arg;
 	o->fail = take_fail(&s->fail_query);

@@ -35,6 +35,7 @@
 #include <sqlite3.h>
 
 #include "log.h"
+#include "query.h"
 #include "worker.h"
 #include "util.h"
 
@@ -65,30 +66,13 @@ struct query_job {
 	struct store_job job; /* first member */
 	store_query_cb cb;
 	void *arg;
-	int ntopics;
-	bool all; /* a "*" entry: every update matches */
-	const char *after_id;
-	int64_t after_seq;
-	int64_t upto_seq;
-	int limit;
-	size_t max_bytes;
-	bool encode;
-	bool include_private;
-	bool (*filter)(const struct msg *m, const void *filter_arg);
-	const void *filter_arg;
+	struct store_query *q; /* the store's copy (store_query_copy) */
+	bool all;              /* a "*" topic: every update matches */
 
 	/* Result, filled by the reader. */
 	enum store_status status;
-	struct msg **msgs;
-	int n;
-	size_t bytes; /* msg_mem of msgs[0..n) */
-	bool full;    /* max_bytes stopped the page */
+	struct store_page page;
 	bool after_found;
-	bool has_more;
-
-	/* topics[ntopics], then the strings they and after_id point to: one
-	 * allocation per query. */
-	const char *topics[];
 };
 
 /* The writer's connection and statements; writer thread only after open. */
@@ -627,56 +611,24 @@ static int cmp_seq(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Adds a decoded row to the job's results (grown as needed). */
-static void result_add(struct query_job *qj, int *cap, struct msg *m)
-{
-	if (qj->n == *cap) {
-		*cap = *cap ? *cap * 2 : 16;
-		qj->msgs = xrealloc(qj->msgs, (size_t)*cap * sizeof *qj->msgs);
-	}
-	qj->msgs[qj->n++] = m;
-}
-
-/* Adds m to the results when the query's filter keeps it and the byte
- * budget has room (else sets qj->full); drops it otherwise. */
-static void keep_or_drop(struct query_job *qj, int *cap, struct msg *m)
-{
-	if (qj->filter && !qj->filter(m, qj->filter_arg)) {
-		msg_unref(m);
-		return;
-	}
-	if (qj->encode) {
-		size_t len;
-		msg_sse(m, &len); /* the reader holds m alone: see msg_sse */
-	}
-	size_t mem = msg_mem(m);
-	if (qj->max_bytes && qj->n > 0 && qj->bytes + mem > qj->max_bytes) {
-		qj->full = true;
-		msg_unref(m);
-		return;
-	}
-	qj->bytes += mem;
-	result_add(qj, cap, m);
-}
-
 /* The seqs of the first `want` matching updates: at most `want` per topic,
  * merged and deduplicated, then cut to `want`. The union's first `want`
  * lie within each topic's first `want`, so the result is exact while the
  * cost stays bounded by ntopics * want index entries. Returns the count
  * (seqs in *out, malloc'ed), or -1 on a database error. */
-static int topic_seqs(struct reader *r, const struct query_job *qj, int64_t after,
+static int topic_seqs(struct reader *r, const struct store_query *q, int64_t after,
 		      int64_t upto, int want, int64_t **out)
 {
 	int64_t *seqs = NULL;
 	size_t n = 0, cap = 0;
 	int rc = SQLITE_DONE;
 
-	for (int i = 0; i < qj->ntopics && rc == SQLITE_DONE; i++) {
+	for (int i = 0; i < q->ntopics && rc == SQLITE_DONE; i++) {
 		sqlite3_stmt *st = r->topic_seqs;
-		sqlite3_bind_text(st, 1, qj->topics[i], -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 1, q->topics[i], -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, after);
 		sqlite3_bind_int64(st, 3, upto);
-		sqlite3_bind_int(st, 4, qj->include_private);
+		sqlite3_bind_int(st, 4, q->include_private);
 		sqlite3_bind_int(st, 5, want);
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 			if (n == cap) {
@@ -705,18 +657,21 @@ static int topic_seqs(struct reader *r, const struct query_job *qj, int64_t afte
 static void reader_query(struct sqlite_store *s, struct query_job *qj)
 {
 	struct reader *r = &s->r;
-	int cap = 0, want = qj->limit + 1;
-	int64_t after = qj->after_seq;
-	int64_t upto = qj->upto_seq > 0 ? qj->upto_seq : INT64_MAX;
+	const struct store_query *q = qj->q;
+	struct store_page *page = &qj->page;
+	int want = q->limit + 1;
+	int64_t after = q->after_seq;
+	int64_t upto = q->upto_seq > 0 ? q->upto_seq : INT64_MAX;
 	int64_t *seqs = NULL;
 	const char *bad = NULL;
 	int rc;
 
+	store_page_init(page, q);
 	qj->after_found = true;
 	if (step_done(r->begin) != SQLITE_DONE)
 		goto fail;
-	if (qj->after_id) {
-		sqlite3_bind_text(r->find_id, 1, qj->after_id, -1, SQLITE_STATIC);
+	if (q->after_id) {
+		sqlite3_bind_text(r->find_id, 1, q->after_id, -1, SQLITE_STATIC);
 		rc = sqlite3_step(r->find_id);
 		if (rc == SQLITE_ROW)
 			after = sqlite3_column_int64(r->find_id, 0);
@@ -729,16 +684,17 @@ static void reader_query(struct sqlite_store *s, struct query_job *qj)
 		}
 	}
 
-	/* Candidates come in batches of `want` from `after` on; the filter
-	 * may drop some, so batches repeat until enough are kept or the
-	 * candidates run out. */
+	/* Candidates come in batches of `want` from `after` on (one more
+	 * than the limit, so that has_more is known); the filter may drop
+	 * some, so batches repeat until the page is done or the candidates
+	 * run out. */
 	for (;;) {
 		int fetched = 0;
 		if (qj->all) {
 			sqlite3_stmt *st = r->all;
 			sqlite3_bind_int64(st, 1, after);
 			sqlite3_bind_int64(st, 2, upto);
-			sqlite3_bind_int(st, 3, qj->include_private);
+			sqlite3_bind_int(st, 3, q->include_private);
 			sqlite3_bind_int(st, 4, want);
 			while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 				struct msg *m = row_to_msg(st);
@@ -748,17 +704,16 @@ static void reader_query(struct sqlite_store *s, struct query_job *qj)
 				}
 				fetched++;
 				after = m->seq;
-				keep_or_drop(qj, &cap, m);
-				if (qj->full)
+				if (!store_page_offer(page, m))
 					break;
 			}
 			sqlite3_reset(st);
-			if (bad || (rc != SQLITE_DONE && !qj->full))
+			if (bad || (rc != SQLITE_DONE && !page->done))
 				goto fail;
 		} else {
 			free(seqs);
 			seqs = NULL;
-			int ns = topic_seqs(r, qj, after, upto, want, &seqs);
+			int ns = topic_seqs(r, q, after, upto, want, &seqs);
 			if (ns < 0)
 				goto fail;
 			for (int i = 0; i < ns; i++) {
@@ -771,25 +726,18 @@ static void reader_query(struct sqlite_store *s, struct query_job *qj)
 				if (!m)
 					goto fail; /* the snapshot holds every seq just found */
 				after = m->seq;
-				keep_or_drop(qj, &cap, m);
-				if (qj->full)
+				if (!store_page_offer(page, m))
 					break;
 			}
 			fetched = ns;
 		}
-		if (qj->n >= want || fetched < want || !qj->filter || qj->full)
+		if (page->done || fetched < want || !q->filter)
 			break;
 	}
 	if (step_done(r->commit) != SQLITE_DONE)
 		goto fail;
 
 	free(seqs);
-	qj->has_more = qj->full;
-	if (qj->n > qj->limit) {
-		qj->has_more = true;
-		while (qj->n > qj->limit)
-			msg_unref(qj->msgs[--qj->n]);
-	}
 	qj->status = STORE_OK;
 	return;
 
@@ -798,10 +746,8 @@ fail:
 	if (!sqlite3_get_autocommit(r->db))
 		step_done(r->rollback);
 	free(seqs);
-	while (qj->n > 0)
-		msg_unref(qj->msgs[--qj->n]);
+	store_page_clear(page);
 	qj->status = STORE_ERROR;
-	qj->has_more = false;
 	count(&s->n_errors, 1);
 }
 
@@ -838,17 +784,8 @@ static void append_complete(void *ctx, struct store_job *job)
 static void query_complete(void *ctx, struct store_job *job)
 {
 	struct query_job *qj = (struct query_job *)job;
-	if (qj->status != STORE_OK)
-		qj->n = 0;
-	if (qj->cb) {
-		qj->cb(qj->arg, qj->status, qj->msgs, qj->n,
-		       qj->status == STORE_OK ? qj->after_found : !qj->after_id,
-		       qj->has_more);
-	} else {
-		for (int i = 0; i < qj->n; i++)
-			msg_unref(qj->msgs[i]);
-	}
-	free(qj->msgs);
+	store_page_answer(&qj->page, qj->status, qj->after_found, qj->cb, qj->arg);
+	free(qj->q);
 	free(qj);
 }
 
@@ -878,36 +815,9 @@ static void sqlite_query(struct store *st, const struct store_query *q,
 			 store_query_cb cb, void *arg)
 {
 	struct sqlite_store *s = (struct sqlite_store *)st;
-	int nt = q->ntopics > 0 ? q->ntopics : 0;
-
-	size_t size = sizeof(struct query_job) + (size_t)nt * sizeof(const char *);
-	for (int i = 0; i < nt; i++)
-		size += strlen(q->topics[i]) + 1;
-	if (q->after_id)
-		size += strlen(q->after_id) + 1;
-	struct query_job *qj = xcalloc(1, size);
-	char *p = (char *)&qj->topics[nt];
-	for (int i = 0; i < nt; i++) {
-		size_t len = strlen(q->topics[i]) + 1;
-		memcpy(p, q->topics[i], len);
-		qj->topics[i] = p;
-		p += len;
-		if (strcmp(q->topics[i], "*") == 0)
-			qj->all = true;
-	}
-	if (q->after_id) {
-		memcpy(p, q->after_id, strlen(q->after_id) + 1);
-		qj->after_id = p;
-	}
-	qj->ntopics = nt;
-	qj->after_seq = q->after_seq > 0 ? q->after_seq : 0;
-	qj->upto_seq = q->upto_seq;
-	qj->limit = q->limit < 1 ? 1 : q->limit > QUERY_LIMIT_MAX ? QUERY_LIMIT_MAX : q->limit;
-	qj->max_bytes = q->max_bytes;
-	qj->encode = q->encode;
-	qj->include_private = q->include_private;
-	qj->filter = q->filter;
-	qj->filter_arg = q->filter_arg;
+	struct query_job *qj = xcalloc(1, sizeof *qj);
+	qj->q = store_query_copy(q, QUERY_LIMIT_MAX, &qj->all);
+	store_page_init(&qj->page, qj->q);
 	qj->cb = cb;
 	qj->arg = arg;
 	qj->status = STORE_ERROR;
