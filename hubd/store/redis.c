@@ -1,15 +1,14 @@
 /* redis.c -- the Redis store (redis.h): the log is a Redis stream that
  * every node reads in order and feeds to its hub.
  *
- * Two connections on the loop thread (hiredis's libevent adapter): the
- * command connection runs publishes (the publish script, then WAIT when
- * configured), queries (the query script, page after page) and the
- * retention script; the reader runs the read script from its cursor and,
- * once it has caught up, a blocking XREAD that only wakes it. Liveness is
- * a tick every TICK_MS: a connection that leaves a command unanswered
- * past its deadline is dropped, an idle command connection is PINGed, a
- * dropped one is connected again after a backoff; meanwhile publishes and
- * queries answer STORE_ERROR (from an event, never inside a call).
+ * Two connections on the loop thread (redis_conn.h: each with its own
+ * deadline and reconnection): the command connection runs publishes (the
+ * publish script, then WAIT when configured), queries (the query script,
+ * batch after batch), the retention script once a second and a PING when
+ * idle; the reader runs the read script from its cursor and, once it has
+ * caught up, a blocking XREAD that only wakes it. While a connection is
+ * down, publishes and queries answer STORE_ERROR (from an event, never
+ * inside a call).
  *
  * Acknowledgements: a publish's callback runs once Redis has answered it
  * and the reader has fed its entry (or FEED_WAIT_MS has passed: it is
@@ -27,12 +26,10 @@
 #include <string.h>
 
 #include <event2/event.h>
-#include <hiredis/adapters/libevent.h>
-#include <hiredis/async.h>
-#include <hiredis/hiredis.h>
 
 #include "log.h"
 #include "query.h"
+#include "redis_conn.h"
 #include "redis_entry.h"
 #include "redis_scripts.h"
 #include "util.h"
@@ -43,8 +40,6 @@
 #define PING_IDLE_MS 1000     /* an idle command connection is PINGed */
 #define ANSWER_DEADLINE_MS 2000
 #define BLOCK_MS 1000         /* the reader's XREAD BLOCK */
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
 #define FEED_WAIT_MS 5000     /* an acknowledgement waits this long for the feed */
 #define READ_BATCH 512
 #define QUERY_BATCH 256
@@ -53,20 +48,6 @@
 #define CLOSE_READS 64        /* read batches close feeds at most */
 
 struct redis_store;
-
-/* One connection to Redis. */
-struct conn {
-	struct redis_store *s;
-	const char *name;       /* for the log */
-	redisAsyncContext *ac;  /* NULL while down */
-	bool up;                /* connected (and AUTH/SELECT sent) */
-	bool was_up;            /* has been up once: a new connect is a reconnect */
-	int outstanding;        /* commands sent, not yet answered */
-	int64_t progress_ms;    /* mono: the last answer, or the first send since */
-	int64_t retry_at_ms;    /* mono: when a down connection tries again */
-	int backoff_ms;
-	int64_t deadline_ms;    /* an answer takes at most this long */
-};
 
 enum pub_state { PUB_SENT, PUB_ANSWERED, PUB_UNANSWERED };
 
@@ -103,8 +84,8 @@ struct qry {
 struct redis_store {
 	struct store pub; /* first member: struct store * converts to this */
 	struct event_base *base;
-	char *address, *host, *prefix, *password;
-	int port, db;
+	struct redis_address addr;
+	char *prefix;
 	char *key_log, *key_ids, *key_meta;
 	int64_t retain_count, retain_age_s;
 	int wait_replicas, wait_timeout_ms;
@@ -112,7 +93,7 @@ struct redis_store {
 	uint64_t proposals;      /* epochs proposed so far (next_epoch) */
 	char epoch_proposal[64]; /* the last one */
 
-	struct conn cmd, reader;
+	struct redis_conn cmd, reader;
 	struct event *tick_ev, *defer_ev;
 	int64_t retained_ms;     /* mono: the last retention run */
 	bool closing;
@@ -197,14 +178,6 @@ static bool is_text(const redisReply *r)
 	return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
 }
 
-/* Why a reply is not an answer: "no answer" for NULL, Redis's error. */
-static const char *reply_error(const redisReply *r)
-{
-	if (!r)
-		return "no answer (connection lost)";
-	return r->type == REDIS_REPLY_ERROR ? r->str : NULL;
-}
-
 /* The update of a log entry ([id, [field, value, ...]]) with its position,
  * or NULL (logged) when the entry is not one of ours. */
 static struct msg *entry_msg(const redisReply *e)
@@ -239,145 +212,22 @@ static struct msg *entry_msg(const redisReply *e)
 static void reader_next(struct redis_store *s);
 static void pubs_settle(struct redis_store *s);
 
-static void set_connected(struct redis_store *s)
+/* redis_conn's callbacks: the store is connected while both connections
+ * are up; a new reader connection starts reading (once there is a feed);
+ * a reader that went down waits in no XREAD. */
+static void conn_changed(struct redis_conn *c, void *arg)
 {
-	atomic_store_explicit(&s->connected, s->cmd.up && s->reader.up, memory_order_relaxed);
-}
-
-/* The connection is gone (dropped by us or lost): try again later. */
-static void conn_down(struct conn *c)
-{
-	struct redis_store *s = c->s;
-	c->up = false;
-	c->outstanding = 0;
-	int jitter = (int)random_between(0, (uint64_t)c->backoff_ms / 4);
-	c->retry_at_ms = mono_ms() + c->backoff_ms + jitter;
-	c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
-	if (c == &s->reader)
+	struct redis_store *s = arg;
+	if (c == &s->reader && !c->up)
 		s->blocked = false;
-	set_connected(s);
+	atomic_store_explicit(&s->connected, s->cmd.up && s->reader.up, memory_order_relaxed);
+	atomic_store_explicit(&s->n_reconnects, s->cmd.reconnects + s->reader.reconnects,
+			      memory_order_relaxed);
 }
 
-/* Drops c's connection: its unanswered commands get no answer (NULL). */
-static void conn_drop(struct conn *c, const char *why)
+static void conn_made(struct redis_conn *c, void *arg)
 {
-	redisAsyncContext *ac = c->ac;
-	if (!ac)
-		return;
-	if (!c->s->closing)
-		log_warn("redis store: dropping the %s connection: %s", c->name, why);
-	c->ac = NULL;
-	conn_down(c);
-	redisAsyncFree(ac);
-}
-
-/* Sends one command on c; false (nothing sent) when c is down. */
-static bool conn_send(struct conn *c, redisCallbackFn *fn, void *priv, int argc,
-		      const char **argv, const size_t *lens)
-{
-	if (!c->ac || c->s->closing)
-		return false;
-	if (redisAsyncCommandArgv(c->ac, fn, priv, argc, argv, lens) != REDIS_OK)
-		return false;
-	if (c->outstanding++ == 0)
-		c->progress_ms = mono_ms();
-	return true;
-}
-
-/* Every reply callback starts here: c has one command fewer outstanding. */
-static struct conn *conn_answered(redisAsyncContext *ac)
-{
-	struct conn *c = ac->data;
-	if (c->ac == ac && c->outstanding > 0) {
-		c->outstanding--;
-		c->progress_ms = mono_ms();
-	}
-	return c;
-}
-
-/* AUTH, SELECT and PING answers: an error drops the connection; a good
- * answer proves it works (the backoff starts over). */
-static void on_setup_reply(redisAsyncContext *ac, void *r, void *priv)
-{
-	struct conn *c = conn_answered(ac);
-	const char *err = reply_error(r);
-	(void)priv;
-	if (!r)
-		return;
-	if (err) {
-		log_error("redis store: %s (the %s connection)", err, c->name);
-		conn_drop(c, "Redis refused its setup");
-		return;
-	}
-	c->backoff_ms = BACKOFF_MIN_MS;
-}
-
-static void on_connect(const redisAsyncContext *ac, int status)
-{
-	struct conn *c = ac->data;
-	if (c->ac != ac)
-		return;
-	if (status != REDIS_OK) {
-		if (!c->s->closing && c->was_up)
-			log_warn("redis store: cannot connect the %s connection to %s: %s", c->name,
-				 c->s->address, ac->errstr);
-		c->ac = NULL; /* hiredis frees it */
-		conn_down(c);
-		return;
-	}
-	if (c->was_up) {
-		count(&c->s->n_reconnects, 1);
-		log_info("redis store: the %s connection to %s is back", c->name, c->s->address);
-	}
-	c->was_up = c->up = true;
-	set_connected(c->s);
-}
-
-static void on_disconnect(const redisAsyncContext *ac, int status)
-{
-	struct conn *c = ac->data;
-	(void)status;
-	if (c->ac != ac)
-		return; /* dropped by conn_drop, which said so */
-	log_warn("redis store: lost the %s connection to %s: %s", c->name, c->s->address,
-		 ac->errstr && *ac->errstr ? ac->errstr : "closed");
-	c->ac = NULL;
-	conn_down(c);
-}
-
-/* Opens c (asynchronously) and queues AUTH and SELECT first. */
-static void conn_connect(struct conn *c)
-{
-	struct redis_store *s = c->s;
-	redisAsyncContext *ac = s->host ? redisAsyncConnect(s->host, s->port) :
-		redisAsyncConnectUnix(s->address);
-	if (!ac || ac->err) {
-		if (ac) {
-			log_warn("redis store: cannot connect to %s: %s", s->address, ac->errstr);
-			redisAsyncFree(ac);
-		}
-		conn_down(c);
-		return;
-	}
-	ac->data = c;
-	c->ac = ac;
-	c->outstanding = 0;
-	if (redisLibeventAttach(ac, s->base) != REDIS_OK) {
-		conn_drop(c, "cannot attach to the event loop");
-		return;
-	}
-	redisAsyncSetConnectCallback(ac, on_connect);
-	redisAsyncSetDisconnectCallback(ac, on_disconnect);
-	if (s->password) {
-		const char *argv[2] = {"AUTH", s->password};
-		conn_send(c, on_setup_reply, NULL, 2, argv, NULL);
-	}
-	if (s->db) {
-		char db[16];
-		snprintf(db, sizeof db, "%d", s->db);
-		const char *argv[2] = {"SELECT", db};
-		conn_send(c, on_setup_reply, NULL, 2, argv, NULL);
-	}
+	struct redis_store *s = arg;
 	if (c == &s->reader && s->feed.update)
 		reader_next(s);
 }
@@ -440,14 +290,14 @@ static void on_read(redisAsyncContext *ac, void *r, void *priv);
 /* XREAD woke (an entry came, or BLOCK_MS passed): read again. */
 static void on_wake(redisAsyncContext *ac, void *r, void *priv)
 {
-	struct conn *c = conn_answered(ac);
-	struct redis_store *s = c->s;
+	struct redis_conn *c = redis_conn_answered(ac, r);
+	struct redis_store *s = c->arg;
 	(void)priv;
-	if (!r || c->ac != ac)
+	if (!r || !redis_conn_current(c, ac))
 		return;
 	s->blocked = false;
-	if (reply_error(r)) {
-		conn_drop(c, reply_error(r));
+	if (redis_reply_error(r)) {
+		redis_conn_drop(c, redis_reply_error(r));
 		return;
 	}
 	reader_next(s);
@@ -462,7 +312,7 @@ static void reader_next(struct redis_store *s)
 	snprintf(n, sizeof n, "%d", READ_BATCH);
 	const char *argv[] = {"EVAL", redis_script_read, "2", s->key_log, s->key_meta,
 			      after, n, next_epoch(s)};
-	conn_send(&s->reader, on_read, NULL, 8, argv, NULL);
+	redis_conn_send(&s->reader, on_read, NULL, 8, argv, NULL);
 }
 
 static void reader_block(struct redis_store *s)
@@ -471,24 +321,24 @@ static void reader_block(struct redis_store *s)
 	store_redis_pos_to_id(s->cursor, after);
 	snprintf(ms, sizeof ms, "%d", BLOCK_MS);
 	const char *argv[] = {"XREAD", "COUNT", "1", "BLOCK", ms, "STREAMS", s->key_log, after};
-	s->blocked = conn_send(&s->reader, on_wake, NULL, 8, argv, NULL);
+	s->blocked = redis_conn_send(&s->reader, on_wake, NULL, 8, argv, NULL);
 }
 
 static void on_read(redisAsyncContext *ac, void *r, void *priv)
 {
-	struct conn *c = conn_answered(ac);
-	struct redis_store *s = c->s;
+	struct redis_conn *c = redis_conn_answered(ac, r);
+	struct redis_store *s = c->arg;
 	(void)priv;
-	if (!r || c->ac != ac || s->closing)
+	if (!r || !redis_conn_current(c, ac) || s->closing)
 		return;
-	if (reply_error(r)) {
-		log_error("redis store: reading the log: %s", reply_error(r));
-		conn_drop(c, "the read script failed");
+	if (redis_reply_error(r)) {
+		log_error("redis store: reading the log: %s", redis_reply_error(r));
+		redis_conn_drop(c, "the read script failed");
 		return;
 	}
 	int n = feed_batch(s, r);
 	if (n < 0) {
-		conn_drop(c, "the read script answered something else");
+		redis_conn_drop(c, "the read script answered something else");
 		return;
 	}
 	pubs_settle(s);
@@ -537,7 +387,7 @@ static void pub_answered(struct pub *p, enum store_status status)
  * entry id[, entries]}). */
 static void pub_read_reply(struct redis_store *s, struct pub *p, const redisReply *r)
 {
-	const char *err = reply_error(r);
+	const char *err = redis_reply_error(r);
 	const redisReply *what = elem(r, 0), *eid = elem(r, 1), *len = elem(r, 2);
 	if (err || !is_text(what) || !is_text(eid)) {
 		log_error("redis store: publish of %s failed: %s", p->m->id,
@@ -566,25 +416,26 @@ static void pub_read_reply(struct redis_store *s, struct pub *p, const redisRepl
 
 static void on_published(redisAsyncContext *ac, void *r, void *priv)
 {
-	struct conn *c = conn_answered(ac);
+	struct redis_conn *c = redis_conn_answered(ac, r);
+	struct redis_store *s = c->arg;
 	struct pub *p = priv;
 	if (!r) { /* the connection went: stored or not, nobody knows */
 		p->waiting = false;
-		if (c->s->closing)
+		if (s->closing)
 			p->state = PUB_UNANSWERED;
 		else
 			pub_answered(p, STORE_ERROR);
 	} else {
-		pub_read_reply(c->s, p, r);
+		pub_read_reply(s, p, r);
 	}
-	pubs_settle(c->s);
+	pubs_settle(s);
 }
 
 /* WAIT's answer: how many replicas have the publish. */
 static void on_waited(redisAsyncContext *ac, void *r, void *priv)
 {
-	struct conn *c = conn_answered(ac);
-	struct redis_store *s = c->s;
+	struct redis_conn *c = redis_conn_answered(ac, r);
+	struct redis_store *s = c->arg;
 	const redisReply *rep = r;
 	struct pub *p = priv;
 	p->waiting = false;
@@ -657,7 +508,7 @@ static void redis_publish(struct store *st, struct msg *m, store_publish_cb cb, 
 	size_t lens[12];
 	char nums[2][24];
 	pub_argv(s, p, argv, lens, nums);
-	if (!conn_send(&s->cmd, on_published, p, 12, argv, lens)) {
+	if (!redis_conn_send(&s->cmd, on_published, p, 12, argv, lens)) {
 		if (s->closing)
 			log_error("store: append during close refused");
 		pub_answered(p, STORE_ERROR);
@@ -667,7 +518,7 @@ static void redis_publish(struct store *st, struct msg *m, store_publish_cb cb, 
 	if (s->wait_replicas > 0) {
 		const char *wargv[3];
 		wait_argv(s, wargv, nums);
-		p->waiting = conn_send(&s->cmd, on_waited, p, 3, wargv, NULL);
+		p->waiting = redis_conn_send(&s->cmd, on_waited, p, 3, wargv, NULL);
 	}
 }
 
@@ -714,19 +565,19 @@ static bool qry_send(struct qry *x)
 	snprintf(n, sizeof n, "%d", QUERY_BATCH);
 	const char *argv[] = {"EVAL", redis_script_query, "2", s->key_log, s->key_ids,
 			      x->first && x->q->after_id ? x->q->after_id : "", after, upto, n};
-	return conn_send(&s->cmd, on_queried, x, 9, argv, NULL);
+	return redis_conn_send(&s->cmd, on_queried, x, 9, argv, NULL);
 }
 
 static void on_queried(redisAsyncContext *ac, void *r, void *priv)
 {
-	struct conn *c = conn_answered(ac);
+	struct redis_conn *c = redis_conn_answered(ac, r);
 	struct qry *x = priv;
 	const redisReply *found = elem(r, 0), *entries = elem(r, 1);
 	(void)c;
-	if (!r || reply_error(r) || !found || found->type != REDIS_REPLY_INTEGER || !entries ||
+	if (!r || redis_reply_error(r) || !found || found->type != REDIS_REPLY_INTEGER || !entries ||
 	    entries->type != REDIS_REPLY_ARRAY) {
 		log_error("redis store: query failed: %s",
-			  reply_error(r) ? reply_error(r) : "the script answered something else");
+			  redis_reply_error(r) ? redis_reply_error(r) : "the script answered something else");
 		qry_answer(x, STORE_ERROR);
 		return;
 	}
@@ -774,32 +625,22 @@ static void redis_query(struct store *st, const struct store_query *q, store_que
 
 static void on_retained(redisAsyncContext *ac, void *r, void *priv)
 {
-	struct conn *c = conn_answered(ac);
+	struct redis_conn *c = redis_conn_answered(ac, r);
 	const redisReply *rep = r;
 	(void)priv;
 	if (rep && rep->type == REDIS_REPLY_INTEGER)
-		atomic_store_explicit(&c->s->n_stored, rep->integer, memory_order_relaxed);
+		atomic_store_explicit(&((struct redis_store *)c->arg)->n_stored, rep->integer, memory_order_relaxed);
 	else if (rep)
 		log_error("redis store: retention failed: %s",
-			  reply_error(rep) ? reply_error(rep) : "unexpected answer");
+			  redis_reply_error(rep) ? redis_reply_error(rep) : "unexpected answer");
 }
 
 static void on_pong(redisAsyncContext *ac, void *r, void *priv)
 {
-	on_setup_reply(ac, r, priv);
-}
-
-/* Watches one connection: drop it past its deadline, re-make it when due. */
-static void conn_watch(struct conn *c, int64_t now)
-{
-	if (c->ac && c->outstanding > 0 && now - c->progress_ms > c->deadline_ms) {
-		char why[96];
-		snprintf(why, sizeof why, "Redis did not answer for %lld ms",
-			 (long long)(now - c->progress_ms));
-		conn_drop(c, why);
-	}
-	if (!c->ac && now >= c->retry_at_ms)
-		conn_connect(c);
+	struct redis_conn *c = redis_conn_answered(ac, r);
+	(void)priv;
+	if (r && redis_reply_error(r) && redis_conn_current(c, ac))
+		redis_conn_drop(c, redis_reply_error(r));
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -808,11 +649,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	int64_t now = mono_ms();
 	(void)fd;
 	(void)what;
-	conn_watch(&s->cmd, now);
-	conn_watch(&s->reader, now);
+	redis_conn_watch(&s->cmd, now);
+	redis_conn_watch(&s->reader, now);
 	if (s->cmd.up && s->cmd.outstanding == 0 && now - s->cmd.progress_ms >= PING_IDLE_MS) {
 		const char *argv[1] = {"PING"};
-		conn_send(&s->cmd, on_pong, NULL, 1, argv, NULL);
+		redis_conn_send(&s->cmd, on_pong, NULL, 1, argv, NULL);
 	}
 	if (s->reader.up && s->reader.outstanding == 0 && s->feed.update)
 		reader_next(s); /* a failed send left the reader idle */
@@ -823,7 +664,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		const char *argv[] = {"EVAL", redis_script_retain, "3", s->key_log, s->key_ids,
 				      s->key_meta, count_s, age};
 		s->retained_ms = now;
-		conn_send(&s->cmd, on_retained, NULL, 8, argv, NULL);
+		redis_conn_send(&s->cmd, on_retained, NULL, 8, argv, NULL);
 	}
 	pubs_settle(s);
 }
@@ -860,47 +701,13 @@ static void redis_stats(struct store *st, struct store_stats *out)
 
 /* ---- the blocking connection (open and close) ------------------------------ */
 
-/* A blocking connection to Redis, AUTH and SELECT done; NULL with err. */
-static redisContext *sync_connect(struct redis_store *s, char *err, size_t errlen)
-{
-	struct timeval tv = {OPEN_TIMEOUT_MS / 1000, (OPEN_TIMEOUT_MS % 1000) * 1000};
-	redisContext *c = s->host ? redisConnectWithTimeout(s->host, s->port, tv) :
-		redisConnectUnixWithTimeout(s->address, tv);
-	if (!c || c->err) {
-		snprintf(err, errlen, "cannot connect to Redis at %s: %s", s->address,
-			 c ? c->errstr : "out of memory");
-		redisFree(c);
-		return NULL;
-	}
-	redisSetTimeout(c, tv);
-	const char *auth[2] = {"AUTH", s->password};
-	char db[16];
-	snprintf(db, sizeof db, "%d", s->db);
-	const char *sel[2] = {"SELECT", db};
-	for (int i = 0; i < 2; i++) {
-		if ((i == 0 && !s->password) || (i == 1 && !s->db))
-			continue;
-		redisReply *r = redisCommandArgv(c, 2, i == 0 ? auth : sel, NULL);
-		const char *e = r ? reply_error(r) : c->errstr;
-		if (e) {
-			snprintf(err, errlen, "Redis at %s refused %s: %s", s->address,
-				 i == 0 ? "AUTH" : "SELECT", e);
-			freeReplyObject(r);
-			redisFree(c);
-			return NULL;
-		}
-		freeReplyObject(r);
-	}
-	return c;
-}
-
 /* Runs one command on a blocking connection; the reply (free it), or NULL
  * with err set when there is none or it is an error. */
 static redisReply *sync_command(redisContext *c, int argc, const char **argv,
 				const size_t *lens, char *err, size_t errlen)
 {
 	redisReply *r = redisCommandArgv(c, argc, argv, lens);
-	const char *e = r ? reply_error(r) : c->errstr;
+	const char *e = r ? redis_reply_error(r) : c->errstr;
 	if (e) {
 		snprintf(err, errlen, "%s: %s", argv[0], e);
 		freeReplyObject(r);
@@ -912,7 +719,7 @@ static redisReply *sync_command(redisContext *c, int argc, const char **argv,
 /* The value of one CONFIG GET parameter, or "?" when not allowed. */
 static void config_value(redisContext *c, const char *name, char *out, size_t outlen)
 {
-	char err[64];
+	char err[256];
 	const char *argv[3] = {"CONFIG", "GET", name};
 	redisReply *r = sync_command(c, 3, argv, NULL, err, sizeof err);
 	const redisReply *v = elem(r, 1);
@@ -935,7 +742,7 @@ static void log_durability(struct redis_store *s, redisContext *c)
 		means = "acknowledged updates live in Redis's memory and snapshots only: a Redis crash or restart may lose them (the nodes then reset their streams)";
 	else
 		means = "unknown (CONFIG GET is not allowed): see doc/multi-node.md";
-	log_info("redis store at %s, keys %s:*, appendonly %s, appendfsync %s: %s%s", s->address,
+	log_info("redis store at %s, keys %s:*, appendonly %s, appendfsync %s: %s%s", s->addr.text,
 		 s->prefix, aof, fsync, means,
 		 s->wait_replicas > 0 ? "; publishes also wait for replicas (WAIT)" : "");
 }
@@ -1007,7 +814,7 @@ static void close_finish(struct redis_store *s)
 	for (struct pub *p = s->pubs; p; p = p->next)
 		any |= p->state != PUB_ANSWERED || (p->status == STORE_OK && !p->fed);
 	if (any)
-		c = sync_connect(s, err, sizeof err);
+		c = redis_sync_connect(&s->addr, OPEN_TIMEOUT_MS, err, sizeof err);
 	for (struct pub *p = s->pubs; p; p = p->next) {
 		if (p->state == PUB_ANSWERED)
 			continue;
@@ -1049,10 +856,8 @@ static void store_free(struct redis_store *s)
 		event_free(s->tick_ev);
 	if (s->defer_ev)
 		event_free(s->defer_ev);
-	free(s->address);
-	free(s->host);
+	redis_address_free(&s->addr);
 	free(s->prefix);
-	free(s->password);
 	free(s->key_log);
 	free(s->key_ids);
 	free(s->key_meta);
@@ -1064,10 +869,10 @@ static void store_free(struct redis_store *s)
 static void redis_close(struct store *st)
 {
 	struct redis_store *s = (struct redis_store *)st;
-	s->closing = true;
+	s->closing = s->cmd.closing = s->reader.closing = true;
 	event_del(s->tick_ev);
-	conn_drop(&s->reader, "closing");
-	conn_drop(&s->cmd, "closing");
+	redis_conn_drop(&s->reader, "closing");
+	redis_conn_drop(&s->cmd, "closing");
 	close_finish(s);
 	on_defer(-1, 0, s);
 	store_free(s);
@@ -1083,26 +888,6 @@ static const struct store_ops redis_ops = {
 
 /* ---- open ------------------------------------------------------------------- */
 
-/* Splits cfg->address into host and port (or leaves host NULL: a Unix
- * socket path). False for an address that is neither. */
-static bool parse_address(struct redis_store *s, char *err, size_t errlen)
-{
-	const char *a = s->address;
-	if (a[0] == '/')
-		return true;
-	const char *colon = strrchr(a, ':');
-	uint64_t port = 6379;
-	if (colon && !parse_digits(colon + 1, 65535, &port))
-		port = 0;
-	if (!*a || colon == a || port == 0) {
-		snprintf(err, errlen, "bad Redis address '%s' (host:port, host or /path.sock)", a);
-		return false;
-	}
-	s->host = colon ? xmemdup(a, (size_t)(colon - a)) : xstrdup(a);
-	s->port = (int)port;
-	return true;
-}
-
 static char *key(const char *prefix, const char *name)
 {
 	struct buf b = {0};
@@ -1110,12 +895,17 @@ static char *key(const char *prefix, const char *name)
 	return buf_steal(&b, NULL);
 }
 
-static void conn_init(struct redis_store *s, struct conn *c, const char *name, int64_t deadline)
+static void conn_init(struct redis_store *s, struct redis_conn *c, const char *name,
+		      int64_t deadline)
 {
-	c->s = s;
 	c->name = name;
-	c->backoff_ms = BACKOFF_MIN_MS;
+	c->addr = &s->addr;
+	c->base = s->base;
 	c->deadline_ms = deadline;
+	c->made = conn_made;
+	c->changed = conn_changed;
+	c->arg = s;
+	redis_conn_init(c);
 }
 
 struct store *store_redis_open(struct event_base *base, const struct store_redis_config *cfg,
@@ -1125,10 +915,7 @@ struct store *store_redis_open(struct event_base *base, const struct store_redis
 	s->pub.ops = &redis_ops;
 	s->pub.name = "redis";
 	s->base = base;
-	s->address = xstrdup(cfg->address && *cfg->address ? cfg->address : "127.0.0.1:6379");
 	s->prefix = xstrdup(cfg->prefix && *cfg->prefix ? cfg->prefix : "hubd");
-	s->password = cfg->password ? xstrdup(cfg->password) : NULL;
-	s->db = cfg->db;
 	s->retain_count = cfg->retain_count > 0 ? cfg->retain_count : 0;
 	s->retain_age_s = cfg->retain_age_s > 0 ? cfg->retain_age_s : 0;
 	s->wait_replicas = cfg->wait_replicas > 0 ? cfg->wait_replicas : 0;
@@ -1147,11 +934,12 @@ struct store *store_redis_open(struct event_base *base, const struct store_redis
 	conn_init(s, &s->reader, "log reader", ANSWER_DEADLINE_MS + BLOCK_MS);
 	atomic_init(&s->connected, false);
 
-	if (!parse_address(s, err, errlen)) {
+	if (!redis_address_parse(&s->addr, cfg->address && *cfg->address ? cfg->address :
+				 "127.0.0.1:6379", cfg->password, cfg->db, err, errlen)) {
 		store_free(s);
 		return NULL;
 	}
-	redisContext *c = sync_connect(s, err, errlen);
+	redisContext *c = redis_sync_connect(&s->addr, OPEN_TIMEOUT_MS, err, errlen);
 	if (!c || !check_version(c, err, errlen) || !read_start(s, c, err, errlen)) {
 		if (c)
 			redisFree(c);
@@ -1170,7 +958,7 @@ struct store *store_redis_open(struct event_base *base, const struct store_redis
 		return NULL;
 	}
 	s->retained_ms = mono_ms();
-	conn_connect(&s->cmd);
-	conn_connect(&s->reader);
+	redis_conn_connect(&s->cmd);
+	redis_conn_connect(&s->reader);
 	return &s->pub;
 }
