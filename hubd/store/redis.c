@@ -383,12 +383,22 @@ static void pub_answered(struct pub *p, enum store_status status)
 	p->answered_ms = mono_ms();
 }
 
+/* Counts what a script says retention left (len) and removed. */
+static void retained(struct redis_store *s, const redisReply *len, const redisReply *removed)
+{
+	if (len && len->type == REDIS_REPLY_INTEGER)
+		atomic_store_explicit(&s->n_stored, len->integer, memory_order_relaxed);
+	if (removed && removed->type == REDIS_REPLY_INTEGER && removed->integer > 0)
+		count(&s->n_expired, removed->integer);
+}
+
 /* Reads the publish script's answer into p ({"ok"|"dup"|"conflict",
  * entry id[, entries]}). */
 static void pub_read_reply(struct redis_store *s, struct pub *p, const redisReply *r)
 {
 	const char *err = redis_reply_error(r);
-	const redisReply *what = elem(r, 0), *eid = elem(r, 1), *len = elem(r, 2);
+	const redisReply *what = elem(r, 0), *eid = elem(r, 1), *len = elem(r, 2),
+			 *removed = elem(r, 3);
 	if (err || !is_text(what) || !is_text(eid)) {
 		log_error("redis store: publish of %s failed: %s", p->m->id,
 			  err ? err : "the script answered something else");
@@ -406,8 +416,7 @@ static void pub_read_reply(struct redis_store *s, struct pub *p, const redisRepl
 		p->m->seq = p->pos;
 		count(&s->n_appended, 1);
 		count(&s->n_commits, 1);
-		if (len && len->type == REDIS_REPLY_INTEGER)
-			atomic_store_explicit(&s->n_stored, len->integer, memory_order_relaxed);
+		retained(s, len, removed);
 		pub_answered(p, STORE_OK);
 	} else {
 		pub_answered(p, strcmp(what->str, "dup") == 0 ? STORE_DUPLICATE : STORE_CONFLICT);
@@ -628,8 +637,8 @@ static void on_retained(redisAsyncContext *ac, void *r, void *priv)
 	struct redis_conn *c = redis_conn_answered(ac, r);
 	const redisReply *rep = r;
 	(void)priv;
-	if (rep && rep->type == REDIS_REPLY_INTEGER)
-		atomic_store_explicit(&((struct redis_store *)c->arg)->n_stored, rep->integer, memory_order_relaxed);
+	if (elem(rep, 0))
+		retained(c->arg, elem(rep, 0), elem(rep, 1));
 	else if (rep)
 		log_error("redis store: retention failed: %s",
 			  redis_reply_error(rep) ? redis_reply_error(rep) : "unexpected answer");

@@ -6,9 +6,12 @@
 /* Retention, shared by the publish and retain scripts: removes entries
  * (and their ids) past the count, then those older than the age (by the
  * entry id's time, Redis's clock), at most 1000 a run; notes the newest
- * removed in meta's "trimmed". Leaves `left` = the entries kept. */
+ * removed in meta's "trimmed". retain() returns the entries kept; removed
+ * counts the entries it removed. */
 #define RETAIN_LUA                                                               \
+	"local removed = 0\n"                                                   \
 	"local function drop(es)\n"                                             \
+	"  removed = removed + #es\n"                                           \
 	"  for _, e in ipairs(es) do\n"                                         \
 	"    local f = e[2]\n"                                                  \
 	"    for i = 1, #f, 2 do\n"                                             \
@@ -55,7 +58,8 @@ const char redis_script_publish[] =
 	"end\n"
 	"local eid = redis.call('XADD', log, '*', 'i', ARGV[1], 'c', ARGV[2], 'ms', ARGV[3])\n"
 	"redis.call('HSET', ids, ARGV[1], eid)\n"
-	"return {'ok', eid, retain(tonumber(ARGV[4]), tonumber(ARGV[5]))}\n";
+	"local kept = retain(tonumber(ARGV[4]), tonumber(ARGV[5]))\n"
+	"return {'ok', eid, kept, removed}\n";
 
 const char redis_script_read[] =
 	"redis.call('HSETNX', KEYS[2], 'epoch', ARGV[3])\n"
@@ -73,4 +77,5 @@ const char redis_script_query[] =
 const char redis_script_retain[] =
 	"local log, ids, meta = KEYS[1], KEYS[2], KEYS[3]\n"
 	RETAIN_LUA
-	"return retain(tonumber(ARGV[1]), tonumber(ARGV[2]))\n";
+	"local kept = retain(tonumber(ARGV[1]), tonumber(ARGV[2]))\n"
+	"return {kept, removed}\n";

@@ -9,8 +9,9 @@
 /* KEYS log ids meta; ARGV id, content, time_ms, retain_count,
  * retain_age_ms, epoch. Applies the retry rule (an id stored already with
  * the same content: {"dup", entry id}; with other content: {"conflict",
- * entry id}), else adds the entry: {"ok", entry id, entries now}; then
- * retention, which records what it removed in meta's "trimmed". */
+ * entry id}), else adds the entry, then applies retention, which records
+ * the newest entry it removed in meta's "trimmed": {"ok", entry id,
+ * entries now, entries removed}. */
 extern const char redis_script_publish[];
 
 /* KEYS log meta; ARGV after (an entry id), count, epoch. The log's epoch
@@ -27,7 +28,7 @@ extern const char redis_script_read[];
 extern const char redis_script_query[];
 
 /* KEYS log ids meta; ARGV retain_count, retain_age_ms. Retention alone
- * (the store runs it once a second): returns the entries now. */
+ * (the store runs it once a second): {entries now, entries removed}. */
 extern const char redis_script_retain[];
 
 #endif

@@ -363,6 +363,9 @@ static void t_retention(void)
 	qres_clear(&r);
 	CHECK(run(NULL, 0, "HLEN %s:ids", prefix) == 3);
 	CHECK(run(NULL, 0, "XLEN %s:log", prefix) == 3);
+	struct store_stats st;
+	a->s->ops->stats(a->s, &st);
+	CHECK(st.expired == 7 && st.stored == 3);
 	/* an id retention removed may be used again */
 	publish(a->s, "r0", "t", "new", 10);
 	CHECK(run_until(base, &npub, 11));
