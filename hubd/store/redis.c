@@ -448,7 +448,7 @@ static void on_waited(redisAsyncContext *ac, void *r, void *priv)
 	const redisReply *rep = r;
 	struct pub *p = priv;
 	p->waiting = false;
-	if (p->state == PUB_ANSWERED && p->status == STORE_OK &&
+	if (p->state == PUB_ANSWERED && (p->status == STORE_OK || p->status == STORE_DUPLICATE) &&
 	    (!rep || rep->type != REDIS_REPLY_INTEGER || rep->integer < s->wait_replicas)) {
 		log_warn("redis store: %s is stored but only %lld of %d replicas have it in time",
 			 p->m->id, rep && rep->type == REDIS_REPLY_INTEGER ? rep->integer : 0LL,

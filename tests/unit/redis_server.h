@@ -1,7 +1,8 @@
 /* redis_server.h -- a real redis-server for unit tests: started on a free
  * loopback port in a temporary folder (append-only file, fsync always),
  * stopped by pid and removed at exit; redis_stop / redis_start stop it
- * and start it again on the same port and folder. run() sends the test's
+ * and start it again on the same port and folder; redis_replica_start
+ * gives it a replica (for WAIT). run() sends the test's
  * own commands. Header-only (static), after testlib.h and util.h. */
 #ifndef HUBD_REDIS_SERVER_H
 #define HUBD_REDIS_SERVER_H
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -82,19 +84,77 @@ static inline long long run(char *out, size_t outlen, const char *fmt, ...)
 	return v;
 }
 
-static inline void redis_start(void)
+/* Starts a redis-server on port in folder; a replica of the server on
+ * port `of` when of > 0. */
+static inline pid_t redis_spawn(int port, const char *folder, int of)
 {
-	char port[16];
-	snprintf(port, sizeof port, "%d", redis_port);
-	redis_pid = fork();
-	if (redis_pid == 0) {
+	char p[16], master[32];
+	snprintf(p, sizeof p, "%d", port);
+	snprintf(master, sizeof master, "127.0.0.1 %d", of);
+	pid_t pid = fork();
+	if (pid == 0) {
 		int null = open("/dev/null", O_WRONLY);
 		dup2(null, 1);
-		execl(REDIS_SERVER, REDIS_SERVER, "--port", port, "--bind", "127.0.0.1", "--save", "",
-		      "--appendonly", "yes", "--appendfsync", "always", "--dir", redis_dir,
-		      "--daemonize", "no", (char *)NULL);
+		execl(REDIS_SERVER, REDIS_SERVER, "--port", p, "--bind", "127.0.0.1", "--save", "",
+		      "--appendonly", "yes", "--appendfsync", "always", "--dir", folder,
+		      "--daemonize", "no", "--repl-diskless-sync-delay", "0",
+		      of > 0 ? "--replicaof" : (char *)NULL, master,
+		      (char *)NULL);
 		_exit(127);
 	}
+	return pid;
+}
+
+/* Sends sig (SIGTERM: a clean shutdown, SIGKILL: a crash), then SIGKILL
+ * after 5 s; reaps the process. */
+static inline void stop_pid(pid_t *pid, int sig)
+{
+	if (*pid <= 0)
+		return;
+	kill(*pid, sig);
+	int64_t end = mono_ms() + 5000;
+	int st;
+	while (waitpid(*pid, &st, WNOHANG) == 0) {
+		if (mono_ms() >= end) {
+			kill(*pid, SIGKILL);
+			while (waitpid(*pid, &st, 0) < 0 && errno == EINTR)
+				;
+			break;
+		}
+		usleep(10000);
+	}
+	*pid = 0;
+}
+
+static pid_t replica_pid;
+
+/* Starts a replica of the server and waits until the server counts it. */
+static inline bool redis_replica_start(void)
+{
+	char folder[300];
+	snprintf(folder, sizeof folder, "%s/replica", redis_dir);
+	mkdir(folder, 0700);
+	replica_pid = redis_spawn(free_port(), folder, redis_port);
+	int64_t end = mono_ms() + REDIS_WAIT_MS;
+	char info[4096] = "";
+	while (mono_ms() < end) {
+		if (run(info, sizeof info, "INFO replication") == 0 &&
+		    strstr(info, "connected_slaves:1") && strstr(info, "state=online"))
+			return true;
+		usleep(20000);
+	}
+	return false;
+}
+
+/* The replica crashes (SIGKILL). */
+static inline void redis_replica_stop(void)
+{
+	stop_pid(&replica_pid, SIGKILL);
+}
+
+static inline void redis_start(void)
+{
+	redis_pid = redis_spawn(redis_port, redis_dir, 0);
 	int64_t end = mono_ms() + REDIS_WAIT_MS;
 	char pong[16] = "";
 	while (mono_ms() < end && (run(pong, sizeof pong, "PING") < 0 || strcmp(pong, "PONG")))
@@ -108,13 +168,7 @@ static inline void redis_start(void)
 
 static inline void redis_stop(void)
 {
-	if (redis_pid <= 0)
-		return;
-	kill(redis_pid, SIGTERM);
-	int st;
-	while (waitpid(redis_pid, &st, 0) < 0 && errno == EINTR)
-		;
-	redis_pid = 0;
+	stop_pid(&redis_pid, SIGTERM);
 }
 
 static inline bool redis_server_installed(void)
@@ -124,6 +178,7 @@ static inline bool redis_server_installed(void)
 
 static inline void redis_server_cleanup(void)
 {
+	redis_replica_stop();
 	redis_stop();
 	char p[400];
 	snprintf(p, sizeof p, "rm -rf '%s'", redis_dir);

@@ -519,6 +519,42 @@ static void t_foreign_entry(void)
 	fixture_end(base);
 }
 
+/* With wait_replicas, a publish is acknowledged once a replica has it; a
+ * replica gone makes it STORE_ERROR (stored, not replicated in time), and
+ * so is a retry while it stays gone; once a replica is back, the retry is
+ * acknowledged as a duplicate. */
+static void t_wait_replicas(void)
+{
+	CHECK(redis_replica_start());
+	struct event_base *base = fixture_begin();
+	next_prefix();
+	pubs_reset();
+	struct store_redis_config cfg = {.address = redis_addr, .prefix = prefix,
+					 .wait_replicas = 1, .wait_timeout_ms = 300};
+	char err[256] = "";
+	struct store *s = store_redis_open(base, &cfg, err, sizeof err);
+	CHECK(s != NULL);
+	if (s) {
+		publish(s, "w0", "t", "x", 0);
+		CHECK(run_until(base, &npub, 1));
+		CHECK(pub_status[0] == STORE_OK);
+		redis_replica_stop();
+		publish(s, "w1", "t", "x", 1);
+		CHECK(run_until(base, &npub, 2));
+		CHECK(pub_status[1] == STORE_ERROR);
+		publish(s, "w1", "t", "x", 2); /* a retry: stored, still not replicated */
+		CHECK(run_until(base, &npub, 3));
+		CHECK(pub_status[2] == STORE_ERROR);
+		CHECK(redis_replica_start());
+		publish(s, "w1", "t", "x", 3); /* replicated now: acknowledged */
+		CHECK(run_until(base, &npub, 4));
+		CHECK(pub_status[3] == STORE_DUPLICATE);
+		s->ops->close(s);
+	}
+	redis_replica_stop();
+	fixture_end(base);
+}
+
 static void t_bad_address(void)
 {
 	struct event_base *base = event_base_new();
@@ -556,6 +592,7 @@ int main(void)
 		{"down_and_back", t_down_and_back},
 		{"close_drains", t_close_drains},
 		{"foreign_entry", t_foreign_entry},
+		{"wait_replicas", t_wait_replicas},
 		{"bad_address", t_bad_address},
 	};
 	return test_run_cases(cases, sizeof cases / sizeof cases[0]);
