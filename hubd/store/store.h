@@ -5,10 +5,10 @@
  * node -- through one feed, in that order, once each; the hub fans out
  * from the feed alone. The hub talks to the store only through this struct
  * of function pointers; each backend is a file of its own beside this one
- * with its own constructor header (sqlite.h, memory.h). Every operation is
- * asynchronous: it is queued and returns at once; its callback runs later
- * on the thread that runs the event loop given to the store's
- * constructor. The event loop never waits on the disk or the network.
+ * with its own constructor header (sqlite.h, memory.h, redis.h). Every
+ * operation is asynchronous: it is queued and returns at once; its
+ * callback runs later on the thread that runs the event loop given to the
+ * store's constructor. The event loop never waits on the disk or the network.
  *
  * Positions (store_pos, kept in msg.seq) are the store's own: > 0,
  * increasing in the order of the feed, comparable with <, not dense (a
@@ -95,7 +95,9 @@ struct store_query {
 /* Publish completion: status STORE_OK (committed durably: it survives the
  * process being killed right after; the feed has delivered it, or will),
  * STORE_DUPLICATE or STORE_CONFLICT (nothing stored; the other publishes
- * of the same batch are not affected) or STORE_ERROR. The store held its
+ * of the same batch are not affected) or STORE_ERROR (not known to be
+ * stored: a network store that lost its answer may have stored it, and
+ * the publisher's retry is then STORE_DUPLICATE). The store held its
  * own reference to m until now and drops it after the callback returns.
  * Callbacks run in the order of the publish calls. */
 typedef void (*store_publish_cb)(void *arg, enum store_status status, struct msg *m);
@@ -130,11 +132,13 @@ struct store_stats {
 struct store_ops {
 	/* Queues m (the store takes a reference; m->id set by the caller, not
 	 * yet shared) to be committed durably. Before it returns the store
-	 * gives m its position (m->seq) and, when m->time_ms <= 0, the time of
-	 * the publish; it changes nothing else, then or later. Publishes
+	 * sets m->time_ms to the time of the publish when it is <= 0; it gives
+	 * m its position (m->seq) before the feed and the callback see m, no
+	 * later (an embedded store does it before returning; a network store
+	 * learns it from the answer); it changes nothing else. Publishes
 	 * queued together may commit together (group commit). Once committed,
-	 * m goes to the feed, then cb runs. Cannot fail to queue; failures
-	 * are reported through cb. */
+	 * the update goes to the feed, then cb runs. Cannot fail to queue;
+	 * failures are reported through cb. */
 	void (*publish)(struct store *s, struct msg *m, store_publish_cb cb, void *arg);
 	/* Sets the feed (copied); updates committed from now on go to it.
 	 * Once, before the first publish. */
@@ -163,7 +167,7 @@ struct store {
 	 * the feed says what comes next. */
 	store_pos last_seq;
 	char *last_id;
-	const char *name; /* "sqlite", "memory": for logs and stats */
+	const char *name; /* "sqlite", "memory", "redis": for logs and stats */
 };
 
 #endif

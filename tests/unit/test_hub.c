@@ -26,7 +26,9 @@
 #include "msg.h"
 #include "settings.h"
 #include "store/memory.h"
+#include "store/redis.h"
 #include "store/sqlite.h"
+#include "redis_server.h"
 #include "testlib.h"
 #include "util.h"
 
@@ -44,14 +46,21 @@ struct fixture {
 };
 
 /* The store the cases run on now (see STORE_VARIANTS). */
-static bool on_sqlite;
+enum store_kind { ON_MEMORY, ON_SQLITE, ON_REDIS };
+static enum store_kind on_store;
+static int redis_prefix_no; /* each Redis case its own keys */
 
 static void fixture_open_store(struct fixture *f)
 {
 	char err[512] = "";
-	if (on_sqlite) {
+	if (on_store == ON_SQLITE) {
 		struct store_sqlite_config sc = {.path = f->db, .sync_full = false};
 		f->store = store_sqlite_open(f->base, &sc, err, sizeof err);
+	} else if (on_store == ON_REDIS) {
+		char prefix[32];
+		snprintf(prefix, sizeof prefix, "hub%d", ++redis_prefix_no);
+		struct store_redis_config rc = {.address = redis_addr, .prefix = prefix};
+		f->store = store_redis_open(f->base, &rc, err, sizeof err);
 	} else {
 		struct store_memory_config mc = {0};
 		f->store = store_memory_open(f->base, &mc, err, sizeof err);
@@ -623,21 +632,27 @@ static void test_feed_reset_ends_streams(void)
 }
 
 /* A case over the memory store; and over the memory store, then over
- * SQLite. */
+ * SQLite, then over Redis (a redis-server of this program's own: main). */
 #define MEMORY_VARIANT(fn)            \
 	static void fn##_memory(void) \
 	{                             \
-		on_sqlite = false;    \
+		on_store = ON_MEMORY; \
 		fn();                 \
 	}
 #define STORE_VARIANTS(fn)            \
 	MEMORY_VARIANT(fn)            \
 	static void fn##_sqlite(void) \
 	{                             \
-		on_sqlite = true;     \
+		on_store = ON_SQLITE; \
+		fn();                 \
+	}                             \
+	static void fn##_redis(void)  \
+	{                             \
+		on_store = ON_REDIS;  \
 		fn();                 \
 	}
-#define BOTH(fn) {#fn " (memory)", fn##_memory}, {#fn " (sqlite)", fn##_sqlite}
+#define BOTH(fn) {#fn " (memory)", fn##_memory}, {#fn " (sqlite)", fn##_sqlite}, \
+		 {#fn " (redis)", fn##_redis}
 /* A case of the memory store alone (its hooks). */
 #define MEMORY_ONLY(fn) {#fn " (memory)", fn##_memory}
 
@@ -653,7 +668,11 @@ MEMORY_VARIANT(test_store_failure_replay)
 MEMORY_VARIANT(test_replay_race_held)
 MEMORY_VARIANT(test_feed_reset_ends_streams)
 
-TEST_MAIN(BOTH(test_live_delivery),
+/* The cases over Redis need a redis-server: this program starts its own
+ * (redis_server.h); without one installed they are skipped, loudly. */
+int main(void)
+{
+	static const struct test_case_ cases[] = {BOTH(test_live_delivery),
 	  BOTH(test_fcgi_framing_and_shutdown),
 	  BOTH(test_replay_then_live),
 	  BOTH(test_replay_unknown_id),
@@ -663,4 +682,19 @@ TEST_MAIN(BOTH(test_live_delivery),
 	  MEMORY_ONLY(test_store_failure_publish),
 	  MEMORY_ONLY(test_store_failure_replay),
 	  MEMORY_ONLY(test_replay_race_held),
-	  MEMORY_ONLY(test_feed_reset_ends_streams))
+	  MEMORY_ONLY(test_feed_reset_ends_streams)};
+	static struct test_case_ runnable[sizeof cases / sizeof cases[0]];
+	size_t n = 0, skipped = 0;
+	bool redis = redis_server_installed();
+	if (redis)
+		redis_server_begin();
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		if (!redis && strstr(cases[i].name, "(redis)"))
+			skipped++;
+		else
+			runnable[n++] = cases[i];
+	}
+	if (skipped)
+		printf("# SKIPPED %zu cases over Redis: " REDIS_SERVER " is not installed\n", skipped);
+	return test_run_cases(runnable, n);
+}

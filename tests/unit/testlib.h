@@ -45,24 +45,32 @@ struct test_case_ {
 	void (*fn)(void);
 };
 
+/* Runs cases[0..n) in order, printing "ok - name" or "not ok - name" for
+ * each and the totals; returns main's exit status (1 on any failure). For
+ * a main that sets something up first; TEST_MAIN is the usual main. */
+static inline int test_run_cases(const struct test_case_ *cases, size_t n)
+{
+	int passed = 0, failed = 0;
+	for (size_t i = 0; i < n; i++) {
+		int before = test_failures_;
+		cases[i].fn();
+		if (test_failures_ == before) {
+			passed++;
+			printf("ok - %s\n", cases[i].name);
+		} else {
+			failed++;
+			printf("not ok - %s\n", cases[i].name);
+		}
+	}
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
+
 #define TEST_MAIN(...)                                                              \
 	int main(void)                                                              \
 	{                                                                           \
 		static const struct test_case_ cases[] = {__VA_ARGS__};             \
-		int passed = 0, failed = 0;                                         \
-		for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {       \
-			int before = test_failures_;                                \
-			cases[i].fn();                                              \
-			if (test_failures_ == before) {                             \
-				passed++;                                           \
-				printf("ok - %s\n", cases[i].name);                 \
-			} else {                                                    \
-				failed++;                                           \
-				printf("not ok - %s\n", cases[i].name);             \
-			}                                                           \
-		}                                                                   \
-		printf("%d passed, %d failed\n", passed, failed);                   \
-		return failed ? 1 : 0;                                              \
+		return test_run_cases(cases, sizeof cases / sizeof cases[0]);       \
 	}
 #define TEST(fn) {#fn, fn}
 
