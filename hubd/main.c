@@ -20,6 +20,7 @@
 #include "publish_listener.h"
 #include "requests.h"
 #include "settings.h"
+#include "store/redis.h"
 #include "store/sqlite.h"
 
 #define SHUTDOWN_DEADLINE_MS 5000
@@ -85,6 +86,56 @@ static void lock_database(const char *db_path)
 		fatal("%s is locked: another hubd uses this database", path);
 }
 
+/* Writes what the settings' store is, for the log: "sqlite PATH" or
+ * "redis ADDRESS prefix PREFIX" (and " db N" when not 0). */
+static void describe_store(const struct settings *cfg, char *out, size_t outlen)
+{
+	if (cfg->store == SETTINGS_STORE_REDIS) {
+		int n = snprintf(out, outlen, "redis %s prefix %s", cfg->redis_address,
+				 cfg->redis_prefix);
+		if (cfg->redis_db && n >= 0 && (size_t)n < outlen)
+			snprintf(out + n, outlen - (size_t)n, " db %d", cfg->redis_db);
+	} else {
+		snprintf(out, outlen, "sqlite %s", cfg->db_path);
+	}
+}
+
+/* Opens the store the settings name on base: SQLite (the database locked
+ * for this process first) or Redis. Fatal, with the reason, when it
+ * cannot be opened. */
+static struct store *open_store(struct event_base *base, const struct settings *cfg,
+				const char *desc)
+{
+	char err[512];
+	struct store *st;
+	if (cfg->store == SETTINGS_STORE_REDIS) {
+		struct store_redis_config rc = {
+			.address = cfg->redis_address,
+			.prefix = cfg->redis_prefix,
+			.db = cfg->redis_db,
+			.password = cfg->redis_password,
+			.retain_count = cfg->retain_count,
+			.retain_age_s = cfg->retain_age_s,
+			.wait_replicas = cfg->redis_wait_replicas,
+			.wait_timeout_ms = cfg->redis_wait_timeout_ms,
+		};
+		st = store_redis_open(base, &rc, err, sizeof err);
+	} else {
+		lock_database(cfg->db_path);
+		struct store_sqlite_config sc = {
+			.path = cfg->db_path,
+			.sync_full = cfg->sync_full,
+			.retain_count = cfg->retain_count,
+			.retain_age_s = cfg->retain_age_s,
+			.max_batch = 1000,
+		};
+		st = store_sqlite_open(base, &sc, err, sizeof err);
+	}
+	if (!st)
+		fatal("cannot open the store %s: %s", desc, err);
+	return st;
+}
+
 static void shutdown_done(void *arg)
 {
 	struct daemon *d = arg;
@@ -131,17 +182,9 @@ int main(int argc, char **argv)
 	if (!d.base)
 		fatal("cannot create the event loop");
 
-	lock_database(d.cfg.db_path);
-	struct store_sqlite_config sc = {
-		.path = d.cfg.db_path,
-		.sync_full = d.cfg.sync_full,
-		.retain_count = d.cfg.retain_count,
-		.retain_age_s = d.cfg.retain_age_s,
-		.max_batch = 1000,
-	};
-	d.store = store_sqlite_open(d.base, &sc, err, sizeof err);
-	if (!d.store)
-		fatal("cannot open the store %s: %s", d.cfg.db_path, err);
+	char store_desc[512];
+	describe_store(&d.cfg, store_desc, sizeof store_desc);
+	d.store = open_store(d.base, &d.cfg, store_desc);
 	d.hub = hub_new(d.base, &d.cfg, d.store);
 	d.requests.hub = d.hub;
 	d.requests.cfg = &d.cfg;
@@ -170,7 +213,7 @@ int main(int argc, char **argv)
 	signal(SIGHUP, SIG_IGN);
 
 	log_info("hubd %s listening on %s, store %s (last update %s)", PACKAGE_VERSION,
-		 d.cfg.socket_path, d.cfg.db_path, d.store->last_id ? d.store->last_id : "none");
+		 d.cfg.socket_path, store_desc, d.store->last_id ? d.store->last_id : "none");
 	event_base_dispatch(d.base);
 
 	/* Teardown: the store drains queued appends and answers them (the

@@ -20,13 +20,28 @@
 
 
 
+/* Frees a secret string, zeroing it first. NULL is a no-op. */
+static void free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
 void settings_defaults(struct settings *c)
 {
 	memset(c, 0, sizeof *c);
 	c->socket_path = xstrdup("/run/hubd/hubd.sock");
 	c->socket_mode = 0660;
+	c->store = SETTINGS_STORE_SQLITE;
 	c->db_path = xstrdup("/var/lib/hubd/hubd.db");
 	c->sync_full = true;
+	c->redis_address = xstrdup("127.0.0.1:6379");
+	c->redis_prefix = xstrdup("hubd");
+	c->redis_db = 0;
+	c->redis_wait_replicas = 0;
+	c->redis_wait_timeout_ms = 1000;
 	c->heartbeat_s = 20;
 	c->stall_timeout_s = 30;
 	c->retry_lo_ms = 1000;
@@ -46,6 +61,9 @@ void settings_free(struct settings *c)
 	free(c->socket_path);
 	free(c->socket_group);
 	free(c->db_path);
+	free(c->redis_address);
+	free(c->redis_prefix);
+	free_secret(c->redis_password);
 	free(c->publisher_key);
 	free(c->subscriber_key);
 	free(c->pidfile);
@@ -90,53 +108,136 @@ static int parse_bool(const char *v, bool *out)
 }
 
 #define KEY_FILE_MAX (1024 * 1024)
+#define PASSWORD_FILE_MAX 4096
+
+/* Reads the whole file at path, at most max bytes, into *b (empty on
+ * entry; the caller frees it). what names the file in errors ("key file").
+ * Returns 0, or -1 with a reason naming the file in err (b freed) when the
+ * file cannot be read, is larger than max, or holds a NUL byte (the
+ * contents are used as a C string, so they would be cut short there). */
+static int read_small_file(const char *path, const char *what, size_t max, struct buf *b,
+			   char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		snprintf(err, errlen, "cannot open %s %s: %s", what, path, strerror(errno));
+		return -1;
+	}
+	char chunk[4096];
+	size_t n;
+	bool too_big = false;
+	while (!too_big && (n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		if (b->len + n > max)
+			too_big = true;
+		else
+			buf_add(b, chunk, n);
+	}
+	int read_errno = ferror(f) ? errno : 0;
+	fclose(f);
+	bool has_nul = b->len > 0 && memchr(b->p, '\0', b->len);
+	if (!read_errno && !too_big && !has_nul)
+		return 0;
+	if (read_errno)
+		snprintf(err, errlen, "cannot read %s %s: %s", what, path, strerror(read_errno));
+	else if (too_big)
+		snprintf(err, errlen, "%s %s is larger than %zu bytes", what, path, max);
+	else
+		snprintf(err, errlen, "%s %s holds a NUL byte", what, path);
+	buf_free(b);
+	return -1;
+}
+
+/* Drops trailing newlines (LF or CRLF) from b. */
+static void strip_newlines(struct buf *b)
+{
+	while (b->len > 0 && (b->p[b->len - 1] == '\n' || b->p[b->len - 1] == '\r'))
+		b->p[--b->len] = '\0';
+}
 
 /* Reads the whole key file at path into a new string (the caller frees it).
  * A PEM file (one that starts with "-----BEGIN") is kept byte for byte;
  * trailing newlines are dropped from anything else, an HS256 secret.
  * Returns NULL with a reason naming the file in err when the file cannot be
- * read, is empty, is larger than KEY_FILE_MAX, or holds a NUL byte (the key
- * is used as a C string, so it would be cut short there). */
+ * read, is empty, is larger than KEY_FILE_MAX, or holds a NUL byte. */
 static char *read_key_file(const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		snprintf(err, errlen, "cannot open key file %s: %s", path, strerror(errno));
-		return NULL;
-	}
 	struct buf b = {0};
-	char chunk[4096];
-	size_t n;
-	bool too_big = false;
-	while (!too_big && (n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-		if (b.len + n > KEY_FILE_MAX)
-			too_big = true;
-		else
-			buf_add(&b, chunk, n);
-	}
-	int read_errno = ferror(f) ? errno : 0;
-	fclose(f);
-	bool has_nul = b.len > 0 && memchr(b.p, '\0', b.len);
-	if (read_errno || too_big || has_nul) {
-		if (read_errno)
-			snprintf(err, errlen, "cannot read key file %s: %s", path, strerror(read_errno));
-		else if (too_big)
-			snprintf(err, errlen, "key file %s is larger than %d bytes", path, KEY_FILE_MAX);
-		else
-			snprintf(err, errlen, "key file %s holds a NUL byte", path);
-		buf_free(&b);
+	if (read_small_file(path, "key file", KEY_FILE_MAX, &b, err, errlen) < 0)
 		return NULL;
-	}
-	if (b.len < 10 || memcmp(b.p, "-----BEGIN", 10) != 0) {
-		while (b.len > 0 && (b.p[b.len - 1] == '\n' || b.p[b.len - 1] == '\r'))
-			b.p[--b.len] = '\0';
-	}
+	if (b.len < 10 || memcmp(b.p, "-----BEGIN", 10) != 0)
+		strip_newlines(&b);
 	if (b.len == 0) {
 		buf_free(&b);
 		snprintf(err, errlen, "key file %s is empty", path);
 		return NULL;
 	}
 	return buf_steal(&b, NULL);
+}
+
+/* Reads the Redis password from the file at path into a new string (the
+ * caller frees it), trailing newlines dropped. Returns NULL with a reason
+ * naming key and the file in err when the file cannot be read, is empty
+ * (or only newlines), is larger than PASSWORD_FILE_MAX, or holds a NUL
+ * byte. */
+static char *read_password_file(const char *key, const char *path, char *err, size_t errlen)
+{
+	struct buf b = {0};
+	char why[512];
+	if (read_small_file(path, "password file", PASSWORD_FILE_MAX, &b, why, sizeof why) < 0) {
+		snprintf(err, errlen, "%s: %s", key, why);
+		return NULL;
+	}
+	strip_newlines(&b);
+	if (b.len == 0) {
+		buf_free(&b);
+		snprintf(err, errlen, "%s: password file %s is empty", key, path);
+		return NULL;
+	}
+	return buf_steal(&b, NULL);
+}
+
+/* redis: "host:port" or "host" (a name or an IPv4 address: letters,
+ * digits, '.', '-', '_'; port 1..65535), or an absolute Unix socket path
+ * (at most 107 bytes). */
+static int check_redis_address(const char *v, char *err, size_t errlen)
+{
+	if (v[0] == '/') {
+		if (strlen(v) >= 108) {
+			snprintf(err, errlen, "redis: a Unix socket path must be at most 107 bytes");
+			return -1;
+		}
+		return 0;
+	}
+	const char *colon = strrchr(v, ':');
+	size_t hlen = colon ? (size_t)(colon - v) : strlen(v);
+	bool ok = hlen > 0;
+	for (size_t i = 0; ok && i < hlen; i++)
+		ok = isalnum((unsigned char)v[i]) || v[i] == '.' || v[i] == '-' || v[i] == '_';
+	uint64_t port;
+	if (ok && colon)
+		ok = parse_digits(colon + 1, 65535, &port) && port > 0;
+	if (!ok) {
+		snprintf(err, errlen,
+			 "redis: expected HOST:PORT, HOST or an absolute Unix socket path, got \"%s\"%s",
+			 v, strchr(v, '/') ? " (a socket path must start with /)" : "");
+		return -1;
+	}
+	return 0;
+}
+
+/* redis-prefix: 1 to 64 of [A-Za-z0-9_.:-]. */
+static int check_redis_prefix(const char *v, char *err, size_t errlen)
+{
+	size_t n = strlen(v);
+	bool ok = n >= 1 && n <= 64;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = isalnum((unsigned char)v[i]) || strchr("_.:-", v[i]);
+	if (!ok) {
+		snprintf(err, errlen,
+			 "redis-prefix: expected 1 to 64 letters, digits or _ . : -, got \"%s\"", v);
+		return -1;
+	}
+	return 0;
 }
 
 /* Parses value as a whole number in [lo, hi] into *n. */
@@ -173,8 +274,48 @@ int settings_set(struct settings *c, const char *key, const char *value,
 		c->socket_mode = (unsigned)m;
 	} else if (!strcmp(key, "socket-group")) {
 		set_str(&c->socket_group, value);
+	} else if (!strcmp(key, "store")) {
+		if (!strcmp(value, "sqlite"))
+			c->store = SETTINGS_STORE_SQLITE;
+		else if (!strcmp(value, "redis"))
+			c->store = SETTINGS_STORE_REDIS;
+		else {
+			snprintf(err, errlen, "store: expected sqlite or redis, got \"%s\"", value);
+			return -1;
+		}
 	} else if (!strcmp(key, "db")) {
 		set_str(&c->db_path, value);
+	} else if (!strcmp(key, "redis")) {
+		if (check_redis_address(value, err, errlen) < 0)
+			return -1;
+		set_str(&c->redis_address, value);
+	} else if (!strcmp(key, "redis-prefix")) {
+		if (check_redis_prefix(value, err, errlen) < 0)
+			return -1;
+		set_str(&c->redis_prefix, value);
+	} else if (!strcmp(key, "redis-db")) {
+		if (parse_num(key, value, 0, 1000000, &n, err, errlen) < 0)
+			return -1;
+		c->redis_db = (int)n;
+	} else if (!strcmp(key, "redis-password-file")) {
+		char *pw = read_password_file(key, value, err, errlen);
+		if (!pw)
+			return -1;
+		free_secret(c->redis_password);
+		c->redis_password = pw;
+	} else if (!strcmp(key, "redis-password")) {
+		/* On a command line it would be visible in ps. */
+		snprintf(err, errlen, "redis-password: not accepted inline; put the password in a file "
+				      "and give redis-password-file");
+		return -1;
+	} else if (!strcmp(key, "redis-wait-replicas")) {
+		if (parse_num(key, value, 0, 64, &n, err, errlen) < 0)
+			return -1;
+		c->redis_wait_replicas = (int)n;
+	} else if (!strcmp(key, "redis-wait-timeout")) {
+		if (parse_num(key, value, 1, 60000, &n, err, errlen) < 0)
+			return -1;
+		c->redis_wait_timeout_ms = (int)n;
 	} else if (!strcmp(key, "sync")) {
 		if (!strcmp(value, "full"))
 			c->sync_full = true;
@@ -351,8 +492,16 @@ void settings_usage(void *fp)
 		"  --socket PATH              control socket (/run/hubd/hubd.sock)\n"
 		"  --socket-mode MODE         its permissions, octal (0660)\n"
 		"  --socket-group GROUP       its group (the web server's)\n"
+		"  --store sqlite|redis       where updates are kept: SQLite, one node, or\n"
+		"                             Redis, shared by several nodes (sqlite)\n"
 		"  --db PATH                  SQLite database (/var/lib/hubd/hubd.db)\n"
 		"  --sync full|normal         SQLite synchronous mode (full)\n"
+		"  --redis ADDRESS            Redis: HOST:PORT, HOST or /SOCKET (127.0.0.1:6379)\n"
+		"  --redis-prefix PREFIX      prefix of hubd's Redis keys (hubd)\n"
+		"  --redis-db N               Redis database number (0)\n"
+		"  --redis-password-file FILE Redis AUTH password, read from FILE (none)\n"
+		"  --redis-wait-replicas N    acknowledge a publish once N replicas have it (0)\n"
+		"  --redis-wait-timeout MS    ... waiting at most this long for them (1000)\n"
 		"  --heartbeat SECONDS        every stream is written this often, at least:\n"
 		"                             keeps proxies open, notices departed clients (20)\n"
 		"  --stall-timeout SECONDS    cut a stream whose output does not move (30)\n"

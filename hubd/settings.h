@@ -9,12 +9,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Where updates are kept (store = ...). */
+enum settings_store {
+	SETTINGS_STORE_SQLITE = 0, /* sqlite: one node, one file (db = ...) */
+	SETTINGS_STORE_REDIS,      /* redis: several nodes share one Redis */
+};
+
 struct settings {
 	char *socket_path;      /* socket = /run/hubd/hubd.sock */
 	unsigned socket_mode;   /* socket-mode = 0660 (octal) */
 	char *socket_group;     /* socket-group = (none: the process's group) */
+	enum settings_store store; /* store = sqlite | redis */
 	char *db_path;          /* db = /var/lib/hubd/hubd.db */
 	bool sync_full;         /* sync = full | normal */
+	char *redis_address;    /* redis = 127.0.0.1:6379 (host:port, host, or an
+				 * absolute Unix socket path) */
+	char *redis_prefix;     /* redis-prefix = hubd (1..64 of [A-Za-z0-9_.:-]) */
+	int redis_db;           /* redis-db = 0 (0..1000000) */
+	char *redis_password;   /* redis-password-file = PATH: the password read
+				 * from it when the setting is applied (none);
+				 * never given inline */
+	int redis_wait_replicas; /* redis-wait-replicas = 0 (0..64) */
+	int redis_wait_timeout_ms; /* redis-wait-timeout = 1000 (ms, 1..60000) */
 	int heartbeat_s;        /* heartbeat = 20 (seconds, 1..3600) */
 	int stall_timeout_s;    /* stall-timeout = 30 (seconds, 1..3600): a stream
 				 * whose queued output does not move is cut */
@@ -46,8 +62,10 @@ struct settings {
 /* Fills c with the defaults. Cannot fail. */
 void settings_defaults(struct settings *c);
 /* Applies one "key = value" setting. Returns 0, or -1 with a reason in err
- * (unknown key, bad value, a key file that cannot be read or a key that
- * fails auth_key_check, with the option and the file named). */
+ * (unknown key, bad value, a key or password file that cannot be read or
+ * is empty, or a key that fails auth_key_check, with the option and the
+ * file named). A file setting reads its file now: the file's contents, not
+ * its name, are kept. */
 int settings_set(struct settings *c, const char *key, const char *value,
 	       char *err, size_t errlen);
 /* Reads a config file. Returns 0, or -1 with "path:line: reason" in err. */
@@ -58,7 +76,7 @@ int settings_load_file(struct settings *c, const char *path, char *err, size_t e
  * 0), -1 with a reason in err. */
 int settings_parse_args(struct settings *c, int argc, char **argv, char *err,
 		      size_t errlen);
-/* Frees the strings; c is left with defaults' NULLs. */
+/* Frees the strings (the Redis password zeroed first); c is left zeroed. */
 void settings_free(struct settings *c);
 /* Prints the usage text to f. */
 void settings_usage(void *f);

@@ -1,5 +1,6 @@
 /* test_settings.c -- defaults, values, config file and command line, key
- * files (HS256 secrets and PEM public keys). */
+ * files (HS256 secrets and PEM public keys), the store's settings and the
+ * Redis password file. */
 #include "config.h"
 
 #include <openssl/bio.h>
@@ -285,5 +286,212 @@ static void test_key_files(void)
 	rmdir(dir);
 }
 
+/* store and the Redis keys: defaults, good values, bad values refused with
+ * a message naming the key and the setting left as it was. */
+static void test_store_settings(void)
+{
+	struct settings c;
+	char err[256];
+	settings_defaults(&c);
+	CHECK(c.store == SETTINGS_STORE_SQLITE);
+	CHECK_STR_EQ(c.redis_address, "127.0.0.1:6379");
+	CHECK_STR_EQ(c.redis_prefix, "hubd");
+	CHECK(c.redis_db == 0 && c.redis_password == NULL);
+	CHECK(c.redis_wait_replicas == 0 && c.redis_wait_timeout_ms == 1000);
+
+	CHECK(settings_set(&c, "store", "redis", err, sizeof err) == 0 && c.store == SETTINGS_STORE_REDIS);
+	CHECK(settings_set(&c, "store", "sqlite", err, sizeof err) == 0 && c.store == SETTINGS_STORE_SQLITE);
+	static const char *const bad_store[] = {"", "Redis", "memory", "redis ", "sqlite3"};
+	for (size_t i = 0; i < sizeof bad_store / sizeof bad_store[0]; i++) {
+		c.store = SETTINGS_STORE_REDIS;
+		CHECK(settings_set(&c, "store", bad_store[i], err, sizeof err) == -1 &&
+		      strstr(err, "store") && c.store == SETTINGS_STORE_REDIS);
+	}
+
+	static const char *const good_addr[] = {
+		"127.0.0.1:6379", "redis.internal:7000", "redis", "10.0.0.5", "my-redis_1:1",
+		"localhost:65535", "/run/redis/redis-server.sock", "/r"};
+	for (size_t i = 0; i < sizeof good_addr / sizeof good_addr[0]; i++) {
+		CHECK(settings_set(&c, "redis", good_addr[i], err, sizeof err) == 0);
+		CHECK_STR_EQ(c.redis_address, good_addr[i]);
+	}
+	char longpath[120];
+	memset(longpath, 'a', sizeof longpath - 1);
+	longpath[0] = '/';
+	longpath[sizeof longpath - 1] = '\0';
+	static const char *const bad_addr[] = {
+		"", ":6379", "host:", "host:0", "host:65536", "host:63 79", "host:-1", "host:port",
+		"run/redis.sock", "a b:6379", "[::1]:6379", "::1", "host:6379:", "redis://host:6379"};
+	for (size_t i = 0; i < sizeof bad_addr / sizeof bad_addr[0]; i++) {
+		CHECK(settings_set(&c, "redis", bad_addr[i], err, sizeof err) == -1);
+		CHECK(strstr(err, "redis") && !strstr(err, "redis-"));
+		CHECK_STR_EQ(c.redis_address, "/r");
+	}
+	CHECK(settings_set(&c, "redis", longpath, err, sizeof err) == -1 && strstr(err, "redis: "));
+	CHECK(settings_set(&c, "redis", "run/redis.sock", err, sizeof err) == -1 &&
+	      strstr(err, "must start with /"));
+
+	char p64[65], p65[66];
+	memset(p64, 'p', 64);
+	p64[64] = '\0';
+	memset(p65, 'p', 65);
+	p65[65] = '\0';
+	static const char *const good_prefix[] = {"hubd", "a", "site-1:hub", "A.b_c:D-9"};
+	for (size_t i = 0; i < sizeof good_prefix / sizeof good_prefix[0]; i++) {
+		CHECK(settings_set(&c, "redis-prefix", good_prefix[i], err, sizeof err) == 0);
+		CHECK_STR_EQ(c.redis_prefix, good_prefix[i]);
+	}
+	CHECK(settings_set(&c, "redis-prefix", p64, err, sizeof err) == 0);
+	CHECK_STR_EQ(c.redis_prefix, p64);
+	static const char *const bad_prefix[] = {"", "hub d", "hub{1}", "hub*", "hub/x", "h\xc3\xa9"};
+	for (size_t i = 0; i < sizeof bad_prefix / sizeof bad_prefix[0]; i++) {
+		CHECK(settings_set(&c, "redis-prefix", bad_prefix[i], err, sizeof err) == -1 &&
+		      strstr(err, "redis-prefix"));
+		CHECK_STR_EQ(c.redis_prefix, p64);
+	}
+	CHECK(settings_set(&c, "redis-prefix", p65, err, sizeof err) == -1 && strstr(err, "redis-prefix"));
+
+	/* The numbers: both ends of each range, and one past them. */
+	static const struct {
+		const char *key, *v;
+		int ok, want;
+	} nums[] = {
+		{"redis-db", "0", 1, 0}, {"redis-db", "15", 1, 15}, {"redis-db", "1000000", 1, 1000000},
+		{"redis-db", "1000001", 0, 0}, {"redis-db", "-1", 0, 0}, {"redis-db", "x", 0, 0},
+		{"redis-db", "", 0, 0},
+		{"redis-wait-replicas", "0", 1, 0}, {"redis-wait-replicas", "64", 1, 64},
+		{"redis-wait-replicas", "65", 0, 0}, {"redis-wait-replicas", "2 ", 0, 0},
+		{"redis-wait-timeout", "1", 1, 1}, {"redis-wait-timeout", "60000", 1, 60000},
+		{"redis-wait-timeout", "0", 0, 0}, {"redis-wait-timeout", "60001", 0, 0},
+		{"redis-wait-timeout", "1s", 0, 0},
+	};
+	for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+		int *field = !strcmp(nums[i].key, "redis-db") ? &c.redis_db
+			     : !strcmp(nums[i].key, "redis-wait-replicas") ? &c.redis_wait_replicas
+									    : &c.redis_wait_timeout_ms;
+		*field = 42;
+		int rc = settings_set(&c, nums[i].key, nums[i].v, err, sizeof err);
+		CHECK(rc == (nums[i].ok ? 0 : -1));
+		if (nums[i].ok)
+			CHECK(*field == nums[i].want);
+		else
+			CHECK(*field == 42 && strstr(err, nums[i].key));
+	}
+
+	/* The password is never taken inline. */
+	CHECK(settings_set(&c, "redis-password", "s3cret", err, sizeof err) == -1 &&
+	      strstr(err, "redis-password-file") && c.redis_password == NULL);
+	settings_free(&c);
+
+	/* From a config file and the command line (which wins). */
+	char dir[] = "/tmp/hubd-settings-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char conf[256];
+	snprintf(conf, sizeof conf, "%s/hubd.conf", dir);
+	FILE *f = fopen(conf, "w");
+	fputs("store = redis\nredis = /run/redis.sock\nredis-prefix = site:a\nredis-db = 3\n"
+	      "redis-wait-replicas = 1\nredis-wait-timeout = 250\n", f);
+	fclose(f);
+	settings_defaults(&c);
+	char *argv[] = {"hubd", "-c", conf, "--redis", "10.1.2.3:6380", "--redis-wait-replicas=2", NULL};
+	CHECK(settings_parse_args(&c, 6, argv, err, sizeof err) == 0);
+	CHECK(c.store == SETTINGS_STORE_REDIS && c.redis_db == 3);
+	CHECK_STR_EQ(c.redis_address, "10.1.2.3:6380");
+	CHECK_STR_EQ(c.redis_prefix, "site:a");
+	CHECK(c.redis_wait_replicas == 2 && c.redis_wait_timeout_ms == 250);
+	settings_free(&c);
+	f = fopen(conf, "w");
+	fputs("store = redis\n\nredis-db = 16777216\n", f);
+	fclose(f);
+	settings_defaults(&c);
+	CHECK(settings_load_file(&c, conf, err, sizeof err) == -1 && strstr(err, ":3:") &&
+	      strstr(err, "redis-db"));
+	settings_free(&c);
+	settings_defaults(&c);
+	char *inline_pw[] = {"hubd", "--redis-password", "s3cret", NULL};
+	CHECK(settings_parse_args(&c, 3, inline_pw, err, sizeof err) == -1 &&
+	      strstr(err, "redis-password-file"));
+	CHECK(c.redis_password == NULL);
+	settings_free(&c);
+	unlink(conf);
+	rmdir(dir);
+}
+
+/* redis-password-file: read when the setting is applied, trailing newlines
+ * dropped; an unreadable, empty or oversized file is refused, naming the
+ * key and the file; the last good one is kept. */
+static void test_redis_password_file(void)
+{
+	char dir[] = "/tmp/hubd-settings-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char path[256], other[256], conf[256];
+	snprintf(path, sizeof path, "%s/redis.pass", dir);
+	snprintf(other, sizeof other, "%s/missing.pass", dir);
+	snprintf(conf, sizeof conf, "%s/hubd.conf", dir);
+	struct settings c;
+	char err[512];
+	const char *key = "redis-password-file";
+
+	settings_defaults(&c);
+	write_file(path, "s3cret\n", 7);
+	CHECK(settings_set(&c, key, path, err, sizeof err) == 0);
+	CHECK_STR_EQ(c.redis_password, "s3cret");
+	write_file(path, "  with spaces\r\n", 15);
+	CHECK(settings_set(&c, key, path, err, sizeof err) == 0);
+	CHECK_STR_EQ(c.redis_password, "  with spaces");
+	write_file(path, "no-newline", 10);
+	CHECK(settings_set(&c, key, path, err, sizeof err) == 0);
+	CHECK_STR_EQ(c.redis_password, "no-newline");
+	/* Read now: changing the file later changes nothing. */
+	write_file(path, "changed\n", 8);
+	CHECK_STR_EQ(c.redis_password, "no-newline");
+
+	/* Missing, a directory, empty, only newlines, a NUL byte, too big. */
+	CHECK(settings_set(&c, key, other, err, sizeof err) == -1 && strstr(err, key) &&
+	      strstr(err, other));
+	CHECK(settings_set(&c, key, dir, err, sizeof err) == -1 && strstr(err, key) && strstr(err, dir));
+	write_file(path, "", 0);
+	CHECK(settings_set(&c, key, path, err, sizeof err) == -1 && strstr(err, key) &&
+	      strstr(err, path) && strstr(err, "empty"));
+	write_file(path, "\n\r\n\n", 4);
+	CHECK(settings_set(&c, key, path, err, sizeof err) == -1 && strstr(err, "empty"));
+	write_file(path, "pass\0word", 9);
+	CHECK(settings_set(&c, key, path, err, sizeof err) == -1 && strstr(err, key) &&
+	      strstr(err, "NUL"));
+	char big[4097];
+	memset(big, 'p', sizeof big);
+	write_file(path, big, sizeof big);
+	CHECK(settings_set(&c, key, path, err, sizeof err) == -1 && strstr(err, key) &&
+	      strstr(err, "larger"));
+	CHECK_STR_EQ(c.redis_password, "no-newline");
+	write_file(path, big, sizeof big - 1); /* 4096 bytes are allowed */
+	CHECK(settings_set(&c, key, path, err, sizeof err) == 0);
+	CHECK(c.redis_password && strlen(c.redis_password) == sizeof big - 1);
+	settings_free(&c);
+	CHECK(c.redis_password == NULL);
+
+	/* Through a config file, with the line named on an error. */
+	write_file(path, "from-file\n", 10);
+	FILE *f = fopen(conf, "w");
+	fprintf(f, "store = redis\nredis-password-file = %s\n", path);
+	fclose(f);
+	settings_defaults(&c);
+	CHECK(settings_load_file(&c, conf, err, sizeof err) == 0);
+	CHECK_STR_EQ(c.redis_password, "from-file");
+	settings_free(&c);
+	f = fopen(conf, "w");
+	fprintf(f, "# redis\nredis-password-file = %s\n", other);
+	fclose(f);
+	settings_defaults(&c);
+	CHECK(settings_load_file(&c, conf, err, sizeof err) == -1 && strstr(err, ":2:") &&
+	      strstr(err, key) && strstr(err, other));
+	CHECK(c.redis_password == NULL);
+	settings_free(&c);
+
+	unlink(path);
+	unlink(conf);
+	rmdir(dir);
+}
+
 TEST_MAIN(TEST(test_values), TEST(test_retry), TEST(test_random_between), TEST(test_file_and_args),
-	  TEST(test_key_files))
+	  TEST(test_key_files), TEST(test_store_settings), TEST(test_redis_password_file))
