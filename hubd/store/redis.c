@@ -101,7 +101,6 @@ struct redis_store {
 	struct store_feed feed;
 	char *epoch;             /* the log's epoch the feed follows */
 	store_pos cursor;        /* the last entry fed */
-	bool blocked;            /* the reader waits in XREAD */
 
 	struct pub *pubs, *pubs_tail;
 	struct qry *failed_queries; /* to answer STORE_ERROR from defer_ev */
@@ -213,13 +212,11 @@ static void reader_next(struct redis_store *s);
 static void pubs_settle(struct redis_store *s);
 
 /* redis_conn's callbacks: the store is connected while both connections
- * are up; a new reader connection starts reading (once there is a feed);
- * a reader that went down waits in no XREAD. */
+ * are up; a new reader connection starts reading (once there is a feed). */
 static void conn_changed(struct redis_conn *c, void *arg)
 {
 	struct redis_store *s = arg;
-	if (c == &s->reader && !c->up)
-		s->blocked = false;
+	(void)c;
 	atomic_store_explicit(&s->connected, s->cmd.up && s->reader.up, memory_order_relaxed);
 	atomic_store_explicit(&s->n_reconnects, s->cmd.reconnects + s->reader.reconnects,
 			      memory_order_relaxed);
@@ -295,7 +292,6 @@ static void on_wake(redisAsyncContext *ac, void *r, void *priv)
 	(void)priv;
 	if (!r || !redis_conn_current(c, ac))
 		return;
-	s->blocked = false;
 	if (redis_reply_error(r)) {
 		redis_conn_drop(c, redis_reply_error(r));
 		return;
@@ -321,7 +317,7 @@ static void reader_block(struct redis_store *s)
 	store_redis_pos_to_id(s->cursor, after);
 	snprintf(ms, sizeof ms, "%d", BLOCK_MS);
 	const char *argv[] = {"XREAD", "COUNT", "1", "BLOCK", ms, "STREAMS", s->key_log, after};
-	s->blocked = redis_conn_send(&s->reader, on_wake, NULL, 8, argv, NULL);
+	redis_conn_send(&s->reader, on_wake, NULL, 8, argv, NULL);
 }
 
 static void on_read(redisAsyncContext *ac, void *r, void *priv)
