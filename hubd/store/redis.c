@@ -436,13 +436,10 @@ static void on_published(redisAsyncContext *ac, void *r, void *priv)
 	pubs_settle(s);
 }
 
-/* WAIT's answer: how many replicas have the publish. */
-static void on_waited(redisAsyncContext *ac, void *r, void *priv)
+/* Reads WAIT's answer (how many replicas have the publish) into p: a
+ * stored update too few replicas have is not acknowledged. */
+static void pub_read_waited(struct redis_store *s, struct pub *p, const redisReply *rep)
 {
-	struct redis_conn *c = redis_conn_answered(ac, r);
-	struct redis_store *s = c->arg;
-	const redisReply *rep = r;
-	struct pub *p = priv;
 	p->waiting = false;
 	if (p->state == PUB_ANSWERED && (p->status == STORE_OK || p->status == STORE_DUPLICATE) &&
 	    (!rep || rep->type != REDIS_REPLY_INTEGER || rep->integer < s->wait_replicas)) {
@@ -451,10 +448,16 @@ static void on_waited(redisAsyncContext *ac, void *r, void *priv)
 			 s->wait_replicas);
 		p->status = STORE_ERROR;
 	}
-	pubs_settle(s);
 }
 
-/* The publish script's arguments for p (argv[11], lens[11]). */
+static void on_waited(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct redis_conn *c = redis_conn_answered(ac, r);
+	pub_read_waited(c->arg, priv, r);
+	pubs_settle(c->arg);
+}
+
+/* The publish script's arguments for p (argv[12], lens[12]). */
 static void pub_argv(struct redis_store *s, struct pub *p, const char **argv, size_t *lens,
 		     char (*nums)[24])
 {
@@ -833,6 +836,13 @@ static void close_finish(struct redis_store *s)
 		else
 			pub_answered(p, STORE_ERROR);
 		freeReplyObject(r);
+		if (c && s->wait_replicas > 0) {
+			const char *wargv[3];
+			wait_argv(s, wargv, nums);
+			r = redisCommandArgv(c, 3, wargv, NULL);
+			pub_read_waited(s, p, r);
+			freeReplyObject(r);
+		}
 	}
 	for (int i = 0; c && i < CLOSE_READS; i++) {
 		char after[STORE_REDIS_ID_MAX], n[16];
