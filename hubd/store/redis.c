@@ -317,19 +317,14 @@ static int feed_batch(struct redis_store *s, const redisReply *r)
 
 static void on_read(redisAsyncContext *ac, void *r, void *priv);
 
-/* XREAD woke (an entry came, or BLOCK_MS passed): read again. */
+/* XREAD woke (an entry came, or BLOCK_MS passed): the read script sent
+ * right behind it reads what came (reader_block). */
 static void on_wake(redisAsyncContext *ac, void *r, void *priv)
 {
 	struct redis_conn *c = redis_conn_answered(ac, r);
-	struct redis_store *s = c->arg;
 	(void)priv;
-	if (!r || !redis_conn_current(c, ac))
-		return;
-	if (redis_reply_error(r)) {
+	if (r && redis_reply_error(r) && redis_conn_current(c, ac))
 		redis_conn_drop(c, redis_reply_error(r));
-		return;
-	}
-	reader_next(s);
 }
 
 /* Reads the entries after the cursor (the read script), or waits for new
@@ -344,13 +339,17 @@ static void reader_next(struct redis_store *s)
 	redis_conn_send(&s->reader, on_read, NULL, 8, argv, NULL);
 }
 
+/* Waits for an entry after the cursor: XREAD BLOCK, with the read script
+ * queued right behind it, so that Redis runs the read the moment XREAD
+ * returns, without a round trip in between. */
 static void reader_block(struct redis_store *s)
 {
 	char after[STORE_REDIS_ID_MAX], ms[16];
 	store_redis_pos_to_id(s->cursor, after);
 	snprintf(ms, sizeof ms, "%d", BLOCK_MS);
 	const char *argv[] = {"XREAD", "COUNT", "1", "BLOCK", ms, "STREAMS", s->key_log, after};
-	redis_conn_send(&s->reader, on_wake, NULL, 8, argv, NULL);
+	if (redis_conn_send(&s->reader, on_wake, NULL, 8, argv, NULL))
+		reader_next(s);
 }
 
 static void on_read(redisAsyncContext *ac, void *r, void *priv)

@@ -558,7 +558,7 @@ static void t_wait_replicas(void)
 	next_prefix();
 	pubs_reset();
 	struct store_redis_config cfg = {.address = redis_addr, .prefix = prefix,
-					 .wait_replicas = 1, .wait_timeout_ms = 300};
+					 .wait_replicas = 1, .wait_timeout_ms = 1000};
 	char err[256] = "";
 	struct store *s = store_redis_open(base, &cfg, err, sizeof err);
 	CHECK(s != NULL);
