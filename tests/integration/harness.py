@@ -965,15 +965,150 @@ FRONTS = ('lighttpd', 'apache', 'lighttpd-cgi', 'apache-cgi', 'apache-fcgid', 'n
 _live_stacks = set()
 
 
+_live_redis = set()
+
+
 def _stop_all_stacks():
     for s in list(_live_stacks):
         try:
             s.stop(check=False)
         except Exception:
             pass
+    for r in list(_live_redis):
+        try:
+            r.close()
+        except Exception:
+            pass
 
 
 atexit.register(_stop_all_stacks)
+
+
+REDIS_SERVER = '/usr/bin/redis-server'
+
+
+class RedisServer:
+    """A private redis-server (Debian's) on a free loopback port, its files
+    in a temporary directory: durable as hubd's SQLite --sync full by
+    default (append-only file, appendfsync always, no RDB snapshots), or
+    with no persistence at all (durable=False: a restart loses the log).
+    Ready once it answers PING; stop() ends it by pid (SIGTERM: Redis's own
+    shutdown, or SIGKILL: a crash) and start() brings it back on the same
+    port and directory. command() sends one command and returns the reply.
+    Also a context manager."""
+
+    def __init__(self, durable=True):
+        self.durable = durable
+        self.proc = None
+        self.port = None
+        self.dir = None
+
+    @staticmethod
+    def installed():
+        return os.access(REDIS_SERVER, os.X_OK)
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    @property
+    def address(self):
+        return '127.0.0.1:%d' % self.port
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def start(self):
+        """Starts the server (the first time on a free port in a new
+        directory); waits for PING."""
+        if self.dir is None:
+            self.dir = tempfile.mkdtemp(prefix='hubd-redis-')
+            self.port = free_port()
+        _live_redis.add(self)
+        persistence = (['--appendonly', 'yes', '--appendfsync', 'always'] if self.durable
+                       else ['--appendonly', 'no'])
+        argv = [REDIS_SERVER, '--port', str(self.port), '--bind', '127.0.0.1', '--save', '',
+                '--dir', self.dir, '--daemonize', 'no', '--logfile', 'redis.log'] + persistence
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, cwd=self.dir)
+        wait_for(lambda: self.proc.poll() is not None or self.ping(), scaled(15),
+                 'redis-server to answer PING')
+        if self.proc.poll() is not None:
+            raise RuntimeError('redis-server exited (%s): %s' % (self.proc.returncode,
+                                                                  self.log_tail()))
+        return self
+
+    def stop(self, sig=signal.SIGTERM):
+        """Ends the server by pid and reaps it (SIGKILL after 10 s)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.kill(self.proc.pid, sig)
+        try:
+            self.proc.wait(scaled(10))
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def close(self):
+        self.stop()
+        _live_redis.discard(self)
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def ping(self):
+        try:
+            return self.command('PING') == 'PONG'
+        except OSError:
+            return False
+
+    def command(self, *args, timeout=5.0):
+        """Sends one command (RESP) and returns the reply: str, int, None
+        or a list; an error reply raises RuntimeError."""
+        with socket.create_connection(('127.0.0.1', self.port), timeout=timeout) as c:
+            out = b'*%d\r\n' % len(args)
+            for a in args:
+                a = a if isinstance(a, bytes) else str(a).encode()
+                out += b'$%d\r\n%s\r\n' % (len(a), a)
+            c.sendall(out)
+            return _resp_read(c.makefile('rb'))
+
+    def log_tail(self, lines=20):
+        try:
+            with open(os.path.join(self.dir, 'redis.log'), errors='replace') as f:
+                return ''.join(f.readlines()[-lines:])
+        except (OSError, TypeError):
+            return ''
+
+    def hubd_args(self, prefix='hubd'):
+        """hubd's options for this server (store = redis)."""
+        return ['--store', 'redis', '--redis', self.address, '--redis-prefix', prefix]
+
+
+def _resp_read(f):
+    line = f.readline()
+    if not line.endswith(b'\r\n'):
+        raise OSError('redis-server closed the connection')
+    kind, rest = line[:1], line[1:-2]
+    if kind == b'+':
+        return rest.decode()
+    if kind == b'-':
+        raise RuntimeError(rest.decode())
+    if kind == b':':
+        return int(rest)
+    if kind == b'$':
+        n = int(rest)
+        if n < 0:
+            return None
+        data = f.read(n + 2)
+        return data[:-2].decode('utf-8', 'replace')
+    if kind == b'*':
+        n = int(rest)
+        return None if n < 0 else [_resp_read(f) for _ in range(n)]
+    raise OSError('not a RESP reply: %r' % line)
 
 
 class Stack:
