@@ -67,7 +67,10 @@ struct pub {
 	int64_t answered_ms;    /* mono */
 };
 
-/* A query being answered, page after page of entries. */
+/* A query being answered, batch after batch of entries (each batch one
+ * query script run: atomic in Redis; between batches retention may remove
+ * entries the next batch would have read, which only a query racing
+ * retention at the oldest end of the log can see). */
 struct qry {
 	struct qry *next;       /* on failed_queries */
 	struct redis_store *s;
