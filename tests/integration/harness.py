@@ -1060,9 +1060,11 @@ class RedisServer:
             self.dir = None
 
     def ping(self):
+        """True once the server answers PING (not while it is still
+        loading its files: that answer is a LOADING error)."""
         try:
             return self.command('PING') == 'PONG'
-        except OSError:
+        except (OSError, RuntimeError):
             return False
 
     def command(self, *args, timeout=5.0):
