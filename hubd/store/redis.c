@@ -81,8 +81,17 @@ struct qry {
 	void *arg;
 };
 
+/* A Lua script, and its SHA1: the connections run it by EVALSHA (every
+ * new connection loads the scripts first: conn_made), the blocking
+ * connection by EVAL. */
+struct script {
+	const char *text;
+	char sha[41];
+};
+
 struct redis_store {
 	struct store pub; /* first member: struct store * converts to this */
+	struct script publish_sc, read_sc, query_sc, retain_sc;
 	struct event_base *base;
 	struct redis_address addr;
 	char *prefix;
@@ -101,7 +110,6 @@ struct redis_store {
 	struct store_feed feed;
 	char *epoch;             /* the log's epoch the feed follows */
 	store_pos cursor;        /* the last entry fed */
-	bool blocked;            /* the reader waits in XREAD */
 
 	struct pub *pubs, *pubs_tail;
 	struct qry *failed_queries; /* to answer STORE_ERROR from defer_ev */
@@ -178,6 +186,16 @@ static bool is_text(const redisReply *r)
 	return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
 }
 
+/* Redis lost the scripts (SCRIPT FLUSH): c is dropped, and the new
+ * connection loads them again. */
+static void drop_if_noscript(struct redis_conn *c, const redisAsyncContext *ac,
+			     const redisReply *r)
+{
+	const char *err = redis_reply_error(r);
+	if (r && err && strncmp(err, "NOSCRIPT", 8) == 0 && redis_conn_current(c, ac))
+		redis_conn_drop(c, "Redis no longer has hubd's scripts");
+}
+
 /* The update of a log entry ([id, [field, value, ...]]) with its position,
  * or NULL (logged) when the entry is not one of ours. */
 static struct msg *entry_msg(const redisReply *e)
@@ -213,21 +231,33 @@ static void reader_next(struct redis_store *s);
 static void pubs_settle(struct redis_store *s);
 
 /* redis_conn's callbacks: the store is connected while both connections
- * are up; a new reader connection starts reading (once there is a feed);
- * a reader that went down waits in no XREAD. */
+ * are up; a new reader connection starts reading (once there is a feed). */
 static void conn_changed(struct redis_conn *c, void *arg)
 {
 	struct redis_store *s = arg;
-	if (c == &s->reader && !c->up)
-		s->blocked = false;
+	(void)c;
 	atomic_store_explicit(&s->connected, s->cmd.up && s->reader.up, memory_order_relaxed);
 	atomic_store_explicit(&s->n_reconnects, s->cmd.reconnects + s->reader.reconnects,
 			      memory_order_relaxed);
 }
 
+/* SCRIPT LOAD's answer: a connection that cannot load them is no use. */
+static void on_loaded(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct redis_conn *c = redis_conn_answered(ac, r);
+	(void)priv;
+	if (r && redis_reply_error(r) && redis_conn_current(c, ac))
+		redis_conn_drop(c, redis_reply_error(r));
+}
+
 static void conn_made(struct redis_conn *c, void *arg)
 {
 	struct redis_store *s = arg;
+	const struct script *all[] = {&s->publish_sc, &s->read_sc, &s->query_sc, &s->retain_sc};
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+		const char *argv[3] = {"SCRIPT", "LOAD", all[i]->text};
+		redis_conn_send(c, on_loaded, NULL, 3, argv, NULL);
+	}
 	if (c == &s->reader && s->feed.update)
 		reader_next(s);
 }
@@ -287,20 +317,14 @@ static int feed_batch(struct redis_store *s, const redisReply *r)
 
 static void on_read(redisAsyncContext *ac, void *r, void *priv);
 
-/* XREAD woke (an entry came, or BLOCK_MS passed): read again. */
+/* XREAD woke (an entry came, or BLOCK_MS passed): the read script sent
+ * right behind it reads what came (reader_block). */
 static void on_wake(redisAsyncContext *ac, void *r, void *priv)
 {
 	struct redis_conn *c = redis_conn_answered(ac, r);
-	struct redis_store *s = c->arg;
 	(void)priv;
-	if (!r || !redis_conn_current(c, ac))
-		return;
-	s->blocked = false;
-	if (redis_reply_error(r)) {
+	if (r && redis_reply_error(r) && redis_conn_current(c, ac))
 		redis_conn_drop(c, redis_reply_error(r));
-		return;
-	}
-	reader_next(s);
 }
 
 /* Reads the entries after the cursor (the read script), or waits for new
@@ -310,18 +334,22 @@ static void reader_next(struct redis_store *s)
 	char after[STORE_REDIS_ID_MAX], n[16];
 	store_redis_pos_to_id(s->cursor, after);
 	snprintf(n, sizeof n, "%d", READ_BATCH);
-	const char *argv[] = {"EVAL", redis_script_read, "2", s->key_log, s->key_meta,
+	const char *argv[] = {"EVALSHA", s->read_sc.sha, "2", s->key_log, s->key_meta,
 			      after, n, next_epoch(s)};
 	redis_conn_send(&s->reader, on_read, NULL, 8, argv, NULL);
 }
 
+/* Waits for an entry after the cursor: XREAD BLOCK, with the read script
+ * queued right behind it, so that Redis runs the read the moment XREAD
+ * returns, without a round trip in between. */
 static void reader_block(struct redis_store *s)
 {
 	char after[STORE_REDIS_ID_MAX], ms[16];
 	store_redis_pos_to_id(s->cursor, after);
 	snprintf(ms, sizeof ms, "%d", BLOCK_MS);
 	const char *argv[] = {"XREAD", "COUNT", "1", "BLOCK", ms, "STREAMS", s->key_log, after};
-	s->blocked = redis_conn_send(&s->reader, on_wake, NULL, 8, argv, NULL);
+	if (redis_conn_send(&s->reader, on_wake, NULL, 8, argv, NULL))
+		reader_next(s);
 }
 
 static void on_read(redisAsyncContext *ac, void *r, void *priv)
@@ -436,17 +464,15 @@ static void on_published(redisAsyncContext *ac, void *r, void *priv)
 			pub_answered(p, STORE_ERROR);
 	} else {
 		pub_read_reply(s, p, r);
+		drop_if_noscript(c, ac, r);
 	}
 	pubs_settle(s);
 }
 
-/* WAIT's answer: how many replicas have the publish. */
-static void on_waited(redisAsyncContext *ac, void *r, void *priv)
+/* Reads WAIT's answer (how many replicas have the publish) into p: a
+ * stored update too few replicas have is not acknowledged. */
+static void pub_read_waited(struct redis_store *s, struct pub *p, const redisReply *rep)
 {
-	struct redis_conn *c = redis_conn_answered(ac, r);
-	struct redis_store *s = c->arg;
-	const redisReply *rep = r;
-	struct pub *p = priv;
 	p->waiting = false;
 	if (p->state == PUB_ANSWERED && (p->status == STORE_OK || p->status == STORE_DUPLICATE) &&
 	    (!rep || rep->type != REDIS_REPLY_INTEGER || rep->integer < s->wait_replicas)) {
@@ -455,16 +481,24 @@ static void on_waited(redisAsyncContext *ac, void *r, void *priv)
 			 s->wait_replicas);
 		p->status = STORE_ERROR;
 	}
-	pubs_settle(s);
 }
 
-/* The publish script's arguments for p (argv[11], lens[11]). */
-static void pub_argv(struct redis_store *s, struct pub *p, const char **argv, size_t *lens,
-		     char (*nums)[24])
+static void on_waited(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct redis_conn *c = redis_conn_answered(ac, r);
+	pub_read_waited(c->arg, priv, r);
+	pubs_settle(c->arg);
+}
+
+/* The publish script's arguments for p (argv[12], lens[12]): EVALSHA, or
+ * EVAL (the blocking connection) when !by_sha. */
+static void pub_argv(struct redis_store *s, struct pub *p, bool by_sha, const char **argv,
+		     size_t *lens, char (*nums)[24])
 {
 	snprintf(nums[0], 24, "%lld", (long long)s->retain_count);
 	snprintf(nums[1], 24, "%lld", (long long)s->retain_age_s * 1000);
-	const char *a[11] = {"EVAL", redis_script_publish, "3", s->key_log, s->key_ids,
+	const char *a[11] = {by_sha ? "EVALSHA" : "EVAL",
+			     by_sha ? s->publish_sc.sha : s->publish_sc.text, "3", s->key_log, s->key_ids,
 			     s->key_meta, p->m->id, p->content.p, p->time_text, nums[0],
 			     nums[1]};
 	for (int i = 0; i < 11; i++) {
@@ -516,7 +550,7 @@ static void redis_publish(struct store *st, struct msg *m, store_publish_cb cb, 
 	const char *argv[12];
 	size_t lens[12];
 	char nums[2][24];
-	pub_argv(s, p, argv, lens, nums);
+	pub_argv(s, p, true, argv, lens, nums);
 	if (!redis_conn_send(&s->cmd, on_published, p, 12, argv, lens)) {
 		if (s->closing)
 			log_error("store: append during close refused");
@@ -572,7 +606,7 @@ static bool qry_send(struct qry *x)
 	else
 		snprintf(upto, sizeof upto, "+");
 	snprintf(n, sizeof n, "%d", QUERY_BATCH);
-	const char *argv[] = {"EVAL", redis_script_query, "2", s->key_log, s->key_ids,
+	const char *argv[] = {"EVALSHA", s->query_sc.sha, "2", s->key_log, s->key_ids,
 			      x->first && x->q->after_id ? x->q->after_id : "", after, upto, n};
 	return redis_conn_send(&s->cmd, on_queried, x, 9, argv, NULL);
 }
@@ -582,12 +616,12 @@ static void on_queried(redisAsyncContext *ac, void *r, void *priv)
 	struct redis_conn *c = redis_conn_answered(ac, r);
 	struct qry *x = priv;
 	const redisReply *found = elem(r, 0), *entries = elem(r, 1);
-	(void)c;
 	if (!r || redis_reply_error(r) || !found || found->type != REDIS_REPLY_INTEGER || !entries ||
 	    entries->type != REDIS_REPLY_ARRAY) {
 		log_error("redis store: query failed: %s",
 			  redis_reply_error(r) ? redis_reply_error(r) : "the script answered something else");
 		qry_answer(x, STORE_ERROR);
+		drop_if_noscript(c, ac, r);
 		return;
 	}
 	if (x->first)
@@ -637,11 +671,13 @@ static void on_retained(redisAsyncContext *ac, void *r, void *priv)
 	struct redis_conn *c = redis_conn_answered(ac, r);
 	const redisReply *rep = r;
 	(void)priv;
-	if (elem(rep, 0))
+	if (elem(rep, 0)) {
 		retained(c->arg, elem(rep, 0), elem(rep, 1));
-	else if (rep)
+	} else if (rep) {
 		log_error("redis store: retention failed: %s",
 			  redis_reply_error(rep) ? redis_reply_error(rep) : "unexpected answer");
+		drop_if_noscript(c, ac, rep);
+	}
 }
 
 static void on_pong(redisAsyncContext *ac, void *r, void *priv)
@@ -670,7 +706,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		char count_s[24], age[24];
 		snprintf(count_s, sizeof count_s, "%lld", (long long)s->retain_count);
 		snprintf(age, sizeof age, "%lld", (long long)s->retain_age_s * 1000);
-		const char *argv[] = {"EVAL", redis_script_retain, "3", s->key_log, s->key_ids,
+		const char *argv[] = {"EVALSHA", s->retain_sc.sha, "3", s->key_log, s->key_ids,
 				      s->key_meta, count_s, age};
 		s->retained_ms = now;
 		redis_conn_send(&s->cmd, on_retained, NULL, 8, argv, NULL);
@@ -777,7 +813,7 @@ static bool check_version(redisContext *c, char *err, size_t errlen)
  * trimmed mark and its newest entry: where the feed starts. */
 static bool read_start(struct redis_store *s, redisContext *c, char *err, size_t errlen)
 {
-	const char *argv[] = {"EVAL", redis_script_read, "2", s->key_log, s->key_meta,
+	const char *argv[] = {"EVAL", s->read_sc.text, "2", s->key_log, s->key_meta,
 			      "0-0", "0", next_epoch(s)};
 	/* COUNT 0 reads no entry: the script gives epoch and trimmed alone */
 	redisReply *r = sync_command(c, 8, argv, NULL, err, errlen);
@@ -830,19 +866,26 @@ static void close_finish(struct redis_store *s)
 		const char *argv[12];
 		size_t lens[12];
 		char nums[2][24];
-		pub_argv(s, p, argv, lens, nums);
+		pub_argv(s, p, false, argv, lens, nums);
 		redisReply *r = c ? redisCommandArgv(c, 12, argv, lens) : NULL;
 		if (r)
 			pub_read_reply(s, p, r);
 		else
 			pub_answered(p, STORE_ERROR);
 		freeReplyObject(r);
+		if (c && s->wait_replicas > 0) {
+			const char *wargv[3];
+			wait_argv(s, wargv, nums);
+			r = redisCommandArgv(c, 3, wargv, NULL);
+			pub_read_waited(s, p, r);
+			freeReplyObject(r);
+		}
 	}
 	for (int i = 0; c && i < CLOSE_READS; i++) {
 		char after[STORE_REDIS_ID_MAX], n[16];
 		store_redis_pos_to_id(s->cursor, after);
 		snprintf(n, sizeof n, "%d", READ_BATCH);
-		const char *argv[] = {"EVAL", redis_script_read, "2", s->key_log, s->key_meta,
+		const char *argv[] = {"EVAL", s->read_sc.text, "2", s->key_log, s->key_meta,
 				      after, n, next_epoch(s)};
 		redisReply *r = sync_command(c, 8, argv, NULL, err, sizeof err);
 		int got = r ? feed_batch(s, r) : -1;
@@ -929,6 +972,14 @@ struct store *store_redis_open(struct event_base *base, const struct store_redis
 	s->retain_age_s = cfg->retain_age_s > 0 ? cfg->retain_age_s : 0;
 	s->wait_replicas = cfg->wait_replicas > 0 ? cfg->wait_replicas : 0;
 	s->wait_timeout_ms = cfg->wait_timeout_ms > 0 ? cfg->wait_timeout_ms : 1000;
+	s->publish_sc.text = redis_script_publish;
+	s->read_sc.text = redis_script_read;
+	s->query_sc.text = redis_script_query;
+	s->retain_sc.text = redis_script_retain;
+	redis_script_sha1(redis_script_publish, s->publish_sc.sha);
+	redis_script_sha1(redis_script_read, s->read_sc.sha);
+	redis_script_sha1(redis_script_query, s->query_sc.sha);
+	redis_script_sha1(redis_script_retain, s->retain_sc.sha);
 	s->key_log = key(s->prefix, "log");
 	s->key_ids = key(s->prefix, "ids");
 	s->key_meta = key(s->prefix, "meta");

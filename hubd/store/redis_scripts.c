@@ -3,6 +3,12 @@
 
 #include "redis_scripts.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
 /* Retention, shared by the publish and retain scripts: removes entries
  * (and their ids) past the count, then those older than the age (by the
  * entry id's time, Redis's clock), at most 1000 a run; notes the newest
@@ -79,3 +85,15 @@ const char redis_script_retain[] =
 	RETAIN_LUA
 	"local kept = retain(tonumber(ARGV[1]), tonumber(ARGV[2]))\n"
 	"return {kept, removed}\n";
+
+void redis_script_sha1(const char *script, char out[41])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	if (!EVP_Digest(script, strlen(script), md, &n, EVP_sha1(), NULL) || n != 20) {
+		fprintf(stderr, "hubd: SHA1 is unavailable\n");
+		abort();
+	}
+	for (unsigned int i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}

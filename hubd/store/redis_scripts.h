@@ -31,4 +31,8 @@ extern const char redis_script_query[];
  * (the store runs it once a second): {entries now, entries removed}. */
 extern const char redis_script_retain[];
 
+/* Writes the SHA1 of script as 40 hex digits and a NUL (EVALSHA's name
+ * for it). Cannot fail. */
+void redis_script_sha1(const char *script, char out[41]);
+
 #endif

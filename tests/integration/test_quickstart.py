@@ -5,7 +5,9 @@ with this build (HUBD_BUILD_DIR: its make finds nothing to do): it comes
 up, prints a publisher token and the URL, serves the demo page and its
 config.js, an update published with the printed token reaches a
 subscriber, and SIGTERM stops everything it started (no process left that
-names its state or run directory).
+names its state or run directory). Then once more with HUBD_STORE=redis
+and HUBD_NODES=2 behind lighttpd: two nodes on a private redis-server,
+the update published on node 1 reaches a subscriber of node 2.
 
 A server whose package is missing here is skipped, except in CI (see
 front_checks.missing). Skipped under valgrind: the native and sanitizer
@@ -57,11 +59,27 @@ def get(port, path, timeout=10):
         c.close()
 
 
-def run_quickstart(server):
+def free_port_pair():
+    """A free port whose next port is free too (HUBD_NODES=2 takes both)."""
+    for _ in range(50):
+        port = H.free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(('127.0.0.1', port + 1))
+                return port
+            except OSError:
+                continue
+    raise AssertionError('no two free ports in a row')
+
+
+def run_quickstart(server, nodes=1):
     state = tempfile.mkdtemp(prefix='hubd-qs-test-')
-    port = H.free_port()
+    port = free_port_pair() if nodes > 1 else H.free_port()
     env = dict(os.environ, HUBD_SERVER=server, HUBD_PORT=str(port), HUBD_STATE_DIR=state,
                HUBD_BUILD_DIR=H.BUILDDIR)
+    if nodes > 1:
+        env.update(HUBD_STORE='redis', HUBD_NODES=str(nodes))
+    sub_port = port + nodes - 1  # the last node subscribes; node 1 publishes
     out_path = os.path.join(state, 'quickstart.out')
     out = open(out_path, 'wb')
     # Its own session, as a terminal would give it.
@@ -93,7 +111,7 @@ def run_quickstart(server):
         expect_eq(st, 200, 'GET /config.js')
         expect(token in body and TOPIC in body, 'config.js holds the token and topic')
 
-        sub = socket.create_connection(('127.0.0.1', port), timeout=scaled(10))
+        sub = socket.create_connection(('127.0.0.1', sub_port), timeout=scaled(10))
         sub.sendall(('GET /.well-known/mercure?topic=%s HTTP/1.1\r\nHost: x\r\n\r\n'
                      % urllib.parse.quote(TOPIC, safe='')).encode())
         parser = H.ResponseParser(sse=True, keep_body=False)
@@ -118,8 +136,20 @@ def run_quickstart(server):
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(scaled(30))
         expect_eq(rc, 143, 'quickstart exit status on SIGTERM')
-        left = H.wait_for(lambda: not processes_naming(*paths) and 'none', scaled(5),
-                          'every process quickstart started to stop')
+        redis = re.search(r'starting redis-server on 127\.0\.0\.1:(\d+)', shown)
+        expect(bool(redis) == (nodes > 1), 'a redis-server is started exactly with HUBD_STORE=redis')
+
+        def redis_gone():
+            # redis-server renames its process: it is found by its port
+            if not redis:
+                return True
+            try:
+                socket.create_connection(('127.0.0.1', int(redis.group(1))), timeout=1).close()
+                return False
+            except OSError:
+                return True
+        left = H.wait_for(lambda: not processes_naming(*paths) and redis_gone() and 'none',
+                          scaled(5), 'every process quickstart started to stop')
         expect(left, 'left: %r', processes_naming(*paths))
         expect(run_dir is None or not os.path.exists(run_dir.group(1)),
                'the run directory is removed')
@@ -129,15 +159,18 @@ def run_quickstart(server):
             proc.wait()
         for pid, _ in processes_naming(*paths):
             os.kill(pid, signal.SIGKILL)
-        print('# quickstart run with HUBD_SERVER=%s: output in %s' % (server, out_path))
+        print('# quickstart run with HUBD_SERVER=%s%s: output in %s'
+              % (server, ' HUBD_STORE=redis HUBD_NODES=%d' % nodes if nodes > 1 else '',
+                 out_path))
 
 
 def main():
     if H.VALGRIND:
         front_checks.skip('under valgrind (HUBD_VALGRIND=1): the other passes run it')
-    front_checks.run_where_possible(
-        {s: {'test_%s' % s.replace('-', '_'): (lambda s=s: run_quickstart(s))}
-         for s in SERVERS}, __file__)
+    cases = {s: {'test_%s' % s.replace('-', '_'): (lambda s=s: run_quickstart(s))}
+             for s in SERVERS}
+    cases['lighttpd']['test_lighttpd_redis_two_nodes'] = lambda: run_quickstart('lighttpd', 2)
+    front_checks.run_where_possible(cases, __file__)
 
 
 if __name__ == '__main__':

@@ -504,6 +504,34 @@ static void t_close_drains(void)
 	fixture_end(base);
 }
 
+/* Redis forgets the scripts (SCRIPT FLUSH): the next publish fails, the
+ * connection is made again with the scripts loaded, and the store goes on. */
+static void t_script_flush(void)
+{
+	struct event_base *base = fixture_begin();
+	next_prefix();
+	pubs_reset();
+	struct node *a = node_open(base, 0, 0);
+	publish(a->s, "f0", "t", "x", 0);
+	CHECK(run_until(base, &npub, 1));
+	char ok[16] = "";
+	CHECK(run(ok, sizeof ok, "SCRIPT FLUSH") == 0);
+	publish(a->s, "f1", "t", "x", 1);
+	CHECK(run_until(base, &npub, 2));
+	CHECK(pub_status[0] == STORE_OK && pub_status[1] == STORE_ERROR);
+	int64_t end = mono_ms() + WAIT_MS;
+	while (pub_status[2] != STORE_OK && mono_ms() < end) {
+		publish(a->s, "f1", "t", "x", 2);
+		int want = npub + 1;
+		CHECK(run_until(base, &npub, want));
+	}
+	CHECK(pub_status[2] == STORE_OK);
+	CHECK(run_until(base, &a->nfed, 2));
+	CHECK_STR_EQ(a->ids, "f0,f1");
+	node_close(a);
+	fixture_end(base);
+}
+
 /* An entry that is not a hubd update is skipped; the feed goes on. */
 static void t_foreign_entry(void)
 {
@@ -530,7 +558,7 @@ static void t_wait_replicas(void)
 	next_prefix();
 	pubs_reset();
 	struct store_redis_config cfg = {.address = redis_addr, .prefix = prefix,
-					 .wait_replicas = 1, .wait_timeout_ms = 300};
+					 .wait_replicas = 1, .wait_timeout_ms = 1000};
 	char err[256] = "";
 	struct store *s = store_redis_open(base, &cfg, err, sizeof err);
 	CHECK(s != NULL);
@@ -591,6 +619,7 @@ int main(void)
 		{"lost_log", t_lost_log},
 		{"down_and_back", t_down_and_back},
 		{"close_drains", t_close_drains},
+		{"script_flush", t_script_flush},
 		{"foreign_entry", t_foreign_entry},
 		{"wait_replicas", t_wait_replicas},
 		{"bad_address", t_bad_address},
