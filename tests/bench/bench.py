@@ -164,10 +164,6 @@ STORM_IDLE_SECONDS = env_float('BENCH_STORM_IDLE_SECONDS', 40, 5)
 REPLAY_REPEATS = env_int('BENCH_REPLAY_REPEATS', 3, 2)
 STREAMS_PER_FRONT = env_int('BENCH_STREAMS_PER_FRONT', 6000, 6000)
 SUBS_PER_PROC = env_int('BENCH_SUBS_PER_PROC', 4000, 250)
-# A Redis target adds about as much as the hubd target takes: more room.
-MAX_SECONDS = env_int('BENCH_MAX_SECONDS', 1800 + 1200 * len(
-    [t for t in os.environ.get('BENCH_TARGETS', '').split(',') if t.strip().startswith(
-        'hubd-redis')]), 600)
 NODES_LEVELS = [int(x) for x in os.environ.get('BENCH_NODES_LEVELS', '1,2,3').split(',')
                 if x.strip()]
 NODES_SUBS = env_int('BENCH_NODES_SUBS', 2000, 300)
@@ -180,6 +176,8 @@ TARGETS = [x.strip() for x in
            os.environ.get('BENCH_TARGETS', 'hubd,hubd-direct,nchan1,nchan2').split(',')
            if x.strip()]
 REDIS_TARGETS = [t for t in TARGETS if t.startswith('hubd-redis')]
+# A Redis target adds about as much as the hubd target takes: more room.
+MAX_SECONDS = env_int('BENCH_MAX_SECONDS', 1800 + 1200 * len(REDIS_TARGETS), 600)
 SCENARIOS = []
 # With a Redis target and no BENCH_SCENARIOS, (N) joins the default ones.
 for _x in os.environ.get('BENCH_SCENARIOS',
@@ -2430,7 +2428,8 @@ def nodes_level(k, rnd, tmp, procs):
     with RedisTarget(k, NODES_SUBS) as t:
         t.warm()
         subs = Subscribers(procs, tmp, 'N%d-%d' % (rnd, k), t, NODES_SUBS,
-                           duration=NODES_SECONDS + 90, expect=int(NODES_RATE * NODES_SECONDS + 0.5))
+                           duration=NODES_SECONDS + 90,
+                           expect=int(NODES_RATE * NODES_SECONDS + 0.5))
         connected, failed = subs.wait_ready(60)
         streams = wait_streams(t, connected)
         c0 = t.cpu_snapshot()
@@ -2722,8 +2721,9 @@ SCENARIO_TABLE = {
          ('total_kb_per_sub', 'all server KB per subscriber', '-'),
          ('hub_fds', 'hub open descriptors', '')]),
     'D': (
-        lambda: '(D) publish: %s closed-loop publishers for %g s each; with 0, then %d subscribers' % (
-            ' and '.join(str(c) for c in PUB_CONNS_LIST), PUB_SECONDS, PUB_SUBS),
+        lambda: ('(D) publish: %s closed-loop publishers for %g s each; with 0, then %d '
+                 'subscribers' % (' and '.join(str(c) for c in PUB_CONNS_LIST), PUB_SECONDS,
+                                  PUB_SUBS)),
         PUBLISH_ROWS()),
     'S': (
         lambda: ('(S) storm: %d idle subscribers (their CPU over %g s), all leave at once, '
