@@ -7,7 +7,7 @@ generator, in one run.
     (B) 10k          10,000 subscribers: latency at 5 updates/s, then the
                      highest rate sustained with zero loss (a rate ladder)
     (C) memory       RSS per idle subscriber (10,000 of them)
-    (D) publish      acknowledged publishes/s, 8 connections, 0 and 100 subscribers
+    (D) publish      acknowledged publishes/s, 8 and 64 connections, 0 and 100 subscribers
     (E) replay       time to replay 10,000 missed updates to one subscriber
     (S) storm        10,000 subscribers (as many as (B, C)) leave at once
                      without a word, a second wave arrives 5 s later: how
@@ -15,13 +15,17 @@ generator, in one run.
                      of the second wave get a stream, whether the site's /
                      answered throughout; and the server CPU of 10,000 idle
                      streams (heartbeats, probes) per hour
+    (N) nodes        (Redis store, on request) one fixed load on 1, 2 and 3 hubd
+                     nodes sharing one redis-server: deliveries/s, latency,
+                     CPU per node and Redis's
     matching         (hubd only, on request) subscribe-side matching cost
 
 Each scenario is run once per round and target (targets interleaved within
 a round, so the machine's drift weighs on all alike), every target on a
 stack of its own started here: hubd + lighttpd + hub.fcgi through
 tests/integration/harness.py, or an nginx with its own configuration in a
-temporary directory. The driver prints a table per target (a column per
+temporary directory; the Redis targets (hubd-redis, hubd-redis2) and (N)
+add a private redis-server of their own. The driver prints a table per target (a column per
 round and the median) and a side-by-side table of the medians with the
 ratio hubd / Nchan 1 worker. It measures; it never asserts. The exit status
 is 1 only when a round could not be run at all (the benchmark is broken).
@@ -31,11 +35,15 @@ Environment (all optional; "quick" = the BENCH_QUICK=1 default):
     HUBD_BUILDDIR, HUBD_SRCDIR  build and source trees (as for the tests)
     BENCH_QUICK=1               smoke run (~1-2 minutes) with small numbers
     BENCH_ROUNDS                rounds (default 3, quick 1)
-    BENCH_SCENARIOS             comma list of A,B,C,D,E,S,matching (default A,B,C,D,E,S);
-                                fanout, idle, publish, storm are A, C, D, S
-    BENCH_TARGETS               comma list of hubd,hubd-direct,nchan1,nchan2 (default
-                                all; hubd-direct runs (D) only: publishes go to hubd's
-                                own publish listener, subscribers through lighttpd)
+    BENCH_SCENARIOS             comma list of A,B,C,D,E,S,N,matching (default A,B,C,D,E,S,
+                                and N when BENCH_TARGETS names a Redis target);
+                                fanout, idle, publish, storm, nodes are A, C, D, S, N
+    BENCH_TARGETS               comma list of hubd,hubd-direct,nchan1,nchan2,hubd-redis,
+                                hubd-redis2 (default hubd,hubd-direct,nchan1,nchan2;
+                                hubd-direct runs (D) only: publishes go to hubd's own
+                                publish listener, subscribers through lighttpd;
+                                hubd-redis(2): 1 (2) hubd nodes on one redis-server,
+                                in (A), (B, C), (D), (E))
     BENCH_FANOUT_SUBS           (A) subscribers (1000, quick 100)
     BENCH_FANOUT_RATE           (A) updates/s (100, quick 50)
     BENCH_FANOUT_SECONDS        (A) seconds of publishing (10, quick 3)
@@ -51,18 +59,26 @@ Environment (all optional; "quick" = the BENCH_QUICK=1 default):
     BENCH_B_MAX_P99_MS          (B) a step passes only with p99 <= this (1000)
     BENCH_B_DRAIN_S             (B) ... and every delivery within this after the last publish (2)
     BENCH_B_PUB_CONNS           (B) publishing connections (8)
-    BENCH_PUB_CONNS             (D) closed-loop publishers (8)
+    BENCH_PUB_CONNS             (D) closed-loop publishers, a comma list: a row set per
+                                count (8,64; (E) fills with the first)
     BENCH_PUB_SECONDS           (D) seconds per phase (6, quick 2)
     BENCH_PUB_SUBS              (D) subscribers of the second phase (100)
     BENCH_REPLAY_UPDATES        (E) updates missed (10000, quick 2000)
     BENCH_REPLAY_REPEATS        (E) replays per round (3)
     BENCH_STORM_IDLE_SECONDS    (S) seconds the idle streams' CPU is measured (40, quick 5)
     BENCH_STREAMS_PER_FRONT     streams per lighttpd before another is started (6000)
+    BENCH_NODES_LEVELS          (N) node counts (1,2,3)
+    BENCH_NODES_SUBS            (N) subscribers, spread evenly over the nodes (2000, quick 300)
+    BENCH_NODES_RATE            (N) updates/s, spread evenly over the nodes (25, quick 25)
+    BENCH_NODES_SECONDS         (N) seconds of publishing (10, quick 3)
+    BENCH_NODES_PUB_CONNS       (N) publishing connections, spread over the nodes (12)
     BENCH_SUBS_PER_PROC         subscribers per loadgen process (default 4000, quick 250)
-    BENCH_MAX_SECONDS           stop starting new rounds after this (default 1800)
+    BENCH_MAX_SECONDS           stop starting new rounds after this (default 1800, and
+                                1200 more per Redis target)
     BENCH_JSON=PATH             also write every raw result there as JSON
     BENCH_HUBD_ARGS             extra hubd options for every run, e.g. '--sync normal'
     NGINX, NCHAN_MODULE         nginx binary, ngx_nchan_module.so
+    REDIS_SERVER                redis-server binary (/usr/bin/redis-server)
     LOADGEN                     a prebuilt loadgen binary to use
     (matching: BENCH_MATCHING_* as before, see tests/bench/README.md)
 """
@@ -137,7 +153,10 @@ B_DRAIN_S = env_float('BENCH_B_DRAIN_S', 2, 2)
 B_MAX_LAG_MS = env_float('BENCH_B_MAX_LAG_MS', 250, 250)
 B_RECOVER_S = 20.0  # after a failed step: wait this long at most for the backlog
 B_PUB_CONNS = env_int('BENCH_B_PUB_CONNS', 8, 8)
-PUB_CONNS = env_int('BENCH_PUB_CONNS', 8, 8)
+# (D) runs its phases once per count; (E) fills its log with the first.
+PUB_CONNS_LIST = [int(x) for x in os.environ.get('BENCH_PUB_CONNS', '8,64').split(',')
+                  if x.strip()] or [8]
+PUB_CONNS = PUB_CONNS_LIST[0]
 PUB_SECONDS = env_float('BENCH_PUB_SECONDS', 6, 2)
 PUB_SUBS = env_int('BENCH_PUB_SUBS', 100, 100)
 REPLAY_UPDATES = env_int('BENCH_REPLAY_UPDATES', 10000, 2000)
@@ -145,27 +164,40 @@ STORM_IDLE_SECONDS = env_float('BENCH_STORM_IDLE_SECONDS', 40, 5)
 REPLAY_REPEATS = env_int('BENCH_REPLAY_REPEATS', 3, 2)
 STREAMS_PER_FRONT = env_int('BENCH_STREAMS_PER_FRONT', 6000, 6000)
 SUBS_PER_PROC = env_int('BENCH_SUBS_PER_PROC', 4000, 250)
-MAX_SECONDS = env_int('BENCH_MAX_SECONDS', 1800, 600)
+NODES_LEVELS = [int(x) for x in os.environ.get('BENCH_NODES_LEVELS', '1,2,3').split(',')
+                if x.strip()]
+NODES_SUBS = env_int('BENCH_NODES_SUBS', 2000, 300)
+NODES_RATE = env_float('BENCH_NODES_RATE', 25, 25)
+NODES_SECONDS = env_float('BENCH_NODES_SECONDS', 10, 3)
+NODES_PUB_CONNS = env_int('BENCH_NODES_PUB_CONNS', 12, 12)
 ALIASES = {'fanout': 'A', 'idle': 'C', 'memory': 'C', 'publish': 'D', 'replay': 'E', 'storm': 'S',
-           'a': 'A', 'b': 'B', 'c': 'C', 'd': 'D', 'e': 'E'}
-SCENARIOS = []
-for _x in os.environ.get('BENCH_SCENARIOS', 'A,B,C,D,E,S').split(','):
-    _x = ALIASES.get(_x.strip(), _x.strip())
-    if _x and _x not in SCENARIOS:
-        SCENARIOS.append(_x)
+           'nodes': 'N', 'a': 'A', 'b': 'B', 'c': 'C', 'd': 'D', 'e': 'E', 'n': 'N'}
 TARGETS = [x.strip() for x in
            os.environ.get('BENCH_TARGETS', 'hubd,hubd-direct,nchan1,nchan2').split(',')
            if x.strip()]
+REDIS_TARGETS = [t for t in TARGETS if t.startswith('hubd-redis')]
+# A Redis target adds about as much as the hubd target takes: more room.
+MAX_SECONDS = env_int('BENCH_MAX_SECONDS', 1800 + 1200 * len(REDIS_TARGETS), 600)
+SCENARIOS = []
+# With a Redis target and no BENCH_SCENARIOS, (N) joins the default ones.
+for _x in os.environ.get('BENCH_SCENARIOS',
+                         'A,B,C,D,E,S' + (',N' if REDIS_TARGETS else '')).split(','):
+    _x = ALIASES.get(_x.strip(), _x.strip())
+    if _x and _x not in SCENARIOS:
+        SCENARIOS.append(_x)
 CLK_TCK = os.sysconf('SC_CLK_TCK')
 TOPIC = 'https://bench.example/updates'   # hubd's topic
 CHANNEL = 'updates'                        # Nchan's channel id
 NGINX = os.environ.get('NGINX') or shutil.which('nginx') or '/usr/sbin/nginx'
 NCHAN_MODULE = os.environ.get('NCHAN_MODULE') or '/usr/lib/nginx/modules/ngx_nchan_module.so'
+REDIS_SERVER = os.environ.get('REDIS_SERVER') or '/usr/bin/redis-server'
 TARGET_LABEL = {'hubd': 'hubd', 'hubd-direct': 'hubd dir', 'nchan1': 'Nchan 1w',
-                'nchan2': 'Nchan 2w'}
+                'nchan2': 'Nchan 2w', 'hubd-redis': 'redis 1n', 'hubd-redis2': 'redis 2n'}
 # Scenario groups a target takes part in (default: all). hubd-direct differs
-# from hubd only in where publishes go.
-TARGET_GROUPS = {'hubd-direct': ('D',)}
+# from hubd only in where publishes go; the Redis targets leave out (S),
+# which measures the front, not the store.
+TARGET_GROUPS = {'hubd-direct': ('D',), 'hubd-redis': ('A', 'BC', 'D', 'E'),
+                 'hubd-redis2': ('A', 'BC', 'D', 'E')}
 NOTES = []   # run-wide notes (a process that had to be killed, ...)
 
 
@@ -256,8 +288,14 @@ class Subscribers:
 
     def __init__(self, procs, tmp, tag, target, count, duration, expect=0, status=False,
                  extra=()):
-        nproc = sub_procs(count)
         urls = target.sub_urls
+        if count < len(urls):
+            # Fewer subscribers than nodes: the last nodes' URLs, the
+            # farthest from the publishes (which go to node 1).
+            urls = urls[-count:]
+        # Every URL (a node of a multi-node target) gets the same share.
+        nproc = -(-sub_procs(count) // len(urls)) * len(urls)
+        self.nodes = len(urls)
         self.groups = []
         self.phase_reset()
         for k in range(nproc):
@@ -272,7 +310,7 @@ class Subscribers:
                 argv += ['--status-file', base + '.status']
             argv += list(extra)
             p = procs.start(argv, base + '.out', base + '.err')
-            self.groups.append({'proc': p, 'base': base})
+            self.groups.append({'proc': p, 'base': base, 'node': k % len(urls)})
 
     def wait_ready(self, timeout):
         """Waits until every process has tried all its connections; returns
@@ -310,6 +348,7 @@ class Subscribers:
 
     def phase_reset(self):
         self.ph_hist, self.ph_max, self.ph_first, self.ph_last = {}, 0.0, None, None
+        self.ph_node_hist = [{} for _ in range(self.nodes)]
 
     def poll(self, timeout=5):
         """Every process's counters summed (None when one did not answer);
@@ -336,8 +375,10 @@ class Subscribers:
                     time.sleep(0.005)
             for k in total:
                 total[k] += st.get(k, 0)
+            node_hist = self.ph_node_hist[g['node']]
             for v, n in st.get('iv_hist_us', []):
                 self.ph_hist[v] = self.ph_hist.get(v, 0) + n
+                node_hist[v] = node_hist.get(v, 0) + n
             self.ph_max = max(self.ph_max, st.get('iv_max_ms', 0.0))
             if st.get('iv_first_ns'):
                 f, la = st['iv_first_ns'], st['iv_last_ns']
@@ -365,12 +406,25 @@ class Subscribers:
         out['n'] = total
         return out
 
+    def phase_node_latency(self, node):
+        """p50/p99 (ms) of the phase for the subscribers on node (an index
+        into the target's sub_urls)."""
+        hist = self.ph_node_hist[node] if node < self.nodes else {}
+        total = sum(hist.values())
+        return {name: quantile(hist, total, p) / 1000.0 if total else None
+                for name, p in (('p50', 0.50), ('p99', 0.99))}
+
     def finish(self):
         """Stops the processes (SIGTERM makes them report) and merges the reports."""
         for g in self.groups:
             stop_process(g['proc'], 10)
         reports = [read_report(g['base'] + '.out', g['base'] + '.err') for g in self.groups]
-        return merge_subscribe(reports)
+        m = merge_subscribe(reports)
+        if self.nodes > 1:
+            # The same per node (sub_urls[i]), for latency across nodes.
+            m['by_node'] = [merge_subscribe([r for g, r in zip(self.groups, reports)
+                                             if g['node'] == i]) for i in range(self.nodes)]
+        return m
 
 
 def merge_subscribe(reports):
@@ -495,8 +549,10 @@ def sum_or_none(values):
 
 def cpu_delta(a, b):
     """CPU seconds between two snapshots of a target, per process group:
-    hub (hubd, or the nginx workers), front (the lighttpd processes; None
-    for Nchan), fcgi (the hub.fcgi processes; None for Nchan)."""
+    hub (hubd, or the nginx workers; summed over the nodes), front (the
+    lighttpd processes; None for Nchan), fcgi (the hub.fcgi processes; None
+    for Nchan), redis (the redis-server; None without one), nodes (each
+    node's hubd; None for one-node targets)."""
     d = {}
     for k in ('hub', 'front'):
         d[k] = b[k] - a[k] if a.get(k) is not None and b.get(k) is not None else None
@@ -507,7 +563,13 @@ def cpu_delta(a, b):
         # snapshot: one that appeared since counts from zero.
         d['fcgi'] = sum(b['fcgi'][p] - (a['fcgi'].get(p) or 0) for p in b['fcgi']
                         if b['fcgi'][p] is not None)
-    d['total'] = (d['hub'] + (d['front'] or 0.0) + (d['fcgi'] or 0.0)
+    # Redis targets: the redis-server (part of the server: in the total)
+    # and every node's hubd apart (hub is their sum).
+    d['redis'] = (b['redis'] - a['redis']
+                  if a.get('redis') is not None and b.get('redis') is not None else None)
+    d['nodes'] = ([y - x if x is not None and y is not None else None
+                   for x, y in zip(a['nodes'], b['nodes'])] if a.get('nodes') else None)
+    d['total'] = (d['hub'] + (d['front'] or 0.0) + (d['fcgi'] or 0.0) + (d['redis'] or 0.0)
                   if d['hub'] is not None else None)
     d['wall'] = b['t'] - a['t']
     d['machine_pct'] = machine_busy_pct(a.get('machine'), b.get('machine'))
@@ -895,9 +957,250 @@ def _stop_live_targets():
 atexit.register(_stop_live_targets)
 
 
+# ---- Redis targets ------------------------------------------------------------
+
+
+class RedisServer:
+    """A private redis-server on a free loopback port with its files in a
+    temporary directory, as durable as hubd's SQLite --sync full: the
+    append-only file fsynced on every write (appendfsync always), no RDB
+    snapshots. Run in the foreground, ready once it answers PING, stopped by
+    pid (SIGTERM, SIGKILL after a deadline)."""
+
+    def __init__(self, binary=None):
+        self.binary = binary or REDIS_SERVER
+        self.proc = None
+        self.dir = None
+        self.port = None
+        self.log_notes = []
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    @property
+    def address(self):
+        return '127.0.0.1:%d' % self.port
+
+    def ping(self, timeout=1.0):
+        """True when the server answers PING with PONG."""
+        try:
+            with socket.create_connection(('127.0.0.1', self.port), timeout=timeout) as c:
+                c.sendall(b'PING\r\n')
+                return c.recv(64).startswith(b'+PONG')
+        except OSError:
+            return False
+
+    def log_tail(self):
+        try:
+            with open(os.path.join(self.dir, 'redis.log'), errors='replace') as f:
+                return f.read()[-600:].strip()
+        except OSError:
+            return ''
+
+    def start(self):
+        if not os.access(self.binary, os.X_OK):
+            raise RuntimeError('%s is missing: apt-get install redis-server' % self.binary)
+        self.dir = tempfile.mkdtemp(prefix='bench-redis-')
+        _live_targets.add(self)
+        last = ''
+        try:
+            for _ in range(5):
+                self.port = harness.free_port('127.0.0.1')
+                argv = [self.binary, '--port', str(self.port), '--bind', '127.0.0.1',
+                        '--save', '', '--appendonly', 'yes', '--appendfsync', 'always',
+                        '--dir', self.dir, '--daemonize', 'no', '--logfile', '']
+                with open(os.path.join(self.dir, 'redis.log'), 'ab') as log:
+                    self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                                 stderr=log)
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline and self.proc.poll() is None:
+                    if self.ping():
+                        return self
+                    time.sleep(0.05)
+                last = self.log_tail()
+                self._stop()
+                if 'Address already in use' not in last:
+                    break
+            raise RuntimeError('redis-server did not start: %s' % last)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+
+    def _stop(self):
+        if self.proc is None:
+            return
+        st = stop_process(self.proc, 10)
+        if isinstance(st, str):
+            NOTES.append('redis-server %d had to be killed (%s)' % (self.proc.pid, st))
+        self.proc = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        try:
+            self._stop()
+        finally:
+            if self.dir:
+                # Redis marks warnings with '#'; these two are the machine's
+                # settings, not the run's.
+                self.log_notes = log_findings(
+                    os.path.join(self.dir, 'redis.log'), 'redis.log', (' # ',),
+                    ('overcommit_memory', 'Redis version', 'Server initialized',
+                     'oO0OoO0Oo', 'Configuration loaded', 'User requested shutdown',
+                     'Redis is now ready to exit'))
+            _live_targets.discard(self)
+            if self.dir and not os.environ.get('HUBD_KEEP_TMP'):
+                shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+
+class RedisTarget:
+    """nodes hubd nodes on one private redis-server (RedisServer), each node
+    a stack of its own -- hubd --store redis behind its own lighttpd +
+    hub.fcgi (harness Stack) -- all on one key prefix, so one hub. Subscribers
+    are spread evenly over the nodes' URLs (sub_urls); publishes go to node
+    1 (pub_url) or, in (N), to every node (pub_urls). Each node's lighttpd
+    gets more workers above STREAMS_PER_FRONT streams, as HubdTarget's.
+    CPU: 'hub' is every node's hubd summed, 'nodes' each apart, 'redis' the
+    redis-server."""
+
+    kind = 'hubd'
+
+    def __init__(self, nodes, subs=0, heartbeat=20):
+        self.nodes = nodes
+        self.nfront = fronts_for(-(-subs // nodes))
+        self.heartbeat = heartbeat
+        self.redis = RedisServer()
+        self.stacks = []
+        self.topic = TOPIC
+        self.log_notes = []
+
+    def __enter__(self):
+        _live_targets.add(self)
+        try:
+            self.redis.start()
+            redis_args = ('--store', 'redis', '--redis', self.redis.address,
+                          '--redis-prefix', 'bench')
+            for i in range(self.nodes):
+                s = Stack(heartbeat=self.heartbeat, extra_hubd_args=redis_args + HUBD_ARGS,
+                          lighttpd_workers=self.nfront if self.nfront > 1 else 0,
+                          name='node%d' % (i + 1))
+                self.stacks.append(s)
+                s.start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        self.sub_urls = [s.base_url + HUB_PATH for s in self.stacks]
+        self.pub_urls = list(self.sub_urls)
+        self.pub_url = self.pub_urls[0]
+        self.token = self.stacks[0].token(publish=['*'])
+        return self
+
+    def __exit__(self, *exc):
+        notes = []
+        try:
+            for i, s in enumerate(self.stacks):
+                d = s.tmpdir or ''
+                label = 'node %d ' % (i + 1) if self.nodes > 1 else ''
+                notes += log_findings(os.path.join(d, 'hubd.log'), label + 'hubd.log',
+                                      (' error: ', ' warn: '))
+                notes += log_findings(
+                    os.path.join(d, 'lighttpd.error.log'), label + 'lighttpd error.log',
+                    (') ',), ('server started', 'server stopped', 'graceful shutdown'))
+            for s in self.stacks:
+                try:
+                    s.stop()
+                except AssertionError as e:
+                    notes.append(str(e))
+        finally:
+            # The nodes first: they hold connections to Redis.
+            self.redis.__exit__(None, None, None)
+            notes += self.redis.log_notes
+            self.log_notes = notes
+            self.stacks = []
+            _live_targets.discard(self)
+
+    def sub_args(self, url):
+        return ['--target', 'hubd', '--url', url, '--topic', self.topic]
+
+    def pub_args(self, url=None):
+        return ['--target', 'hubd', '--url', url or self.pub_url, '--topic', self.topic,
+                '--token', self.token]
+
+    def front_pids(self):
+        return [p for s in self.stacks for p in s.lighttpd_pids()]
+
+    def fcgi_pids(self):
+        fronts = set(self.front_pids())
+        pids = set()
+        for s in self.stacks:
+            pids |= set(s.fcgi_pids) | set(child_pids(s.lighttpd_pid))
+        return sorted(pids - fronts)
+
+    def cpu_snapshot(self):
+        nodes = [cpu_seconds(s.hubd_pid) for s in self.stacks]
+        return {'hub': sum_or_none(nodes),
+                'nodes': nodes,
+                'redis': cpu_seconds(self.redis.pid),
+                'front': sum_or_none(cpu_seconds(p) for p in self.front_pids()),
+                'fcgi': {p: cpu_seconds(p) for p in self.fcgi_pids()},
+                't': time.monotonic(), 'machine': machine_jiffies()}
+
+    def rss(self):
+        return {'hub': sum_or_none(rss_kb(s.hubd_pid) for s in self.stacks),
+                'front': sum_or_none(rss_kb(p) for p in self.front_pids()),
+                'redis': rss_kb(self.redis.pid)}
+
+    def fds(self):
+        return fd_count([s.hubd_pid for s in self.stacks])
+
+    def front_fds(self):
+        return fd_count(self.front_pids())
+
+    def _sum_stats(self, key):
+        vals = [s.stats().get(key) for s in self.stacks]
+        return None if any(v is None for v in vals) else sum(vals)
+
+    def idle_writes(self):
+        return self._sum_stats('probes')
+
+    def closed_streams(self):
+        return self._sum_stats('streams_closed')
+
+    site_path = '/'
+
+    def site_port(self):
+        return self.stacks[0].port
+
+    def warm(self):
+        """Every node works on its own, and the last node delivers what the
+        first one published (through Redis)."""
+        # A topic per node: a node whose reader is a little behind may
+        # still deliver another node's check, acknowledged just before its
+        # own subscriber arrived.
+        for i, s in enumerate(self.stacks):
+            s.check_pubsub('urn:hubd:check:%d' % (i + 1))
+        if self.nodes > 1:
+            with self.stacks[-1].subscribe('urn:hubd:cross') as sub:
+                assert sub.status == 200, 'subscribe answered %s' % sub.status
+                uid = self.stacks[0].publish_ok('urn:hubd:cross', 'cross')
+                ev = sub.next_event(10)
+                assert ev['id'] == uid, ev
+
+    def streams(self):
+        return self._sum_stats('subscribers')
+
+    def publish_marker(self):
+        return self.stacks[0].publish_ok([self.topic], 'marker')
+
+
 def make_target(name, subs=0):
     if name in ('hubd', 'hubd-direct'):
         return HubdTarget(subs, direct=name == 'hubd-direct')
+    if name in ('hubd-redis', 'hubd-redis2'):
+        return RedisTarget(2 if name == 'hubd-redis2' else 1, subs)
     if name in ('nchan1', 'nchan2'):
         return NchanTarget(int(name[-1]), subs)
     raise ValueError('unknown target %r (known: %s)' % (name, ', '.join(TARGET_LABEL)))
@@ -928,14 +1231,44 @@ def log_notes(t, name, rnd):
     return ['round %d %s %s' % (rnd + 1, name, n) for n in t.log_notes]
 
 
+def node_latency(sub, prefix=''):
+    """A multi-node target's publish->receive p50/p99 of the subscribers on
+    node 1, where the publishes go ('same'), and on the other nodes
+    ('other': every update crossed Redis to a node that did not take the
+    publish), from a finished Subscribers' per-node reports."""
+    by = sub.get('by_node')
+    if not by:
+        return {}
+    other = by[1] if len(by) == 2 else None
+    out = {}
+    for side, m in (('same', by[0]), ('other', other)):
+        for q in ('p50', 'p99'):
+            out['%s%s_%s_ms' % (prefix, side, q)] = (m or {}).get('latency_%s_ms' % q)
+    return out
+
+
+def phase_node_latency(subs, prefix=''):
+    """The same for the current phase of a Subscribers with status=True."""
+    if subs.nodes < 2:
+        return {}
+    out = {}
+    for side, node in (('same', 0), ('other', 1)):
+        lat = subs.phase_node_latency(node)
+        for q in ('p50', 'p99'):
+            out['%s%s_%s_ms' % (prefix, side, q)] = lat[q]
+    return out
+
+
 def cpu_figures(cpu, units, prefix, unit_name):
-    """CPU per unit (us) for hub, front, fcgi and all of them, and % of a core."""
+    """CPU per unit (us) for hub, front, redis and all of them, and % of a core."""
     return {
         '%shub_us_per_%s' % (prefix, unit_name): per_unit_us(cpu['hub'], units),
         '%sfront_us_per_%s' % (prefix, unit_name): per_unit_us(cpu['front'], units),
+        '%sredis_us_per_%s' % (prefix, unit_name): per_unit_us(cpu.get('redis'), units),
         '%stotal_us_per_%s' % (prefix, unit_name): per_unit_us(cpu['total'], units),
         '%shub_cpu_pct' % prefix: percent(cpu['hub'], cpu['wall']),
         '%sfront_cpu_pct' % prefix: percent(cpu['front'], cpu['wall']),
+        '%sredis_cpu_pct' % prefix: percent(cpu.get('redis'), cpu['wall']),
         '%smachine_pct' % prefix: cpu.get('machine_pct'),
     }
 
@@ -990,6 +1323,7 @@ def scenario_fanout(name, rnd, tmp, procs, state):
                                pub.get('first_error')) if x] + log_notes(t, name, rnd),
     }
     r.update(cpu_figures(cpu, dl, '', 'delivery'))
+    r.update(node_latency(sub))
     return r
 
 
@@ -1079,6 +1413,7 @@ def tenk_step(t, subs, procs, tmp, tag, rate, seconds, stream_base, live, drain_
         '_cpu': cpu, '_pub': pub,
     }
     r.update(cpu_figures(cpu, got, '', 'delivery'))
+    r.update(phase_node_latency(subs))
     why = []
     if st0 is None or st is None:
         why.append('a subscriber process did not answer')
@@ -1184,8 +1519,10 @@ def scenario_tenk(name, rnd, tmp, procs, state):
             b = {'connected': connected}
             for k in ('deliveries_per_s', 'p50_ms', 'p90_ms', 'p99_ms', 'max_ms', 'missing',
                       'duplicates', 'out_of_order', 'ended', 'hub_us_per_delivery',
-                      'front_us_per_delivery', 'total_us_per_delivery', 'hub_cpu_pct',
-                      'front_cpu_pct', 'loadgen_cpu_pct', 'machine_pct'):
+                      'front_us_per_delivery', 'redis_us_per_delivery',
+                      'total_us_per_delivery', 'hub_cpu_pct', 'front_cpu_pct',
+                      'redis_cpu_pct', 'loadgen_cpu_pct', 'machine_pct', 'same_p50_ms',
+                      'same_p99_ms', 'other_p50_ms', 'other_p99_ms'):
                 b['lat_' + k] = lat.get(k)
             b['_lat'] = lat
             live -= lat['ended'] or 0
@@ -1207,9 +1544,13 @@ def scenario_tenk(name, rnd, tmp, procs, state):
                 'best_p99_ms': best['p99_ms'] if best else None,
                 'best_hub_us_per_delivery': best['hub_us_per_delivery'] if best else None,
                 'best_front_us_per_delivery': best['front_us_per_delivery'] if best else None,
+                'best_redis_us_per_delivery': best['redis_us_per_delivery'] if best else None,
                 'best_total_us_per_delivery': best['total_us_per_delivery'] if best else None,
                 'best_hub_cpu_pct': best['hub_cpu_pct'] if best else None,
                 'best_front_cpu_pct': best['front_cpu_pct'] if best else None,
+                'best_redis_cpu_pct': best['redis_cpu_pct'] if best else None,
+                'best_same_p99_ms': best.get('same_p99_ms') if best else None,
+                'best_other_p99_ms': best.get('other_p99_ms') if best else None,
                 'best_loadgen_cpu_pct': best['loadgen_cpu_pct'] if best else None,
                 'best_machine_pct': best['machine_pct'] if best else None,
                 'steps': len(steps),
@@ -1239,26 +1580,33 @@ def scenario_tenk(name, rnd, tmp, procs, state):
 # ---- (D) publish ----------------------------------------------------------------
 
 def scenario_publish(name, rnd, tmp, procs, state):
-    """(D) PUB_CONNS closed-loop publishers for PUB_SECONDS, with no
-    subscriber, then with PUB_SUBS subscribers (which must get every update)."""
+    """(D) closed-loop publishers for PUB_SECONDS, once per count of
+    PUB_CONNS_LIST: with no subscriber, then (every count again) with
+    PUB_SUBS subscribers, which must get every update. Keys are prefixed
+    'c<count>_' (c8_p0_publishes_per_s, ...)."""
     r = {'_notes': []}
     with make_target(name, PUB_SUBS) as t:
         t.warm()
-        c0 = t.cpu_snapshot()
-        pub = run_publisher(procs, tmp, 'D%d-%s-0' % (rnd, name), t, PUB_SECONDS, PUB_CONNS)
-        c1 = t.cpu_snapshot()
-        cpu = cpu_delta(c0, c1)
-        acked = pub.get('acked')
-        r.update({
-            'p0_publishes_per_s': pub.get('publishes_per_s'),
-            'p0_errors': pub.get('errors'),
-            'p0_ack_p50_ms': pub.get('ack_p50_ms'),
-            'p0_ack_p99_ms': pub.get('ack_p99_ms'),
-            'p0_hub_us_per_publish': per_unit_us(cpu['hub'], acked),
-            'p0_total_us_per_publish': per_unit_us(cpu['total'], acked),
-            '_pub0': pub,
-        })
-        r['_notes'] += [x for x in (pub.get('error'), pub.get('first_error')) if x]
+        for conns in PUB_CONNS_LIST:
+            c0 = t.cpu_snapshot()
+            pub = run_publisher(procs, tmp, 'D%d-%s-0-%d' % (rnd, name, conns), t, PUB_SECONDS,
+                                conns)
+            c1 = t.cpu_snapshot()
+            cpu = cpu_delta(c0, c1)
+            acked = pub.get('acked')
+            p = 'c%d_p0_' % conns
+            r.update({
+                p + 'publishes_per_s': pub.get('publishes_per_s'),
+                p + 'errors': pub.get('errors'),
+                p + 'ack_p50_ms': pub.get('ack_p50_ms'),
+                p + 'ack_p99_ms': pub.get('ack_p99_ms'),
+                p + 'hub_us_per_publish': per_unit_us(cpu['hub'], acked),
+                p + 'redis_us_per_publish': per_unit_us(cpu['redis'], acked),
+                p + 'total_us_per_publish': per_unit_us(cpu['total'], acked),
+                p + 'machine_pct': cpu.get('machine_pct'),
+                '_' + p + 'pub': pub,
+            })
+            r['_notes'] += [x for x in (pub.get('error'), pub.get('first_error')) if x]
         # The second phase on a topic (channel) of its own: nothing of the
         # first phase's load is left in its state.
         t.topic += '-subs'
@@ -1266,53 +1614,66 @@ def scenario_publish(name, rnd, tmp, procs, state):
                            status=True)
         connected, failed = subs.wait_ready(60)
         wait_streams(t, connected)
-        st0 = subs.begin_phase()
-        c0 = t.cpu_snapshot()
-        pub = run_publisher(procs, tmp, 'D%d-%s-1' % (rnd, name), t, PUB_SECONDS, PUB_CONNS,
-                            stream_base=PUB_CONNS)
-        t_end = time.monotonic()
-        acked = pub.get('acked') or 0
-        st, got, drained = st0, 0, None
-        while st0 is not None:
-            st = subs.poll()
-            if st is None:
-                break
-            got = st['deliveries'] - st0['deliveries']
-            if got >= acked * connected:
-                drained = time.monotonic() - t_end
-                break
-            if time.monotonic() - t_end > 30:
-                break
-            time.sleep(0.05)
-        c1 = t.cpu_snapshot()
-        cpu = cpu_delta(c0, c1)
-        lat = subs.phase_latency()
-        sub = subs.finish()
+        base = 0
+        for conns in PUB_CONNS_LIST:
+            st0 = subs.begin_phase()
+            c0 = t.cpu_snapshot()
+            # Each run's publishing streams numbered apart (loadgen checks
+            # the order per stream).
+            base += conns
+            pub = run_publisher(procs, tmp, 'D%d-%s-1-%d' % (rnd, name, conns), t, PUB_SECONDS,
+                                conns, stream_base=base)
+            base += conns
+            t_end = time.monotonic()
+            acked = pub.get('acked') or 0
+            st, got, drained = st0, 0, None
+            while st0 is not None:
+                st = subs.poll()
+                if st is None:
+                    break
+                got = st['deliveries'] - st0['deliveries']
+                if got >= acked * connected:
+                    drained = time.monotonic() - t_end
+                    break
+                if time.monotonic() - t_end > 30:
+                    break
+                time.sleep(0.05)
+            c1 = t.cpu_snapshot()
+            cpu = cpu_delta(c0, c1)
+            lat = subs.phase_latency()
 
-    def delta(k):
-        return st[k] - st0[k] if st is not None and st0 is not None else None
-    r.update({
-        'p1_subscribers': connected,
-        'p1_publishes_per_s': pub.get('publishes_per_s'),
-        'p1_errors': pub.get('errors'),
-        'p1_ack_p50_ms': pub.get('ack_p50_ms'),
-        'p1_ack_p99_ms': pub.get('ack_p99_ms'),
-        'p1_deliveries': got,
-        'p1_missing': max(0, acked * connected - got),
-        'p1_duplicates': delta('duplicates'),
-        'p1_out_of_order': delta('out_of_order'),
-        'p1_ended': delta('disconnected'),
-        'p1_drain_ms': drained * 1000 if drained is not None else None,
-        'p1_p99_ms': lat['p99'],
-        'p1_hub_us_per_publish': per_unit_us(cpu['hub'], acked),
-        'p1_total_us_per_publish': per_unit_us(cpu['total'], acked),
-        '_pub1': pub, '_sub': sub,
-    })
-    r['_notes'] += [x for x in (pub.get('error'), pub.get('first_error'), sub.get('error'),
-                                sub.get('first_error')) if x] + log_notes(t, name, rnd)
-    if drained is None:
-        r['_notes'].append('round %d %s: %d subscribers did not get all %d updates within 30 s'
-                           % (rnd + 1, name, connected, acked))
+            def delta(k):
+                return st[k] - st0[k] if st is not None and st0 is not None else None
+            p = 'c%d_p1_' % conns
+            r.update({
+                p + 'subscribers': connected,
+                p + 'publishes_per_s': pub.get('publishes_per_s'),
+                p + 'errors': pub.get('errors'),
+                p + 'ack_p50_ms': pub.get('ack_p50_ms'),
+                p + 'ack_p99_ms': pub.get('ack_p99_ms'),
+                p + 'deliveries': got,
+                p + 'missing': max(0, acked * connected - got),
+                p + 'duplicates': delta('duplicates'),
+                p + 'out_of_order': delta('out_of_order'),
+                p + 'ended': delta('disconnected'),
+                p + 'drain_ms': drained * 1000 if drained is not None else None,
+                p + 'p99_ms': lat['p99'],
+                p + 'hub_us_per_publish': per_unit_us(cpu['hub'], acked),
+                p + 'redis_us_per_publish': per_unit_us(cpu['redis'], acked),
+                p + 'total_us_per_publish': per_unit_us(cpu['total'], acked),
+                p + 'machine_pct': cpu.get('machine_pct'),
+                '_' + p + 'pub': pub,
+            })
+            r.update(phase_node_latency(subs, p))
+            r['_notes'] += [x for x in (pub.get('error'), pub.get('first_error')) if x]
+            if drained is None:
+                r['_notes'].append('round %d %s, %d publishers: %d subscribers did not get all '
+                                   '%d updates within 30 s' % (rnd + 1, name, conns, connected,
+                                                               acked))
+        sub = subs.finish()
+    r['_sub'] = sub
+    r['_notes'] += [x for x in (sub.get('error'), sub.get('first_error')) if x] + \
+        log_notes(t, name, rnd)
     return r
 
 
@@ -2011,6 +2372,220 @@ def print_matching(results):
     sys.stdout.flush()
 
 
+# ---- (N) nodes: the cost per node as Redis nodes are added --------------------
+#
+# One fixed load -- NODES_SUBS subscribers spread evenly over the nodes,
+# NODES_RATE updates/s for NODES_SECONDS spread evenly over the nodes'
+# publish URLs -- on 1, 2, 3 (NODES_LEVELS) hubd nodes sharing one private
+# redis-server, each level on a target of its own (RedisTarget), the levels
+# visited upwards in odd rounds and downwards in even ones, so that drift
+# weighs on every level alike. Every node reads every update from Redis
+# whoever published it, and delivers it to its own share of the
+# subscribers: the deliveries stay the same, the reading grows with the
+# nodes. Figures: deliveries/s, publish->receive p50/p99 (a mix: with k
+# nodes a subscriber's update came through its own node 1/k of the time),
+# hubd CPU summed over the nodes and per node (per delivery to its own
+# subscribers, and % of a core), redis-server CPU.
+
+def run_publishers(procs, tmp, tag, t, seconds, conns, rate):
+    """rate x seconds updates spread evenly over t.pub_urls: one fixed-rate
+    loadgen per URL, started together, each with its share of the updates
+    (and so of the rate) and of the connections, and stream numbers of its
+    own. Returns the reports merged: acked and errors summed, lag and ack
+    p99 the worst."""
+    total = int(rate * seconds + 0.5)
+    urls = t.pub_urls
+    running = []
+    for i, url in enumerate(urls):
+        share = total // len(urls) + (1 if i < total % len(urls) else 0)
+        base = os.path.join(tmp, '%s-%d' % (tag, i))
+        argv = [LOADGEN, 'publish'] + t.pub_args(url) + [
+            '--duration', '%g' % seconds, '--conns', str(max(1, conns // len(urls))),
+            '--stream-base', str(i * conns), '--rate', '%g' % (share / seconds),
+            '--total', str(share)]
+        running.append((procs.start(argv, base + '.out', base + '.err'), base))
+    reports = []
+    for p, base in running:
+        try:
+            p.wait(seconds + 30)
+        except subprocess.TimeoutExpired:
+            stop_process(p, 5)
+        reports.append(read_report(base + '.out', base + '.err'))
+    good = [r for r in reports if 'error' not in r]
+    m = {'planned': total,
+         'acked': sum(r.get('acked', 0) for r in good),
+         'errors': sum(r.get('errors', 0) for r in good),
+         'schedule_lag_max_ms': max((r.get('schedule_lag_max_ms', 0) for r in good), default=None),
+         'ack_p99_ms': max((r.get('ack_p99_ms', 0) for r in good), default=None),
+         'first_error': next((r['first_error'] for r in good if r.get('first_error')), '')}
+    if len(good) < len(reports):
+        m['error'] = '; '.join(r['error'] for r in reports if 'error' in r)
+    return m
+
+
+def nodes_level(k, rnd, tmp, procs):
+    """(N) one level: k nodes, the fixed load, its figures."""
+    with RedisTarget(k, NODES_SUBS) as t:
+        t.warm()
+        subs = Subscribers(procs, tmp, 'N%d-%d' % (rnd, k), t, NODES_SUBS,
+                           duration=NODES_SECONDS + 90,
+                           expect=int(NODES_RATE * NODES_SECONDS + 0.5))
+        connected, failed = subs.wait_ready(60)
+        streams = wait_streams(t, connected)
+        c0 = t.cpu_snapshot()
+        pub = run_publishers(procs, tmp, 'N%d-%d-pub' % (rnd, k), t, NODES_SECONDS,
+                             NODES_PUB_CONNS, NODES_RATE)
+        subs.wait_exit(5)
+        c1 = t.cpu_snapshot()
+        sub = subs.finish()
+    cpu = cpu_delta(c0, c1)
+    dl = sub.get('deliveries', 0)
+    missing = sub.get('missing')
+    if missing is not None:
+        missing = max(0, missing - (pub['planned'] - pub['acked']) * (sub.get('connected') or 0))
+    r = {
+        'nodes': k,
+        'connected': connected,
+        'streams': streams,
+        'published': pub['acked'],
+        'publish_errors': pub['errors'],
+        'pub_lag_ms': pub['schedule_lag_max_ms'],
+        'ack_p99_ms': pub['ack_p99_ms'],
+        'deliveries': dl,
+        'deliveries_per_s': sub.get('deliveries_per_s'),
+        'latency_p50_ms': sub.get('latency_p50_ms'),
+        'latency_p99_ms': sub.get('latency_p99_ms'),
+        'latency_max_ms': sub.get('latency_max_ms'),
+        'missing': missing,
+        'duplicates': sub.get('duplicates'),
+        'out_of_order': sub.get('out_of_order'),
+        'disconnected': sub.get('disconnected'),
+        'loadgen_cpu_pct': sub.get('cpu_pct'),
+        'redis_us_per_update': per_unit_us(cpu['redis'], pub['acked']),
+        '_sub': sub, '_pub': pub, '_cpu': cpu,
+        '_notes': [x for x in (sub.get('error'), sub.get('first_error'), pub.get('error'),
+                               pub.get('first_error')) if x] + log_notes(t, '%d nodes' % k, rnd),
+    }
+    r.update(cpu_figures(cpu, dl, '', 'delivery'))
+    # Each node: its hubd's CPU over the deliveries to its own subscribers.
+    by = sub.get('by_node') or [sub]
+    per_dl, per_pct = [], []
+    for i, c in enumerate(cpu['nodes'] or []):
+        n_dl = by[i].get('deliveries') if i < len(by) else None
+        per_dl.append(per_unit_us(c, n_dl))
+        per_pct.append(percent(c, cpu['wall']))
+        r['node%d_us_per_delivery' % (i + 1)] = per_dl[-1]
+        r['node%d_cpu_pct' % (i + 1)] = per_pct[-1]
+    ok = [v for v in per_pct if v is not None]
+    r['node_cpu_pct_mean'] = sum(ok) / len(ok) if ok else None
+    ok = [v for v in per_dl if v is not None]
+    r['node_us_per_delivery_mean'] = sum(ok) / len(ok) if ok else None
+    if connected != NODES_SUBS:
+        r['_notes'].append('round %d, %d nodes: %d of %d subscribers connected'
+                           % (rnd + 1, k, connected, NODES_SUBS))
+    return r
+
+
+def scenario_nodes(rnd, tmp, procs):
+    """(N) every level of NODES_LEVELS once: {k: figures or None}."""
+    out = {}
+    levels = NODES_LEVELS if rnd % 2 == 0 else NODES_LEVELS[::-1]
+    for k in levels:
+        t0 = time.monotonic()
+        try:
+            out[k] = nodes_level(k, rnd, tmp, procs)
+        except Exception:
+            print('# N round %d, %d nodes failed:' % (rnd + 1, k))
+            for ln in traceback.format_exc().rstrip().splitlines():
+                print('#   ' + ln)
+            out[k] = None
+        finally:
+            procs.stop_all()
+        print('# N round %d, %d nodes: %.0f s' % (rnd + 1, k, time.monotonic() - t0))
+        sys.stdout.flush()
+    return out
+
+
+def NODES_ROWS():
+    rows = [('connected', 'subscribers connected', ''),
+            ('published', 'updates acknowledged', ''),
+            ('publish_errors', 'publish errors', '-'),
+            ('pub_lag_ms', 'publisher behind plan (ms)', '-'),
+            ('deliveries', 'deliveries', ''),
+            ('deliveries_per_s', 'deliveries/s', '+'),
+            ('latency_p50_ms', 'publish->receive p50 (ms)', '-'),
+            ('latency_p99_ms', 'publish->receive p99 (ms)', '-'),
+            ('latency_max_ms', 'publish->receive max (ms)', '-'),
+            ('missing', 'missing', '-'),
+            ('duplicates', 'duplicates', '-'),
+            ('out_of_order', 'out of order', '-'),
+            ('disconnected', 'streams ended by server', '-'),
+            ('hub_us_per_delivery', 'hubd CPU, all nodes (us/delivery)', '-'),
+            ('hub_cpu_pct', 'hubd CPU, all nodes (% of a core)', '-'),
+            ('node_us_per_delivery_mean', 'hubd CPU per node (us/own delivery)', '-'),
+            ('node_cpu_pct_mean', 'hubd CPU per node (% of a core)', '-')]
+    for i in range(1, max(NODES_LEVELS or [1]) + 1):
+        rows += [('node%d_us_per_delivery' % i, '  node %d (us/own delivery)' % i, '-'),
+                 ('node%d_cpu_pct' % i, '  node %d (%% of a core)' % i, '-')]
+    rows += [('redis_us_per_delivery', 'redis-server CPU (us/delivery)', '-'),
+             ('redis_us_per_update', 'redis-server CPU (us/update)', '-'),
+             ('redis_cpu_pct', 'redis-server CPU (% of a core)', '-'),
+             ('front_us_per_delivery', 'lighttpd CPU, all (us/delivery)', '-'),
+             ('total_us_per_delivery', 'all server CPU (us/delivery)', '-'),
+             ('loadgen_cpu_pct', 'loadgen subs CPU (% of core)', ''),
+             ('machine_pct', 'machine busy (% of all CPUs)', ''),
+             ('ack_p99_ms', 'publish ack p99 (ms)', '-')]
+    return rows
+
+
+def print_nodes(results):
+    """(N): a table per level (a column per round and the median), then the
+    levels' medians side by side with each level / 1 node."""
+    rows = NODES_ROWS()
+    print()
+    print('(N) nodes: %d subscribers spread over 1..%d hubd nodes on one redis-server, '
+          '%g updates/s for %g s spread over the nodes (%d publishing conns)' % (
+              NODES_SUBS, max(NODES_LEVELS), NODES_RATE, NODES_SECONDS, NODES_PUB_CONNS))
+    per_level = {k: [r.get(k) if r else None for r in results] for k in NODES_LEVELS}
+    for k in NODES_LEVELS:
+        print_rounds('%d node%s' % (k, '' if k == 1 else 's'), rows, per_level[k])
+    first = NODES_LEVELS[0]
+    others = NODES_LEVELS[1:]
+    print('  %-*s' % (LW, 'side by side (medians)') +
+          ''.join('%10s' % ('%d node%s' % (k, '' if k == 1 else 's')) for k in NODES_LEVELS) +
+          ''.join('%10s' % ('%d/%d' % (k, first)) for k in others))
+    meds = {}
+    for key, text, better in rows:
+        meds[key] = {k: median([r.get(key) if r else None for r in per_level[k]])
+                     for k in NODES_LEVELS}
+        if all(v is None for v in meds[key].values()):
+            continue
+        line = '  %-*s' % (LW, text + (' ' + better if better else '')) + \
+            ''.join('%10s' % fmt(meds[key][k]) for k in NODES_LEVELS)
+        for k in others:
+            q = ratio(meds[key][k], meds[key][first])
+            line += '%10s' % ('-' if q is None else 'x%s' % fmt(q))
+        print(line)
+    # What one more node costs: the summed hubd CPU over the first level's,
+    # per node added.
+    hub = meds.get('hub_cpu_pct', {})
+    for k in others:
+        if hub.get(k) is not None and hub.get(first) is not None and k > first:
+            d = (hub[k] - hub[first]) / (k - first)
+            print('  hubd CPU per node added, %d -> %d nodes: %s%s%% of a core '
+                  '(summed over the nodes %s%% vs %s%%)' % (
+                      first, k, '+' if d >= 0 else '', fmt(d), fmt(hub[k]), fmt(hub[first])))
+    notes = []
+    for r in results:
+        for lv in (r or {}).values():
+            for n in (lv or {}).get('_notes', []):
+                if n not in notes:
+                    notes.append(n)
+    for n in notes:
+        print('  note: %s' % n)
+    sys.stdout.flush()
+
+
 # ---- the tables -------------------------------------------------------------------
 #
 # Rows: (key, label, better) with better '+' (higher is better), '-' (lower
@@ -2021,7 +2596,44 @@ def print_matching(results):
 def CPU_ROWS(unit, p='', label=''):
     return [(p + 'hub_us_per_' + unit, label + 'hub CPU (us/%s)' % unit, '-'),
             (p + 'front_us_per_' + unit, label + 'front CPU (us/%s)' % unit, '-'),
+            (p + 'redis_us_per_' + unit, label + 'redis-server CPU (us/%s)' % unit, '-'),
             (p + 'total_us_per_' + unit, label + 'all server CPU (us/%s)' % unit, '-')]
+
+def PUBLISH_ROWS():
+    """(D)'s rows: a set per count of publishers (PUB_CONNS_LIST)."""
+    rows = []
+    for c in PUB_CONNS_LIST:
+        p, h = 'c%d_p0_' % c, '%d pubs, 0 subs: ' % c
+        rows += [(p + 'publishes_per_s', h + 'acked publishes/s', '+'),
+                 (p + 'errors', h + 'errors', '-'),
+                 (p + 'ack_p50_ms', h + 'ack p50 (ms)', '-'),
+                 (p + 'ack_p99_ms', h + 'ack p99 (ms)', '-'),
+                 (p + 'hub_us_per_publish', h + 'hub CPU (us/publish)', '-'),
+                 (p + 'redis_us_per_publish', h + 'redis CPU (us/publish)', '-'),
+                 (p + 'total_us_per_publish', h + 'all CPU (us/publish)', '-'),
+                 (p + 'machine_pct', h + 'machine busy (%)', '')]
+    for c in PUB_CONNS_LIST:
+        p, h = 'c%d_p1_' % c, '%d pubs, %d subs: ' % (c, PUB_SUBS)
+        rows += [(p + 'subscribers', h + 'connected', ''),
+                 (p + 'publishes_per_s', h + 'acked publishes/s', '+'),
+                 (p + 'errors', h + 'errors', '-'),
+                 (p + 'ack_p50_ms', h + 'ack p50 (ms)', '-'),
+                 (p + 'ack_p99_ms', h + 'ack p99 (ms)', '-'),
+                 (p + 'deliveries', h + 'deliveries', ''),
+                 (p + 'missing', h + 'missing', '-'),
+                 (p + 'duplicates', h + 'duplicates', '-'),
+                 (p + 'out_of_order', h + 'out of order', '-'),
+                 (p + 'ended', h + 'streams ended', '-'),
+                 (p + 'drain_ms', h + 'all delivered after (ms)', '-'),
+                 (p + 'p99_ms', h + 'publish->receive p99', '-'),
+                 (p + 'same_p99_ms', h + 'p99 on node 1', '-'),
+                 (p + 'other_p99_ms', h + 'p99 on node 2', '-'),
+                 (p + 'hub_us_per_publish', h + 'hub CPU (us/publish)', '-'),
+                 (p + 'redis_us_per_publish', h + 'redis CPU (us/publish)', '-'),
+                 (p + 'total_us_per_publish', h + 'all CPU (us/publish)', '-'),
+                 (p + 'machine_pct', h + 'machine busy (%)', '')]
+    return rows
+
 
 SCENARIO_TABLE = {
     'A': (
@@ -2037,6 +2649,10 @@ SCENARIO_TABLE = {
          ('latency_p90_ms', 'publish->receive p90 (ms)', '-'),
          ('latency_p99_ms', 'publish->receive p99 (ms)', '-'),
          ('latency_max_ms', 'publish->receive max (ms)', '-'),
+         ('same_p50_ms', 'p50, subs on node 1 (ms)', '-'),
+         ('same_p99_ms', 'p99, subs on node 1 (ms)', '-'),
+         ('other_p50_ms', 'p50, subs on node 2 (ms)', '-'),
+         ('other_p99_ms', 'p99, subs on node 2 (ms)', '-'),
          ('missing', 'missing', '-'),
          ('duplicates', 'duplicates', '-'),
          ('out_of_order', 'out of order', '-'),
@@ -2045,6 +2661,7 @@ SCENARIO_TABLE = {
         [('fcgi_us_per_publish', 'hub.fcgi CPU (us/publish)', '-'),
          ('hub_cpu_pct', 'hub CPU (% of a core)', '-'),
          ('front_cpu_pct', 'front CPU (% of a core)', '-'),
+         ('redis_cpu_pct', 'redis-server CPU (% of a core)', '-'),
          ('loadgen_cpu_pct', 'loadgen subs CPU (% of core)', ''),
          ('machine_pct', 'machine busy (% of all CPUs)', ''),
          ('ack_p99_ms', 'publish ack p99 (ms)', '-'),
@@ -2058,6 +2675,10 @@ SCENARIO_TABLE = {
          ('lat_p90_ms', '%g/s: publish->receive p90 (ms)' % B_LAT_RATE, '-'),
          ('lat_p99_ms', '%g/s: publish->receive p99 (ms)' % B_LAT_RATE, '-'),
          ('lat_max_ms', '%g/s: publish->receive max (ms)' % B_LAT_RATE, '-'),
+         ('lat_same_p50_ms', '%g/s: p50, subs on node 1 (ms)' % B_LAT_RATE, '-'),
+         ('lat_same_p99_ms', '%g/s: p99, subs on node 1 (ms)' % B_LAT_RATE, '-'),
+         ('lat_other_p50_ms', '%g/s: p50, subs on node 2 (ms)' % B_LAT_RATE, '-'),
+         ('lat_other_p99_ms', '%g/s: p99, subs on node 2 (ms)' % B_LAT_RATE, '-'),
          ('lat_missing', '%g/s: missing' % B_LAT_RATE, '-'),
          ('lat_duplicates', '%g/s: duplicates' % B_LAT_RATE, '-'),
          ('lat_out_of_order', '%g/s: out of order' % B_LAT_RATE, '-'),
@@ -2065,6 +2686,7 @@ SCENARIO_TABLE = {
         + CPU_ROWS('delivery', 'lat_', '%g/s: ' % B_LAT_RATE) +
         [('lat_hub_cpu_pct', '%g/s: hub CPU (%% of a core)' % B_LAT_RATE, '-'),
          ('lat_front_cpu_pct', '%g/s: front CPU (%% of a core)' % B_LAT_RATE, '-'),
+         ('lat_redis_cpu_pct', '%g/s: redis CPU (%% of a core)' % B_LAT_RATE, '-'),
          ('lat_loadgen_cpu_pct', '%g/s: loadgen subs (%% of core)' % B_LAT_RATE, ''),
          ('lat_machine_pct', '%g/s: machine busy (%% of all)' % B_LAT_RATE, ''),
          ('max_rate', 'max zero-loss rate (updates/s)', '+'),
@@ -2073,10 +2695,14 @@ SCENARIO_TABLE = {
          ('best_measured_per_s', 'at max: measured deliveries/s', '+'),
          ('best_p99_ms', 'at max: p99 (ms)', '-'),
          ('best_hub_us_per_delivery', 'at max: hub CPU (us/delivery)', '-'),
+         ('best_same_p99_ms', 'at max: p99, subs on node 1 (ms)', '-'),
+         ('best_other_p99_ms', 'at max: p99, subs on node 2 (ms)', '-'),
          ('best_front_us_per_delivery', 'at max: front CPU (us/delivery)', '-'),
+         ('best_redis_us_per_delivery', 'at max: redis CPU (us/delivery)', '-'),
          ('best_total_us_per_delivery', 'at max: all server CPU (us/dlv)', '-'),
          ('best_hub_cpu_pct', 'at max: hub CPU (% of a core)', ''),
          ('best_front_cpu_pct', 'at max: front CPU (% of a core)', ''),
+         ('best_redis_cpu_pct', 'at max: redis CPU (% of a core)', ''),
          ('best_loadgen_cpu_pct', 'at max: loadgen subs (% of core)', ''),
          ('best_machine_pct', 'at max: machine busy (% of all)', ''),
          ('steps', 'ladder steps run', '')]),
@@ -2095,28 +2721,10 @@ SCENARIO_TABLE = {
          ('total_kb_per_sub', 'all server KB per subscriber', '-'),
          ('hub_fds', 'hub open descriptors', '')]),
     'D': (
-        lambda: '(D) publish: %d closed-loop publishers for %g s; with 0, then %d subscribers' % (
-            PUB_CONNS, PUB_SECONDS, PUB_SUBS),
-        [('p0_publishes_per_s', '0 subs: acked publishes/s', '+'),
-         ('p0_errors', '0 subs: errors', '-'),
-         ('p0_ack_p50_ms', '0 subs: ack p50 (ms)', '-'),
-         ('p0_ack_p99_ms', '0 subs: ack p99 (ms)', '-'),
-         ('p0_hub_us_per_publish', '0 subs: hub CPU (us/publish)', '-'),
-         ('p0_total_us_per_publish', '0 subs: all CPU (us/publish)', '-'),
-         ('p1_subscribers', '%d subs: connected' % PUB_SUBS, ''),
-         ('p1_publishes_per_s', '%d subs: acked publishes/s' % PUB_SUBS, '+'),
-         ('p1_errors', '%d subs: errors' % PUB_SUBS, '-'),
-         ('p1_ack_p50_ms', '%d subs: ack p50 (ms)' % PUB_SUBS, '-'),
-         ('p1_ack_p99_ms', '%d subs: ack p99 (ms)' % PUB_SUBS, '-'),
-         ('p1_deliveries', '%d subs: deliveries' % PUB_SUBS, ''),
-         ('p1_missing', '%d subs: missing' % PUB_SUBS, '-'),
-         ('p1_duplicates', '%d subs: duplicates' % PUB_SUBS, '-'),
-         ('p1_out_of_order', '%d subs: out of order' % PUB_SUBS, '-'),
-         ('p1_ended', '%d subs: streams ended' % PUB_SUBS, '-'),
-         ('p1_drain_ms', '%d subs: all delivered after (ms)' % PUB_SUBS, '-'),
-         ('p1_p99_ms', '%d subs: publish->receive p99' % PUB_SUBS, '-'),
-         ('p1_hub_us_per_publish', '%d subs: hub CPU (us/publish)' % PUB_SUBS, '-'),
-         ('p1_total_us_per_publish', '%d subs: all CPU (us/publish)' % PUB_SUBS, '-')]),
+        lambda: ('(D) publish: %s closed-loop publishers for %g s each; with 0, then %d '
+                 'subscribers' % (' and '.join(str(c) for c in PUB_CONNS_LIST), PUB_SECONDS,
+                                  PUB_SUBS)),
+        PUBLISH_ROWS()),
     'S': (
         lambda: ('(S) storm: %d idle subscribers (their CPU over %g s), all leave at once, '
                  'a second wave 5 s later' % (BIG_SUBS, STORM_IDLE_SECONDS)),
@@ -2189,7 +2797,7 @@ def median(values):
     return m
 
 
-LW = 34  # label width
+LW = 40  # label width
 
 
 def print_rounds(label, rows, results):
@@ -2216,27 +2824,36 @@ def ratio(a, b):
     return a / b
 
 
+# Ratio columns: (target, reference, header, verdict if the target is
+# better, verdict if the reference is): hubd against Nchan 1 worker, the
+# Redis store against SQLite (the hubd target).
+RATIOS = [('hubd', 'nchan1', 'hubd/N-1w', 'hubd', 'Nchan'),
+          ('hubd-direct', 'nchan1', 'dir/N-1w', 'hubd', 'Nchan'),
+          ('hubd-redis', 'hubd', 'r1n/hubd', 'redis', 'sqlite'),
+          ('hubd-redis2', 'hubd', 'r2n/hubd', 'redis', 'sqlite')]
+
+
 def print_side_by_side(rows, per_target):
-    """The medians side by side and each hubd target / Nchan 1w."""
+    """The medians side by side, each hubd target / Nchan 1w and each Redis
+    target / hubd (SQLite)."""
     names = [t for t in TARGETS if t in per_target]
     heads = [TARGET_LABEL.get(t, t) for t in names]
-    ours = [t for t in ('hubd', 'hubd-direct') if t in names and 'nchan1' in names]
+    ours = [x for x in RATIOS if x[0] in names and x[1] in names]
     print('  %-*s' % (LW, 'side by side (medians)') + ''.join('%10s' % h for h in heads) +
-          ''.join('%12s %6s' % ('%s/N-1w' % ('dir' if t == 'hubd-direct' else t), 'better')
-                  for t in ours))
+          ''.join('%12s %6s' % (x[2], 'better') for x in ours))
     for key, text, better in rows:
         meds = {t: median([r.get(key) if r else None for r in per_target[t]]) for t in names}
         if all(v is None for v in meds.values()):
             continue
         line = '  %-*s' % (LW, text + (' ' + better if better else '')) + \
             ''.join('%10s' % fmt(meds[t]) for t in names)
-        for t in ours:
-            q = ratio(meds[t], meds['nchan1'])
+        for t, ref, _, win, lose in ours:
+            q = ratio(meds[t], meds[ref])
             verdict = ''
-            if better and q is not None and meds[t] != meds['nchan1']:
+            if better and q is not None and meds[t] != meds[ref]:
                 # Within 5%: a draw (single rounds vary by far more).
                 verdict = '~' if abs(q - 1) < 0.05 else \
-                    'hubd' if (q > 1) == (better == '+') else 'Nchan'
+                    win if (q > 1) == (better == '+') else lose
             line += '%12s %6s' % ('-' if q is None else 'x%s' % fmt(q), verdict)
         print(line)
 
@@ -2279,6 +2896,16 @@ def nginx_version():
         return '?'
 
 
+def redis_version():
+    try:
+        r = subprocess.run([REDIS_SERVER, '--version'], capture_output=True, text=True,
+                           timeout=10)
+        v = r.stdout.split()
+        return 'redis-server ' + next((x[2:] for x in v if x.startswith('v=')), '?')
+    except (OSError, subprocess.SubprocessError):
+        return 'no redis-server'
+
+
 def main():
     global LOADGEN
     t_start = time.monotonic()
@@ -2291,13 +2918,17 @@ def main():
         print('# hubd benchmark%s: %d round(s); scenarios %s; targets %s' % (
             ' (quick)' if QUICK else '', ROUNDS, ','.join(SCENARIOS),
             ', '.join(TARGET_LABEL.get(t, t) for t in TARGETS)))
-        print('# builddir %s; %s + %s' % (BUILDDIR, nginx_version(),
-                                          os.path.basename(NCHAN_MODULE)))
+        print('# builddir %s; %s + %s; %s' % (BUILDDIR, nginx_version(),
+                                              os.path.basename(NCHAN_MODULE), redis_version()))
         print(machine_line())
         print('# hub = hubd | the nginx workers; front = lighttpd (none for Nchan); '
               '"all" adds hub.fcgi')
         print('# better: + higher is better, - lower is better; hubd/N-1w = hubd median / '
               'Nchan 1 worker median')
+        if any(t.startswith('hubd-redis') for t in TARGETS) or 'N' in SCENARIOS:
+            print('# redis 1n / 2n = hubd --store redis, 1 / 2 nodes on one redis-server '
+                  '(appendfsync always); r1n/hubd, r2n/hubd = their median / hubd (SQLite) '
+                  'median; "all" adds redis-server')
         sys.stdout.flush()
         for bad in [t for t in TARGETS if t not in TARGET_LABEL]:
             print('# unknown target %r (known: %s)' % (bad, ', '.join(TARGET_LABEL)))
@@ -2310,9 +2941,15 @@ def main():
                   'skipped (Debian: apt-get install nginx-light libnginx-mod-nchan)'
                   % (NGINX, NCHAN_MODULE))
             targets = [t for t in targets if not t.startswith('nchan')]
+        if (any(t.startswith('hubd-redis') for t in targets) or 'N' in SCENARIOS) and \
+                not os.access(REDIS_SERVER, os.X_OK):
+            print('# %s is missing: the Redis targets and (N) are skipped (Debian: apt-get '
+                  'install redis-server)' % REDIS_SERVER)
+            targets = [t for t in targets if not t.startswith('hubd-redis')]
+            SCENARIOS[:] = [x for x in SCENARIOS if x != 'N']
         for name in SCENARIOS:
-            if name not in SCENARIO_TABLE and name != 'matching':
-                print('# unknown scenario %r (known: A, B, C, D, E, S, matching)' % name)
+            if name not in SCENARIO_TABLE and name not in ('matching', 'N'):
+                print('# unknown scenario %r (known: A, B, C, D, E, S, N, matching)' % name)
                 broken = True
         for group, fn, keys in RUNNERS:
             keys = [k for k in keys if k in SCENARIOS]
@@ -2348,6 +2985,22 @@ def main():
             for k in keys:
                 print_scenario(k, results[k])
                 everything[k] = results[k]
+        if 'N' in SCENARIOS:
+            print('# (N) nodes: %s hubd nodes on one redis-server, %d rounds ...' % (
+                ','.join(str(k) for k in NODES_LEVELS), ROUNDS))
+            sys.stdout.flush()
+            nres = []
+            for rnd in range(ROUNDS):
+                if time.monotonic() - t_start > MAX_SECONDS:
+                    NOTES.append('N round %d skipped: past BENCH_MAX_SECONDS=%d' % (
+                        rnd + 1, MAX_SECONDS))
+                    nres.append(None)
+                    continue
+                r = scenario_nodes(rnd, tmp, procs)
+                broken = broken or any(v is None for v in r.values())
+                nres.append(r)
+            print_nodes(nres)
+            everything['N'] = nres
         if 'matching' in SCENARIOS:
             print('# (matching) hubd only: up to %d exact-topic subscribers, %d rounds ...' % (
                 max(MATCH_LEVELS), ROUNDS))
