@@ -190,7 +190,7 @@ TOPIC = 'https://bench.example/updates'   # hubd's topic
 CHANNEL = 'updates'                        # Nchan's channel id
 NGINX = os.environ.get('NGINX') or shutil.which('nginx') or '/usr/sbin/nginx'
 NCHAN_MODULE = os.environ.get('NCHAN_MODULE') or '/usr/lib/nginx/modules/ngx_nchan_module.so'
-REDIS_SERVER = os.environ.get('REDIS_SERVER') or '/usr/bin/redis-server'
+REDIS_SERVER = harness.REDIS_SERVER
 TARGET_LABEL = {'hubd': 'hubd', 'hubd-direct': 'hubd dir', 'nchan1': 'Nchan 1w',
                 'nchan2': 'Nchan 2w', 'hubd-redis': 'redis 1n', 'hubd-redis2': 'redis 2n'}
 # Scenario groups a target takes part in (default: all). hubd-direct differs
@@ -960,100 +960,43 @@ atexit.register(_stop_live_targets)
 # ---- Redis targets ------------------------------------------------------------
 
 
-class RedisServer:
-    """A private redis-server on a free loopback port with its files in a
-    temporary directory, as durable as hubd's SQLite --sync full: the
-    append-only file fsynced on every write (appendfsync always), no RDB
-    snapshots. Run in the foreground, ready once it answers PING, stopped by
-    pid (SIGTERM, SIGKILL after a deadline)."""
+class RedisServer(harness.RedisServer):
+    """The tests' private redis-server (harness.RedisServer: a free loopback
+    port, its files in a temporary directory, appendfsync always -- as
+    durable as hubd's SQLite --sync full -- stopped by pid), with the
+    warnings of its log kept for the run's notes (log_notes)."""
 
-    def __init__(self, binary=None):
-        self.binary = binary or REDIS_SERVER
-        self.proc = None
-        self.dir = None
-        self.port = None
+    def __init__(self):
+        super().__init__(durable=True)
         self.log_notes = []
 
-    @property
-    def pid(self):
-        return self.proc.pid if self.proc else None
-
-    @property
-    def address(self):
-        return '127.0.0.1:%d' % self.port
-
-    def ping(self, timeout=1.0):
-        """True when the server answers PING with PONG."""
-        try:
-            with socket.create_connection(('127.0.0.1', self.port), timeout=timeout) as c:
-                c.sendall(b'PING\r\n')
-                return c.recv(64).startswith(b'+PONG')
-        except OSError:
-            return False
-
-    def log_tail(self):
-        try:
-            with open(os.path.join(self.dir, 'redis.log'), errors='replace') as f:
-                return f.read()[-600:].strip()
-        except OSError:
-            return ''
-
     def start(self):
-        if not os.access(self.binary, os.X_OK):
-            raise RuntimeError('%s is missing: apt-get install redis-server' % self.binary)
-        self.dir = tempfile.mkdtemp(prefix='bench-redis-')
         _live_targets.add(self)
-        last = ''
         try:
-            for _ in range(5):
-                self.port = harness.free_port('127.0.0.1')
-                argv = [self.binary, '--port', str(self.port), '--bind', '127.0.0.1',
-                        '--save', '', '--appendonly', 'yes', '--appendfsync', 'always',
-                        '--dir', self.dir, '--daemonize', 'no', '--logfile', '']
-                with open(os.path.join(self.dir, 'redis.log'), 'ab') as log:
-                    self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                                 stderr=log)
-                deadline = time.monotonic() + 15
-                while time.monotonic() < deadline and self.proc.poll() is None:
-                    if self.ping():
-                        return self
-                    time.sleep(0.05)
-                last = self.log_tail()
-                self._stop()
-                if 'Address already in use' not in last:
-                    break
-            raise RuntimeError('redis-server did not start: %s' % last)
+            return super().start()
         except BaseException:
             self.__exit__(None, None, None)
             raise
-
-    def _stop(self):
-        if self.proc is None:
-            return
-        st = stop_process(self.proc, 10)
-        if isinstance(st, str):
-            NOTES.append('redis-server %d had to be killed (%s)' % (self.proc.pid, st))
-        self.proc = None
 
     def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc):
         try:
-            self._stop()
+            self.stop()
         finally:
             if self.dir:
-                # Redis marks warnings with '#'; these two are the machine's
-                # settings, not the run's.
+                # Redis marks warnings with '#'; these are the machine's
+                # settings or its ordinary start and stop, not the run's.
                 self.log_notes = log_findings(
                     os.path.join(self.dir, 'redis.log'), 'redis.log', (' # ',),
                     ('overcommit_memory', 'Redis version', 'Server initialized',
                      'oO0OoO0Oo', 'Configuration loaded', 'User requested shutdown',
                      'Redis is now ready to exit'))
             _live_targets.discard(self)
-            if self.dir and not os.environ.get('HUBD_KEEP_TMP'):
-                shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
+            if os.environ.get('HUBD_KEEP_TMP'):
+                self.dir = None  # close() then leaves the files
+            self.close()
 
 
 class RedisTarget:

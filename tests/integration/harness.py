@@ -984,7 +984,7 @@ def _stop_all_stacks():
 atexit.register(_stop_all_stacks)
 
 
-REDIS_SERVER = '/usr/bin/redis-server'
+REDIS_SERVER = os.environ.get('REDIS_SERVER') or '/usr/bin/redis-server'
 
 
 class RedisServer:
@@ -1022,12 +1022,27 @@ class RedisServer:
         self.close()
 
     def start(self):
-        """Starts the server (the first time on a free port in a new
-        directory); waits for PING."""
-        if self.dir is None:
+        """Starts the server (the first time in a new directory, on a free
+        port: another if that one was taken meanwhile); waits for PING."""
+        if not self.installed():
+            raise RuntimeError('%s is missing: apt-get install redis-server' % REDIS_SERVER)
+        first = self.dir is None
+        if first:
             self.dir = tempfile.mkdtemp(prefix='hubd-redis-')
-            self.port = free_port()
         _live_redis.add(self)
+        for _ in range(5 if first else 1):
+            if first:
+                self.port = free_port()
+            if self._launch():
+                return self
+            if not first or 'Address already in use' not in self.log_tail():
+                break
+        raise RuntimeError('redis-server exited (%s): %s' % (self.proc.returncode,
+                                                              self.log_tail()))
+
+    def _launch(self):
+        """Runs redis-server on self.port; True once it answers PING, False
+        when it exits first."""
         persistence = (['--appendonly', 'yes', '--appendfsync', 'always'] if self.durable
                        else ['--appendonly', 'no'])
         argv = [REDIS_SERVER, '--port', str(self.port), '--bind', '127.0.0.1', '--save', '',
@@ -1036,10 +1051,7 @@ class RedisServer:
                                      stderr=subprocess.DEVNULL, cwd=self.dir)
         wait_for(lambda: self.proc.poll() is not None or self.ping(), scaled(15),
                  'redis-server to answer PING')
-        if self.proc.poll() is not None:
-            raise RuntimeError('redis-server exited (%s): %s' % (self.proc.returncode,
-                                                                  self.log_tail()))
-        return self
+        return self.proc.poll() is None
 
     def stop(self, sig=signal.SIGTERM):
         """Ends the server by pid and reaps it (SIGKILL after 10 s)."""
