@@ -7,7 +7,8 @@ config.js, an update published with the printed token reaches a
 subscriber, and SIGTERM stops everything it started (no process left that
 names its state or run directory). Then once more with HUBD_STORE=redis
 and HUBD_NODES=2 behind lighttpd: two nodes on a private redis-server,
-the update published on node 1 reaches a subscriber of node 2.
+the update published on node 1 reaches a subscriber of node 2; and with
+HUBD_REDIS, on a Redis already running, which it leaves running.
 
 A server whose package is missing here is skipped, except in CI (see
 front_checks.missing). Skipped under valgrind: the native and sanitizer
@@ -72,13 +73,15 @@ def free_port_pair():
     raise AssertionError('no two free ports in a row')
 
 
-def run_quickstart(server, nodes=1):
+def run_quickstart(server, nodes=1, redis=None):
     state = tempfile.mkdtemp(prefix='hubd-qs-test-')
     port = free_port_pair() if nodes > 1 else H.free_port()
     env = dict(os.environ, HUBD_SERVER=server, HUBD_PORT=str(port), HUBD_STATE_DIR=state,
                HUBD_BUILD_DIR=H.BUILDDIR)
-    if nodes > 1:
+    if nodes > 1 or redis:
         env.update(HUBD_STORE='redis', HUBD_NODES=str(nodes))
+    if redis:
+        env.update(HUBD_REDIS=redis.address)
     sub_port = port + nodes - 1  # the last node subscribes; node 1 publishes
     out_path = os.path.join(state, 'quickstart.out')
     out = open(out_path, 'wb')
@@ -136,15 +139,16 @@ def run_quickstart(server, nodes=1):
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(scaled(30))
         expect_eq(rc, 143, 'quickstart exit status on SIGTERM')
-        redis = re.search(r'starting redis-server on 127\.0\.0\.1:(\d+)', shown)
-        expect(bool(redis) == (nodes > 1), 'a redis-server is started exactly with HUBD_STORE=redis')
+        started = re.search(r'starting redis-server on 127\.0\.0\.1:(\d+)', shown)
+        expect(bool(started) == (nodes > 1 and not redis),
+               'a redis-server is started exactly with HUBD_STORE=redis and no HUBD_REDIS')
 
         def redis_gone():
             # redis-server renames its process: it is found by its port
-            if not redis:
+            if not started:
                 return True
             try:
-                socket.create_connection(('127.0.0.1', int(redis.group(1))), timeout=1).close()
+                socket.create_connection(('127.0.0.1', int(started.group(1))), timeout=1).close()
                 return False
             except OSError:
                 return True
@@ -153,6 +157,10 @@ def run_quickstart(server, nodes=1):
         expect(left, 'left: %r', processes_naming(*paths))
         expect(run_dir is None or not os.path.exists(run_dir.group(1)),
                'the run directory is removed')
+        if redis:
+            expect(redis.ping(), 'the Redis of HUBD_REDIS is left running')
+            expect_eq(redis.command('XLEN', 'hubd-quickstart:log'), 1,
+                      'the update is in its log, under the quickstart prefix')
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -164,12 +172,19 @@ def run_quickstart(server, nodes=1):
                  out_path))
 
 
+def quickstart_on_own_redis():
+    """HUBD_REDIS: the quick start on a Redis that runs already."""
+    with H.RedisServer() as redis:
+        run_quickstart('lighttpd', 1, redis)
+
+
 def main():
     if H.VALGRIND:
         front_checks.skip('under valgrind (HUBD_VALGRIND=1): the other passes run it')
     cases = {s: {'test_%s' % s.replace('-', '_'): (lambda s=s: run_quickstart(s))}
              for s in SERVERS}
     cases['lighttpd']['test_lighttpd_redis_two_nodes'] = lambda: run_quickstart('lighttpd', 2)
+    cases['lighttpd']['test_lighttpd_hubd_redis'] = quickstart_on_own_redis
     front_checks.run_where_possible(cases, __file__)
 
 
