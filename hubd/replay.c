@@ -71,7 +71,7 @@ static bool wants_page(const struct replay *r)
 }
 
 static void page_cb(void *arg, enum store_status status, struct msg **msgs, int n,
-		    bool after_found, bool has_more);
+		    bool after_found, store_pos after_pos, bool has_more);
 
 static void query(struct replay *r)
 {
@@ -120,9 +120,12 @@ struct replay *replay_start(struct replay_env *env, struct stream *s,
 {
 	bool earliest = strcmp(last_event_id, "earliest") == 0;
 	const char *header_id = upto_id ? upto_id : "earliest";
-	if (upto == 0) {
-		/* Nothing stored: an id other than "earliest" is unknown. */
-		stream_send_headers(s, header_id, !earliest, last_event_id);
+	if (upto == 0 && earliest) {
+		/* The feed has delivered nothing yet: nothing to replay. (A
+		 * real id is still looked up: on a shared store it may be an
+		 * update of another node's this node's feed has not delivered
+		 * yet; upto 0 then asks for everything after it.) */
+		stream_send_headers(s, header_id, false, last_event_id);
 		stream_go_live(s);
 		return NULL;
 	}
@@ -139,7 +142,7 @@ struct replay *replay_start(struct replay_env *env, struct stream *s,
 }
 
 static void page_cb(void *arg, enum store_status status, struct msg **msgs, int n,
-		    bool after_found, bool has_more)
+		    bool after_found, store_pos after_pos, bool has_more)
 {
 	struct replay *r = arg;
 	struct stream *s = r->s;
@@ -157,11 +160,18 @@ static void page_cb(void *arg, enum store_status status, struct msg **msgs, int 
 	}
 	if (!s->headers_sent)
 		stream_send_headers(s, r->header_last_id, r->after_id && !after_found, r->after_id);
+	/* The client has every update up to the one it named -- also those
+	 * this node's feed has not delivered yet (a shared store: it came
+	 * from another node): none of them is queued again, live or held. */
+	if (r->after_id && after_found && after_pos > s->last_seq)
+		s->last_seq = after_pos;
 	free(r->after_id);
 	r->after_id = NULL;
 	/* The page covered everything up to its last update, or up to its
 	 * upto when no more followed (also when it was empty). */
 	r->cursor = has_more && n > 0 ? msgs[n - 1]->seq : r->page_upto;
+	if (r->cursor < s->last_seq)
+		r->cursor = s->last_seq;
 	for (int i = 0; i < n; i++) {
 		if (stream_queue_msg(s, msgs[i]))
 			r->env->replayed++;

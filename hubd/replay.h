@@ -42,9 +42,13 @@ struct replay_env {
  * store, with rules deciding what s may receive (borrowed: they must
  * outlive the replay). An id the store does not know makes the response
  * say so (X-Hubd-Replay: reset, a hubd-replay-reset event) and replays all
- * that is retained. Returns the replay, which holds a reference on s, or
- * NULL when it is over already (nothing stored: s is live). Cannot fail
- * (a store error closes s later). */
+ * that is retained. An id the store knows but the feed has not delivered
+ * yet (a shared store: another node's update) replays nothing: s goes live
+ * after it, the feed's updates up to it skipped. upto 0 (the feed has
+ * delivered nothing yet) replays all the store holds after the id.
+ * Returns the replay, which holds a reference on s, or NULL when it is
+ * over already ("earliest" with upto 0: s is live). Cannot fail (a store
+ * error closes s later). */
 struct replay *replay_start(struct replay_env *env, struct stream *s,
 			    const struct match_rules *rules, const char *last_event_id,
 			    store_pos upto, const char *upto_id);

@@ -493,9 +493,10 @@ static void add_update_json(struct buf *b, const struct msg *m)
 }
 
 static void history_cb(void *arg, enum store_status status, struct msg **msgs, int n,
-		       bool after_found, bool has_more)
+		       bool after_found, store_pos after_pos, bool has_more)
 {
 	struct history_reply *r = arg;
+	(void)after_pos;
 	if (status != STORE_OK) {
 		answer_error(&r->a, 503, "history unavailable");
 	} else if (r->asked_after && !after_found) {

@@ -309,7 +309,7 @@ static void complete_query(struct memory_store *s, struct op *o)
 	store_page_init(&page, q);
 	if (o->fail || s->closing) {
 		count(&s->n_errors, 1);
-		store_page_answer(&page, STORE_ERROR, false, o->qcb, o->arg);
+		store_page_answer(&page, STORE_ERROR, false, 0, o->qcb, o->arg);
 		return;
 	}
 	store_pos after = q->after_seq;
@@ -325,7 +325,7 @@ static void complete_query(struct memory_store *s, struct op *o)
 		if (store_query_wants(q, o->all, st) && !store_page_offer(&page, copy_update(st)))
 			break;
 	}
-	store_page_answer(&page, STORE_OK, found, o->qcb, o->arg);
+	store_page_answer(&page, STORE_OK, found, after, o->qcb, o->arg);
 }
 
 static void op_free(struct op *o)

@@ -98,14 +98,16 @@ void store_page_clear(struct store_page *p)
 }
 
 void store_page_answer(struct store_page *p, enum store_status status, bool after_found,
-		       store_query_cb cb, void *arg)
+		       store_pos after_pos, store_query_cb cb, void *arg)
 {
 	if (status != STORE_OK) {
 		store_page_clear(p);
 		after_found = !p->q->after_id;
 	}
+	if (status != STORE_OK || !after_found || !p->q->after_id)
+		after_pos = 0;
 	if (cb)
-		cb(arg, status, p->msgs, p->n, after_found, p->has_more);
+		cb(arg, status, p->msgs, p->n, after_found, after_pos, p->has_more);
 	else
 		store_page_clear(p);
 	free(p->msgs);

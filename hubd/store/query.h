@@ -51,8 +51,9 @@ void store_page_clear(struct store_page *p);
 /* Answers the query with the page and frees the page's array: cb (may
  * be NULL) takes over the references; on STORE_ERROR the page is cleared
  * first and cb gets no results, no has_more and after_found as store.h
- * says for an error (!q->after_id). */
+ * says for an error (!q->after_id); after_pos (the position after_id
+ * names) is passed on only when after_id was given and found, else 0. */
 void store_page_answer(struct store_page *p, enum store_status status, bool after_found,
-		       store_query_cb cb, void *arg);
+		       store_pos after_pos, store_query_cb cb, void *arg);
 
 #endif

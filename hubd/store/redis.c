@@ -79,6 +79,7 @@ struct qry {
 	struct store_page page;
 	bool first;             /* the first batch: q->after_id applies */
 	bool found;
+	store_pos after_pos;    /* the position q->after_id names, when found */
 	store_pos after;        /* the next batch starts after this */
 	store_query_cb cb;
 	void *arg;
@@ -583,7 +584,7 @@ static void qry_answer(struct qry *x, enum store_status status)
 {
 	if (status == STORE_ERROR)
 		count(&x->s->n_errors, 1);
-	store_page_answer(&x->page, status, x->found, x->cb, x->arg);
+	store_page_answer(&x->page, status, x->found, x->after_pos, x->cb, x->arg);
 	free(x->q);
 	free(x);
 }
@@ -618,7 +619,7 @@ static void on_queried(redisAsyncContext *ac, void *r, void *priv)
 {
 	struct redis_conn *c = redis_conn_answered(ac, r);
 	struct qry *x = priv;
-	const redisReply *found = elem(r, 0), *entries = elem(r, 1);
+	const redisReply *found = elem(r, 0), *entries = elem(r, 1), *named = elem(r, 2);
 	if (!r || redis_reply_error(r) || !found || found->type != REDIS_REPLY_INTEGER || !entries ||
 	    entries->type != REDIS_REPLY_ARRAY) {
 		log_error("redis store: query failed: %s",
@@ -627,8 +628,11 @@ static void on_queried(redisAsyncContext *ac, void *r, void *priv)
 		drop_if_noscript(c, ac, r);
 		return;
 	}
-	if (x->first)
+	if (x->first) {
 		x->found = found->integer != 0;
+		if (x->found && x->q->after_id && is_text(named))
+			x->after_pos = store_redis_pos_from_id(named->str, named->len);
+	}
 	x->first = false;
 	bool more = true;
 	for (size_t i = 0; i < entries->elements && more; i++) {

@@ -73,12 +73,12 @@ const char redis_script_read[] =
 	"return {m[1], m[2] or '', redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])}\n";
 
 const char redis_script_query[] =
-	"local start, found = '(' .. ARGV[2], 1\n"
+	"local start, found, named = '(' .. ARGV[2], 1, ''\n"
 	"if ARGV[1] ~= '' then\n"
 	"  local e = redis.call('HGET', KEYS[2], ARGV[1])\n"
-	"  if e then start = '(' .. e else start, found = '-', 0 end\n"
+	"  if e then start, named = '(' .. e, e else start, found = '-', 0 end\n"
 	"end\n"
-	"return {found, redis.call('XRANGE', KEYS[1], start, ARGV[3], 'COUNT', ARGV[4])}\n";
+	"return {found, redis.call('XRANGE', KEYS[1], start, ARGV[3], 'COUNT', ARGV[4]), named}\n";
 
 const char redis_script_retain[] =
 	"local log, ids, meta = KEYS[1], KEYS[2], KEYS[3]\n"

@@ -22,9 +22,10 @@ extern const char redis_script_read[];
 
 /* KEYS log ids; ARGV after_id (an update id, "" for none), after (an
  * entry id: used when after_id is ""), upto (an entry id or "+"), count.
- * {found, entries}: the entries after the entry after_id names (found 1),
- * or after `after` (found 1), or from the oldest when after_id names no
- * retained update (found 0); at most count, none past upto. */
+ * {found, entries, named}: the entries after the entry after_id names
+ * (found 1, named its entry id), or after `after` (found 1, named ""), or
+ * from the oldest when after_id names no retained update (found 0); at
+ * most count, none past upto. */
 extern const char redis_script_query[];
 
 /* KEYS log ids meta; ARGV retain_count, retain_age_ms. Retention alone

@@ -73,6 +73,7 @@ struct query_job {
 	enum store_status status;
 	struct store_page page;
 	bool after_found;
+	store_pos after_pos;       /* after_id's position, when found */
 };
 
 /* The writer's connection and statements; writer thread only after open. */
@@ -674,7 +675,7 @@ static void reader_query(struct sqlite_store *s, struct query_job *qj)
 		sqlite3_bind_text(r->find_id, 1, q->after_id, -1, SQLITE_STATIC);
 		rc = sqlite3_step(r->find_id);
 		if (rc == SQLITE_ROW)
-			after = sqlite3_column_int64(r->find_id, 0);
+			after = qj->after_pos = sqlite3_column_int64(r->find_id, 0);
 		sqlite3_reset(r->find_id);
 		if (rc == SQLITE_DONE) {
 			qj->after_found = false;
@@ -784,7 +785,7 @@ static void append_complete(void *ctx, struct store_job *job)
 static void query_complete(void *ctx, struct store_job *job)
 {
 	struct query_job *qj = (struct query_job *)job;
-	store_page_answer(&qj->page, qj->status, qj->after_found, qj->cb, qj->arg);
+	store_page_answer(&qj->page, qj->status, qj->after_found, qj->after_pos, qj->cb, qj->arg);
 	free(qj->q);
 	free(qj);
 }

@@ -108,12 +108,14 @@ typedef void (*store_publish_cb)(void *arg, enum store_status status, struct msg
  * array, which the store frees after the callback returns. after_found
  * says whether after_id named a retained update (always true when after_id
  * was NULL; when false the results start from the oldest retained
- * update). has_more: more matching updates exist past the last one
+ * update), and after_pos is that update's position (0 when after_id was
+ * NULL or not found): on a shared store it may be past what this node's
+ * feed has delivered yet. has_more: more matching updates exist past the last one
  * returned (within upto_seq). status is STORE_OK or STORE_ERROR; on
  * STORE_ERROR, n == 0. */
 typedef void (*store_query_cb)(void *arg, enum store_status status,
 			       struct msg **msgs, int n, bool after_found,
-			       bool has_more);
+			       store_pos after_pos, bool has_more);
 
 struct store_stats {
 	int64_t stored;    /* updates in the store now */

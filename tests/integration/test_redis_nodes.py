@@ -68,9 +68,12 @@ class Resuming(threading.Thread):
     (or is refused), it connects again -- to the next node of its list --
     with Last-Event-ID, and collects every update id it is given."""
 
-    def __init__(self, stacks, topic=T):
+    def __init__(self, stacks, topic=T, hop_every=0):
         super().__init__(daemon=True)
         self.stacks, self.topic = stacks, topic
+        # hop_every > 0: leave after that many updates and go on at the
+        # next node, as a client whose connection broke would.
+        self.hop_every = hop_every
         self.ids = []
         self.resets = 0
         self.reconnects = 0
@@ -94,7 +97,9 @@ class Resuming(threading.Thread):
                     time.sleep(0.1)
                     continue
                 self.ready.set()
-                while not self.stop_flag.is_set():
+                got = 0
+                while not self.stop_flag.is_set() and not (self.hop_every and
+                                                           got >= self.hop_every):
                     try:
                         ev = sub.next_event(0.2)
                     except H.Timeout:
@@ -105,6 +110,7 @@ class Resuming(threading.Thread):
                         self.resets += 1
                     elif ev['id']:
                         self.ids.append(ev['id'])
+                        got += 1
             self.reconnects += 1
             i += 1
 
@@ -153,6 +159,36 @@ def test_replay_through_another_node():
             expect_eq(read_ids(again, 5), missed, 'exactly the missed updates, in order')
             live = a.publish_ok(T, 'live')
             expect_eq(read_ids(again, 1), [live], 'then the live ones')
+
+
+def test_replay_races_publishes_on_other_nodes():
+    """A client that leaves and comes back through another node every few
+    updates, with Last-Event-ID, while 4 publishers post to the other nodes
+    all along: it ends with exactly the updates, in the order, of a
+    subscriber that never left -- no gap, no duplicate between replay and
+    live."""
+    with cluster(3) as (_, (a, b, c)):
+        steady = a.subscribe(T)
+        hopper = Resuming([a, b, c], hop_every=7)
+        hopper.start()
+        expect(hopper.ready.wait(scaled(15)), 'the hopping client connected')
+        pubs = [H.Publisher((b, c)[i % 2], [T], 50, prefix='race%d' % i, stop_on_error=False,
+                            delay=0.005) for i in range(4)]
+        for p in pubs:
+            p.start()
+        for p in pubs:
+            p.join(scaled(120))
+        acked = [uid for p in pubs for uid, _ in p.acked]
+        expect_eq(len(acked), 200, 'every publish acknowledged')
+        want = read_ids(steady, 200, timeout=60)
+        expect_eq(sorted(want), sorted(acked), 'the steady subscriber got every update')
+        H.wait_for(lambda: len(hopper.ids) >= 200, scaled(30), 'the hopping client to catch up')
+        hopper.stop_flag.set()
+        hopper.join(scaled(10))
+        expect(hopper.reconnects >= 10, 'the client hopped (%d times)', hopper.reconnects)
+        expect_eq(hopper.resets, 0, 'no replay reset: every id was in the log')
+        expect_eq(hopper.ids, want, 'the hopping client: the same updates in the same order')
+        steady.close()
 
 
 def test_history_on_any_node():

@@ -177,17 +177,19 @@ struct qres {
 	struct msg *msgs[64];
 	int n;
 	bool after_found;
+	store_pos after_pos;
 	bool has_more;
 };
 
 static inline void on_query(void *arg, enum store_status st, struct msg **msgs, int n,
-		     bool after_found, bool has_more)
+		     bool after_found, store_pos after_pos, bool has_more)
 {
 	struct qres *r = arg;
 	r->calls++;
 	r->status = st;
 	r->n = n;
 	r->after_found = after_found;
+	r->after_pos = after_pos;
 	r->has_more = has_more;
 	for (int i = 0; i < n; i++) {
 		if (i < 64)

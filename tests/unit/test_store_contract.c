@@ -239,7 +239,7 @@ static void c_query(struct event_base *base, struct store *s)
 
 	/* after_id */
 	query(base, s, &r, "*", NULL, "u3", 0, 0, 100, false);
-	CHECK(r.after_found);
+	CHECK(r.after_found && r.after_pos == 3); /* the position u3 names */
 	CHECK_STR_EQ(seqs(&r), "6,7");
 	qres_clear(&r);
 
@@ -250,18 +250,19 @@ static void c_query(struct event_base *base, struct store *s)
 
 	query(base, s, &r, "*", NULL, "u7", 0, 0, 100, false);
 	CHECK(r.status == STORE_OK && r.after_found && r.n == 0 && !r.has_more);
+	CHECK(r.after_pos == 7);
 	qres_clear(&r);
 
 	/* An unknown after_id: everything retained, and say so. */
 	query(base, s, &r, "a", "b", "nope", 5, 0, 100, false);
 	CHECK(r.status == STORE_OK);
-	CHECK(!r.after_found);
+	CHECK(!r.after_found && r.after_pos == 0);
 	CHECK_STR_EQ(seqs(&r), "1,2,3,6,7");
 	qres_clear(&r);
 
 	/* after_seq */
 	query(base, s, &r, "a", NULL, NULL, 2, 0, 100, false);
-	CHECK(r.after_found);
+	CHECK(r.after_found && r.after_pos == 0); /* no after_id: no position */
 	CHECK_STR_EQ(seqs(&r), "3,7");
 	qres_clear(&r);
 

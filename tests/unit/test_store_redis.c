@@ -309,15 +309,19 @@ static void t_query(void)
 	msg_unref(p);
 	CHECK(run_until(base, &npub, 9));
 	struct qres r;
+	query(base, a->s, &r, "*", NULL, "q1", 0, 0, 1, false);
+	store_pos q2_pos = r.n == 1 ? r.msgs[0]->seq : 0; /* q2, right after q1 */
+	qres_clear(&r);
 	query(base, a->s, &r, "even", NULL, "q2", 0, 0, 10, false);
 	CHECK(r.after_found && !r.has_more);
+	CHECK(q2_pos > 0 && r.after_pos == q2_pos); /* the position q2 names */
 	CHECK_STR_EQ(ids(&r), "q4,q6");
 	qres_clear(&r);
 	query(base, a->s, &r, "even", NULL, "q2", 0, 0, 10, true);
 	CHECK_STR_EQ(ids(&r), "q4,q6,priv");
 	qres_clear(&r);
 	query(base, a->s, &r, "*", NULL, "gone", 0, 0, 3, false);
-	CHECK(!r.after_found && r.has_more);
+	CHECK(!r.after_found && r.has_more && r.after_pos == 0);
 	CHECK_STR_EQ(ids(&r), "q0,q1,q2");
 	store_pos upto = r.n == 3 ? r.msgs[2]->seq : 0;
 	store_pos after = r.n == 3 ? r.msgs[0]->seq : 0;
