@@ -24,6 +24,7 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "counters.h"
 #include "query.h"
 #include "util.h"
 
@@ -76,16 +77,10 @@ struct memory_store {
 	bool paused;
 	bool closing;
 
-	_Atomic int64_t n_stored, n_commits, n_appended, n_expired, n_errors,
-		n_resets;
+	struct store_counters counts; /* for stats */
 };
 
 static const struct store_ops memory_ops;
-
-static void count(_Atomic int64_t *c, int64_t n)
-{
-	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
-}
 
 /* ---- the id table ------------------------------------------------------ */
 
@@ -183,8 +178,8 @@ static size_t log_after(const struct memory_store *s, store_pos pos)
 
 static void expired(struct memory_store *s, int64_t gone)
 {
-	count(&s->n_expired, gone);
-	atomic_store_explicit(&s->n_stored, (int64_t)s->n, memory_order_relaxed);
+	store_count(&s->counts.expired, gone);
+	store_count_set(&s->counts.stored, (int64_t)s->n);
 }
 
 /* Drops the oldest updates past retain_count. */
@@ -275,11 +270,11 @@ static enum store_status commit(struct memory_store *s, const struct op *o)
 	e = xcalloc(1, sizeof *e);
 	e->m = copy_update(m);
 	log_append(s, e);
-	count(&s->n_appended, 1);
+	store_count(&s->counts.appended, 1);
 	if (s->retain_age_s > 0 && m->time_ms < now_ms() - s->retain_age_s * 1000)
 		retain_age(s); /* stored already too old: not kept till the tick */
 	retain_count(s);
-	atomic_store_explicit(&s->n_stored, (int64_t)s->n, memory_order_relaxed);
+	store_count_set(&s->counts.stored, (int64_t)s->n);
 	return STORE_OK;
 }
 
@@ -288,7 +283,7 @@ static void complete_publish(struct memory_store *s, struct op *o, bool *committ
 {
 	enum store_status st = commit(s, o);
 	if (st == STORE_ERROR)
-		count(&s->n_errors, 1);
+		store_count(&s->counts.errors, 1);
 	if (st == STORE_OK) {
 		*committed = true;
 		if (s->feed.update)
@@ -308,7 +303,7 @@ static void complete_query(struct memory_store *s, struct op *o)
 
 	store_page_init(&page, q);
 	if (o->fail || s->closing) {
-		count(&s->n_errors, 1);
+		store_count(&s->counts.errors, 1);
 		store_page_answer(&page, STORE_ERROR, false, 0, o->qcb, o->arg);
 		return;
 	}
@@ -346,7 +341,7 @@ static void complete(struct memory_store *s, struct op *o, bool *committed)
 		complete_query(s, o);
 		break;
 	case OP_RESET:
-		count(&s->n_resets, 1);
+		store_count(&s->counts.resets, 1);
 		if (s->feed.reset)
 			s->feed.reset(s->feed.arg, o->why);
 		break;
@@ -378,7 +373,7 @@ static void on_run(evutil_socket_t fd, short what, void *arg)
 		complete(s, o, &committed);
 	}
 	if (committed)
-		count(&s->n_commits, 1);
+		store_count(&s->counts.commits, 1);
 	if (s->head && !s->paused)
 		event_active(s->run_ev, 0, 0);
 }
@@ -414,7 +409,7 @@ static void memory_publish(struct store *st, struct msg *m, store_publish_cb cb,
 		m->time_ms = now_ms();
 	if (s->closing) {
 		log_error("store: append during close refused");
-		count(&s->n_errors, 1);
+		store_count(&s->counts.errors, 1);
 		if (cb)
 			cb(arg, STORE_ERROR, m);
 		return;
@@ -454,14 +449,7 @@ static void memory_query(struct store *st, const struct store_query *q,
 static void memory_stats(struct store *st, struct store_stats *out)
 {
 	struct memory_store *s = (struct memory_store *)st;
-	out->stored = atomic_load_explicit(&s->n_stored, memory_order_relaxed);
-	out->commits = atomic_load_explicit(&s->n_commits, memory_order_relaxed);
-	out->appended = atomic_load_explicit(&s->n_appended, memory_order_relaxed);
-	out->expired = atomic_load_explicit(&s->n_expired, memory_order_relaxed);
-	out->errors = atomic_load_explicit(&s->n_errors, memory_order_relaxed);
-	out->resets = atomic_load_explicit(&s->n_resets, memory_order_relaxed);
-	out->reconnects = out->lag_ms = 0;
-	out->connected = true;
+	store_counters_read(&s->counts, out);
 }
 
 static void store_free(struct memory_store *s)
@@ -489,7 +477,7 @@ static void memory_close(struct store *st)
 	for (struct op *o; (o = pop(s));)
 		complete(s, o, &committed);
 	if (committed)
-		count(&s->n_commits, 1);
+		store_count(&s->counts.commits, 1);
 	store_free(s);
 }
 
@@ -514,12 +502,7 @@ struct store *store_memory_open(struct event_base *base,
 	s->retain_age_s = cfg->retain_age_s;
 	s->nbuckets = INITIAL_BUCKETS;
 	s->buckets = xcalloc(s->nbuckets, sizeof *s->buckets);
-	atomic_init(&s->n_stored, 0);
-	atomic_init(&s->n_commits, 0);
-	atomic_init(&s->n_appended, 0);
-	atomic_init(&s->n_expired, 0);
-	atomic_init(&s->n_errors, 0);
-	atomic_init(&s->n_resets, 0);
+	store_counters_init(&s->counts, true);
 
 	s->run_ev = event_new(base, -1, 0, on_run, s);
 	if (s->run_ev && s->retain_age_s > 0) {

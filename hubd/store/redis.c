@@ -28,6 +28,7 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "counters.h"
 #include "query.h"
 #include "redis_conn.h"
 #include "redis_entry.h"
@@ -118,17 +119,10 @@ struct redis_store {
 	struct pub *pubs, *pubs_tail;
 	struct qry *failed_queries; /* to answer STORE_ERROR from defer_ev */
 
-	_Atomic int64_t n_stored, n_commits, n_appended, n_expired, n_errors,
-		n_resets, n_reconnects, lag_ms;
-	_Atomic bool connected;
+	struct store_counters counts; /* for stats */
 };
 
 static const struct store_ops redis_ops;
-
-static void count(_Atomic int64_t *c, int64_t n)
-{
-	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
-}
 
 /* ---- positions ---------------------------------------------------------- */
 
@@ -200,13 +194,20 @@ static void drop_if_noscript(struct redis_conn *c, const redisAsyncContext *ac,
 		redis_conn_drop(c, "Redis no longer has hubd's scripts");
 }
 
-/* The update of a log entry ([id, [field, value, ...]]) with its position,
- * or NULL (logged) when the entry is not one of ours. */
-static struct msg *entry_msg(const redisReply *e)
+/* The position of a log entry ([id, [field, value, ...]]); 0 when its id
+ * is not an entry id. */
+static store_pos entry_pos(const redisReply *e)
+{
+	const redisReply *eid = elem(e, 0);
+	return is_text(eid) ? store_redis_pos_from_id(eid->str, eid->len) : 0;
+}
+
+/* The update of log entry e, at position pos (entry_pos), or NULL (logged)
+ * when the entry is not one of ours. */
+static struct msg *entry_msg(const redisReply *e, store_pos pos)
 {
 	const redisReply *eid = elem(e, 0), *fields = elem(e, 1);
 	const redisReply *i = NULL, *c = NULL, *ms = NULL;
-	store_pos pos = is_text(eid) ? store_redis_pos_from_id(eid->str, eid->len) : 0;
 	for (size_t k = 0; fields && k + 1 < fields->elements; k += 2) {
 		const redisReply *f = fields->element[k], *v = fields->element[k + 1];
 		if (!is_text(f) || !is_text(v) || f->len != (f->str[0] == 'm' ? 2u : 1u))
@@ -240,9 +241,8 @@ static void conn_changed(struct redis_conn *c, void *arg)
 {
 	struct redis_store *s = arg;
 	(void)c;
-	atomic_store_explicit(&s->connected, s->cmd.up && s->reader.up, memory_order_relaxed);
-	atomic_store_explicit(&s->n_reconnects, s->cmd.reconnects + s->reader.reconnects,
-			      memory_order_relaxed);
+	store_counters_connected(&s->counts, s->cmd.up && s->reader.up);
+	store_count_set(&s->counts.reconnects, s->cmd.reconnects + s->reader.reconnects);
 }
 
 /* SCRIPT LOAD's answer: a connection that cannot load them is no use. */
@@ -271,7 +271,7 @@ static void conn_made(struct redis_conn *c, void *arg)
 /* The feed can no longer vouch for continuity (store.h). */
 static void feed_reset(struct redis_store *s, const char *why)
 {
-	count(&s->n_resets, 1);
+	store_count(&s->counts.resets, 1);
 	log_warn("redis store: %s", why);
 	for (struct pub *p = s->pubs; p; p = p->next)
 		p->fed = true; /* no position to wait for now */
@@ -302,20 +302,22 @@ static int feed_batch(struct redis_store *s, const redisReply *r)
 			feed_reset(s, "retention removed updates this node had not read yet: streams end and resume from history");
 		s->cursor = cut;
 	}
+	store_pos fed = 0;
 	for (size_t i = 0; i < entries->elements; i++) {
-		const redisReply *eid = elem(entries->element[i], 0);
-		store_pos pos = is_text(eid) ? store_redis_pos_from_id(eid->str, eid->len) : 0;
+		store_pos pos = entry_pos(entries->element[i]);
 		if (pos <= s->cursor)
 			continue; /* not after the cursor: no entry of this log */
 		s->cursor = pos;
-		struct msg *m = entry_msg(entries->element[i]);
+		struct msg *m = entry_msg(entries->element[i], pos);
 		if (!m)
 			continue;
-		atomic_store_explicit(&s->lag_ms, now_ms() - pos_time_ms(pos), memory_order_relaxed);
 		if (s->feed.update)
 			s->feed.update(s->feed.arg, m);
 		msg_unref(m);
+		fed = pos;
 	}
+	if (fed) /* how late the batch's last update came: once a batch */
+		store_count_set(&s->counts.lag_ms, now_ms() - pos_time_ms(fed));
 	return (int)entries->elements;
 }
 
@@ -401,7 +403,7 @@ static void pubs_settle(struct redis_store *s)
 		if (!(s->pubs = p->next))
 			s->pubs_tail = NULL;
 		if (p->status == STORE_ERROR)
-			count(&s->n_errors, 1);
+			store_count(&s->counts.errors, 1);
 		if (p->cb)
 			p->cb(p->arg, p->status, p->m);
 		pub_free(p);
@@ -419,9 +421,9 @@ static void pub_answered(struct pub *p, enum store_status status)
 static void retained(struct redis_store *s, const redisReply *len, const redisReply *removed)
 {
 	if (len && len->type == REDIS_REPLY_INTEGER)
-		atomic_store_explicit(&s->n_stored, len->integer, memory_order_relaxed);
+		store_count_set(&s->counts.stored, len->integer);
 	if (removed && removed->type == REDIS_REPLY_INTEGER && removed->integer > 0)
-		count(&s->n_expired, removed->integer);
+		store_count(&s->counts.expired, removed->integer);
 }
 
 /* Reads the publish script's answer into p ({"ok"|"dup"|"conflict",
@@ -446,8 +448,8 @@ static void pub_read_reply(struct redis_store *s, struct pub *p, const redisRepl
 			return;
 		}
 		p->m->seq = p->pos;
-		count(&s->n_appended, 1);
-		count(&s->n_commits, 1);
+		store_count(&s->counts.appended, 1);
+		store_count(&s->counts.commits, 1);
 		retained(s, len, removed);
 		pub_answered(p, STORE_OK);
 	} else {
@@ -583,7 +585,7 @@ static void redis_subscribe(struct store *st, const struct store_feed *feed)
 static void qry_answer(struct qry *x, enum store_status status)
 {
 	if (status == STORE_ERROR)
-		count(&x->s->n_errors, 1);
+		store_count(&x->s->counts.errors, 1);
 	store_page_answer(&x->page, status, x->found, x->after_pos, x->cb, x->arg);
 	free(x->q);
 	free(x);
@@ -636,11 +638,10 @@ static void on_queried(redisAsyncContext *ac, void *r, void *priv)
 	x->first = false;
 	bool more = true;
 	for (size_t i = 0; i < entries->elements && more; i++) {
-		const redisReply *eid = elem(entries->element[i], 0);
-		store_pos pos = is_text(eid) ? store_redis_pos_from_id(eid->str, eid->len) : 0;
+		store_pos pos = entry_pos(entries->element[i]);
 		if (pos > x->after)
 			x->after = pos;
-		struct msg *m = entry_msg(entries->element[i]);
+		struct msg *m = entry_msg(entries->element[i], pos);
 		if (!m)
 			continue;
 		if (store_query_wants(x->q, x->all, m))
@@ -740,15 +741,7 @@ static void on_defer(evutil_socket_t fd, short what, void *arg)
 static void redis_stats(struct store *st, struct store_stats *out)
 {
 	struct redis_store *s = (struct redis_store *)st;
-	out->stored = atomic_load_explicit(&s->n_stored, memory_order_relaxed);
-	out->commits = atomic_load_explicit(&s->n_commits, memory_order_relaxed);
-	out->appended = atomic_load_explicit(&s->n_appended, memory_order_relaxed);
-	out->expired = atomic_load_explicit(&s->n_expired, memory_order_relaxed);
-	out->errors = atomic_load_explicit(&s->n_errors, memory_order_relaxed);
-	out->resets = atomic_load_explicit(&s->n_resets, memory_order_relaxed);
-	out->reconnects = atomic_load_explicit(&s->n_reconnects, memory_order_relaxed);
-	out->lag_ms = atomic_load_explicit(&s->lag_ms, memory_order_relaxed);
-	out->connected = atomic_load_explicit(&s->connected, memory_order_relaxed);
+	store_counters_read(&s->counts, out);
 }
 
 /* ---- the blocking connection (open and close) ------------------------------ */
@@ -841,7 +834,7 @@ static bool read_start(struct redis_store *s, redisContext *c, char *err, size_t
 		return false;
 	const redisReply *e = elem(r, 0);
 	if (e) {
-		struct msg *m = entry_msg(e);
+		struct msg *m = entry_msg(e, entry_pos(e));
 		if (m && m->seq > s->cursor)
 			s->cursor = m->seq;
 		if (m)
@@ -999,7 +992,7 @@ struct store *store_redis_open(struct event_base *base, const struct store_redis
 	conn_init(s, &s->cmd, "command",
 		  ANSWER_DEADLINE_MS + (s->wait_replicas ? s->wait_timeout_ms : 0));
 	conn_init(s, &s->reader, "log reader", ANSWER_DEADLINE_MS + BLOCK_MS);
-	atomic_init(&s->connected, false);
+	store_counters_init(&s->counts, false);
 
 	if (!redis_address_parse(&s->addr, cfg->address && *cfg->address ? cfg->address :
 				 "127.0.0.1:6379", cfg->password, cfg->db, err, errlen)) {

@@ -35,6 +35,7 @@
 #include <sqlite3.h>
 
 #include "log.h"
+#include "counters.h"
 #include "query.h"
 #include "worker.h"
 #include "util.h"
@@ -111,7 +112,7 @@ struct sqlite_store {
 	store_pos next_seq;      /* loop thread: the last position handed out */
 	struct store_feed feed;  /* loop thread */
 
-	_Atomic int64_t n_stored, n_commits, n_appended, n_expired, n_errors;
+	struct store_counters counts; /* for stats */
 };
 
 static const struct store_ops sqlite_ops;
@@ -336,11 +337,6 @@ static void reader_close(struct reader *r)
 
 /* ---- writer thread ---------------------------------------------------- */
 
-static void count(_Atomic int64_t *c, int64_t n)
-{
-	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
-}
-
 /* Steps a statement that returns no rows, then resets it. Returns the
  * step's result code; after an error sqlite3_errmsg() still tells it. */
 static int step_done(sqlite3_stmt *st)
@@ -453,10 +449,10 @@ static void writer_commit_batch(struct sqlite_store *s, struct store_job *batch)
 			failed++;
 	}
 	w->stored += inserted;
-	atomic_store_explicit(&s->n_stored, w->stored, memory_order_relaxed);
-	count(&s->n_appended, inserted);
-	count(&s->n_errors, failed);
-	count(&s->n_commits, 1);
+	store_count_set(&s->counts.stored, w->stored);
+	store_count(&s->counts.appended, inserted);
+	store_count(&s->counts.errors, failed);
+	store_count(&s->counts.commits, 1);
 	return;
 
 fail:
@@ -466,7 +462,7 @@ fail:
 		log_error("store: rollback failed: %s", sqlite3_errmsg(w->db));
 	for (struct store_job *j = batch; j; j = j->next)
 		((struct append_job *)j)->status = STORE_ERROR;
-	count(&s->n_errors, n);
+	store_count(&s->counts.errors, n);
 }
 
 /* Runs one deletion statement (already bound), accounting for the rows it
@@ -475,13 +471,13 @@ static int64_t writer_expire(struct sqlite_store *s, sqlite3_stmt *st, const cha
 {
 	if (step_done(st) != SQLITE_DONE) {
 		log_error("store: retention by %s: %s", what, sqlite3_errmsg(s->w.db));
-		count(&s->n_errors, 1);
+		store_count(&s->counts.errors, 1);
 		return -1;
 	}
 	int64_t gone = sqlite3_changes(s->w.db);
 	s->w.stored -= gone;
-	atomic_store_explicit(&s->n_stored, s->w.stored, memory_order_relaxed);
-	count(&s->n_expired, gone);
+	store_count_set(&s->counts.stored, s->w.stored);
+	store_count(&s->counts.expired, gone);
 	return gone;
 }
 
@@ -536,7 +532,7 @@ static void writer_checkpoint(struct sqlite_store *s)
 	int rc = sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
 		log_error("store: checkpoint: %s", sqlite3_errmsg(w->db));
-		count(&s->n_errors, 1);
+		store_count(&s->counts.errors, 1);
 	}
 }
 
@@ -749,7 +745,7 @@ fail:
 	free(seqs);
 	store_page_clear(page);
 	qj->status = STORE_ERROR;
-	count(&s->n_errors, 1);
+	store_count(&s->counts.errors, 1);
 }
 
 static bool reader_run(void *ctx, struct store_job *jobs)
@@ -839,13 +835,7 @@ static void sqlite_subscribe(struct store *st, const struct store_feed *feed)
 static void sqlite_stats(struct store *st, struct store_stats *out)
 {
 	struct sqlite_store *s = (struct sqlite_store *)st;
-	out->stored = atomic_load_explicit(&s->n_stored, memory_order_relaxed);
-	out->commits = atomic_load_explicit(&s->n_commits, memory_order_relaxed);
-	out->appended = atomic_load_explicit(&s->n_appended, memory_order_relaxed);
-	out->expired = atomic_load_explicit(&s->n_expired, memory_order_relaxed);
-	out->errors = atomic_load_explicit(&s->n_errors, memory_order_relaxed);
-	out->reconnects = out->resets = out->lag_ms = 0;
-	out->connected = true;
+	store_counters_read(&s->counts, out);
 }
 
 /* Frees everything; the threads must be stopped (or never started). */
@@ -900,7 +890,7 @@ static int load_state(struct sqlite_store *s, char *err, size_t errlen)
 		return -1;
 	s->pub.last_seq = ever > max_seq ? ever : max_seq;
 	s->next_seq = s->pub.last_seq;
-	atomic_init(&s->n_stored, s->w.stored);
+	store_count_set(&s->counts.stored, s->w.stored);
 
 	if (max_seq > 0) {
 		sqlite3_stmt *st;
@@ -927,11 +917,7 @@ struct store *store_sqlite_open(struct event_base *base,
 	s->retain_count = cfg->retain_count;
 	s->retain_age_s = cfg->retain_age_s;
 	s->max_batch = cfg->max_batch > 0 ? cfg->max_batch : DEFAULT_MAX_BATCH;
-	atomic_init(&s->n_stored, 0);
-	atomic_init(&s->n_commits, 0);
-	atomic_init(&s->n_appended, 0);
-	atomic_init(&s->n_expired, 0);
-	atomic_init(&s->n_errors, 0);
+	store_counters_init(&s->counts, true);
 
 	if (!(s->w.db = db_open(s->path, true, cfg->sync_full, err, errlen)) ||
 	    migrate(s->w.db, s->path, err, errlen) < 0 ||
