@@ -333,15 +333,25 @@ static void on_wake(redisAsyncContext *ac, void *r, void *priv)
 		redis_conn_drop(c, redis_reply_error(r));
 }
 
-/* Reads the entries after the cursor (the read script), or waits for new
- * ones once the last batch came back short. */
+/* The text of a read script run (argv[8]) for at most count entries
+ * after the cursor: by EVALSHA (the connections) or EVAL (the blocking
+ * one, when !by_sha); after and n are its buffers. */
+static void read_argv(struct redis_store *s, bool by_sha, int count, const char **argv,
+		      char after[STORE_REDIS_ID_MAX], char n[16])
+{
+	store_redis_pos_to_id(s->cursor, after);
+	snprintf(n, 16, "%d", count);
+	const char *a[8] = {by_sha ? "EVALSHA" : "EVAL", by_sha ? s->read_sc.sha : s->read_sc.text,
+			    "2", s->key_log, s->key_meta, after, n, next_epoch(s)};
+	memcpy(argv, a, sizeof a);
+}
+
+/* Reads the entries after the cursor (the read script). */
 static void reader_next(struct redis_store *s)
 {
 	char after[STORE_REDIS_ID_MAX], n[16];
-	store_redis_pos_to_id(s->cursor, after);
-	snprintf(n, sizeof n, "%d", READ_BATCH);
-	const char *argv[] = {"EVALSHA", s->read_sc.sha, "2", s->key_log, s->key_meta,
-			      after, n, next_epoch(s)};
+	const char *argv[8];
+	read_argv(s, true, READ_BATCH, argv, after, n);
 	redis_conn_send(&s->reader, on_read, NULL, 8, argv, NULL);
 }
 
@@ -813,9 +823,9 @@ static bool check_version(redisContext *c, char *err, size_t errlen)
  * trimmed mark and its newest entry: where the feed starts. */
 static bool read_start(struct redis_store *s, redisContext *c, char *err, size_t errlen)
 {
-	const char *argv[] = {"EVAL", s->read_sc.text, "2", s->key_log, s->key_meta,
-			      "0-0", "0", next_epoch(s)};
-	/* COUNT 0 reads no entry: the script gives epoch and trimmed alone */
+	char after[STORE_REDIS_ID_MAX], n[16];
+	const char *argv[8];
+	read_argv(s, false, 0, argv, after, n); /* COUNT 0: epoch and trimmed alone */
 	redisReply *r = sync_command(c, 8, argv, NULL, err, errlen);
 	const redisReply *epoch = elem(r, 0), *trimmed = elem(r, 1);
 	if (!is_text(epoch) || !is_text(trimmed)) {
@@ -883,10 +893,8 @@ static void close_finish(struct redis_store *s)
 	}
 	for (int i = 0; c && i < CLOSE_READS; i++) {
 		char after[STORE_REDIS_ID_MAX], n[16];
-		store_redis_pos_to_id(s->cursor, after);
-		snprintf(n, sizeof n, "%d", READ_BATCH);
-		const char *argv[] = {"EVAL", s->read_sc.text, "2", s->key_log, s->key_meta,
-				      after, n, next_epoch(s)};
+		const char *argv[8];
+		read_argv(s, false, READ_BATCH, argv, after, n);
 		redisReply *r = sync_command(c, 8, argv, NULL, err, sizeof err);
 		int got = r ? feed_batch(s, r) : -1;
 		freeReplyObject(r);
