@@ -15,6 +15,7 @@
 #include "settings.h"
 #include "auth.h"
 #include "log.h"
+#include "store/redis.h"
 #include "util.h"
 
 
@@ -196,33 +197,14 @@ static char *read_password_file(const char *key, const char *path, char *err, si
 	return buf_steal(&b, NULL);
 }
 
-/* redis: "host:port" or "host" (a name or an IPv4 address: letters,
- * digits, '.', '-', '_'; port 1..65535), or an absolute Unix socket path
- * (at most 107 bytes). */
+/* redis: an address the Redis store takes (store_redis_address_check). */
 static int check_redis_address(const char *v, char *err, size_t errlen)
 {
-	if (v[0] == '/') {
-		if (strlen(v) >= 108) {
-			snprintf(err, errlen, "redis: a Unix socket path must be at most 107 bytes");
-			return -1;
-		}
+	char why[256];
+	if (store_redis_address_check(v, why, sizeof why))
 		return 0;
-	}
-	const char *colon = strrchr(v, ':');
-	size_t hlen = colon ? (size_t)(colon - v) : strlen(v);
-	bool ok = hlen > 0;
-	for (size_t i = 0; ok && i < hlen; i++)
-		ok = isalnum((unsigned char)v[i]) || v[i] == '.' || v[i] == '-' || v[i] == '_';
-	uint64_t port;
-	if (ok && colon)
-		ok = parse_digits(colon + 1, 65535, &port) && port > 0;
-	if (!ok) {
-		snprintf(err, errlen,
-			 "redis: expected HOST:PORT, HOST or an absolute Unix socket path, got \"%s\"%s",
-			 v, strchr(v, '/') ? " (a socket path must start with /)" : "");
-		return -1;
-	}
-	return 0;
+	snprintf(err, errlen, "redis: %s", why);
+	return -1;
 }
 
 /* redis-prefix: 1 to 64 of [A-Za-z0-9_.:-]. */

@@ -53,6 +53,12 @@ struct store *store_redis_open(struct event_base *base,
 			       const struct store_redis_config *cfg, char *err,
 			       size_t errlen);
 
+/* Whether text is a Redis address as store_redis_config.address takes it:
+ * "host:port" or "host" (a name or an IPv4 address: letters, digits, '.',
+ * '-', '_'; port 1..65535), or an absolute Unix socket path of at most 107
+ * bytes. False with the reason in err. Pure; any thread. */
+bool store_redis_address_check(const char *text, char *err, size_t errlen);
+
 /* Positions are Redis stream entry ids "ms-seq" mapped to one integer,
  * ((ms - 2020-01-01) << 20) | seq: increasing as the ids increase.
  * store_redis_pos_from_id returns 0 for text that is no entry id or one

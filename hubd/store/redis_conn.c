@@ -4,6 +4,7 @@
 
 #include "redis_conn.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,20 +18,43 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
+bool store_redis_address_check(const char *v, char *err, size_t errlen)
+{
+	if (v[0] == '/') {
+		if (strlen(v) < 108)
+			return true;
+		snprintf(err, errlen, "a Unix socket path must be at most 107 bytes");
+		return false;
+	}
+	const char *colon = strrchr(v, ':');
+	size_t hlen = colon ? (size_t)(colon - v) : strlen(v);
+	bool ok = hlen > 0;
+	for (size_t i = 0; ok && i < hlen; i++)
+		ok = isalnum((unsigned char)v[i]) || v[i] == '.' || v[i] == '-' || v[i] == '_';
+	uint64_t port;
+	if (ok && colon)
+		ok = parse_digits(colon + 1, 65535, &port) && port > 0;
+	if (!ok)
+		snprintf(err, errlen,
+			 "expected HOST:PORT, HOST or an absolute Unix socket path, got \"%s\"%s", v,
+			 strchr(v, '/') ? " (a socket path must start with /)" : "");
+	return ok;
+}
+
 bool redis_address_parse(struct redis_address *a, const char *text, const char *password,
 			 int db, char *err, size_t errlen)
 {
+	char why[256];
 	memset(a, 0, sizeof *a);
+	if (!store_redis_address_check(text, why, sizeof why)) {
+		snprintf(err, errlen, "bad Redis address: %s", why);
+		return false;
+	}
 	if (text[0] != '/') {
 		const char *colon = strrchr(text, ':');
 		uint64_t port = 6379;
-		if (colon && !parse_digits(colon + 1, 65535, &port))
-			port = 0;
-		if (!*text || colon == text || port == 0) {
-			snprintf(err, errlen, "bad Redis address '%s' (host:port, host or /path.sock)",
-				 text);
-			return false;
-		}
+		if (colon)
+			parse_digits(colon + 1, 65535, &port); /* checked above */
 		a->host = colon ? xmemdup(text, (size_t)(colon - text)) : xstrdup(text);
 		a->port = (int)port;
 	}

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "redis.h"
+
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
@@ -28,8 +30,9 @@ struct redis_address {
 	int db;         /* SELECT when not 0 */
 };
 
-/* Parses "host:port", "host" (port 6379) or "/path.sock" into a (its
- * strings malloc'ed; redis_address_free). False with a reason in err. */
+/* Parses an address store_redis_address_check accepts ("host" means port
+ * 6379) into a (its strings malloc'ed; redis_address_free). False with a
+ * reason in err. */
 bool redis_address_parse(struct redis_address *a, const char *text, const char *password,
 			 int db, char *err, size_t errlen);
 void redis_address_free(struct redis_address *a);
