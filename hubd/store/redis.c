@@ -103,6 +103,8 @@ struct redis_store {
 	char *key_log, *key_ids, *key_meta;
 	int64_t retain_count, retain_age_s;
 	int wait_replicas, wait_timeout_ms;
+	/* The same as script and WAIT arguments, written once at open. */
+	char retain_count_arg[24], retain_age_arg[24], wait_replicas_arg[16], wait_timeout_arg[16];
 	char node_token[33];     /* random: this node's part of a new epoch */
 	uint64_t proposals;      /* epochs proposed so far (next_epoch) */
 	char epoch_proposal[64]; /* the last one */
@@ -509,14 +511,12 @@ static void on_waited(redisAsyncContext *ac, void *r, void *priv)
 /* The publish script's arguments for p (argv[12], lens[12]): EVALSHA, or
  * EVAL (the blocking connection) when !by_sha. */
 static void pub_argv(struct redis_store *s, struct pub *p, bool by_sha, const char **argv,
-		     size_t *lens, char (*nums)[24])
+		     size_t *lens)
 {
-	snprintf(nums[0], 24, "%lld", (long long)s->retain_count);
-	snprintf(nums[1], 24, "%lld", (long long)s->retain_age_s * 1000);
 	const char *a[11] = {by_sha ? "EVALSHA" : "EVAL",
 			     by_sha ? s->publish_sc.sha : s->publish_sc.text, "3", s->key_log, s->key_ids,
-			     s->key_meta, p->m->id, p->content.p, p->time_text, nums[0],
-			     nums[1]};
+			     s->key_meta, p->m->id, p->content.p, p->time_text, s->retain_count_arg,
+			     s->retain_age_arg};
 	for (int i = 0; i < 11; i++) {
 		argv[i] = a[i];
 		lens[i] = strlen(a[i]);
@@ -526,13 +526,11 @@ static void pub_argv(struct redis_store *s, struct pub *p, bool by_sha, const ch
 	lens[11] = strlen(argv[11]);
 }
 
-static void wait_argv(struct redis_store *s, const char **argv, char (*nums)[24])
+static void wait_argv(struct redis_store *s, const char **argv)
 {
-	snprintf(nums[0], 24, "%d", s->wait_replicas);
-	snprintf(nums[1], 24, "%d", s->wait_timeout_ms);
 	argv[0] = "WAIT";
-	argv[1] = nums[0];
-	argv[2] = nums[1];
+	argv[1] = s->wait_replicas_arg;
+	argv[2] = s->wait_timeout_arg;
 }
 
 static void defer(struct redis_store *s)
@@ -565,8 +563,7 @@ static void redis_publish(struct store *st, struct msg *m, store_publish_cb cb, 
 	redis_entry_content(&p->content, m);
 	const char *argv[12];
 	size_t lens[12];
-	char nums[2][24];
-	pub_argv(s, p, true, argv, lens, nums);
+	pub_argv(s, p, true, argv, lens);
 	if (!redis_conn_send(&s->cmd, on_published, p, 12, argv, lens)) {
 		if (s->closing)
 			log_error("store: append during close refused");
@@ -576,7 +573,7 @@ static void redis_publish(struct store *st, struct msg *m, store_publish_cb cb, 
 	}
 	if (s->wait_replicas > 0) {
 		const char *wargv[3];
-		wait_argv(s, wargv, nums);
+		wait_argv(s, wargv);
 		p->waiting = redis_conn_send(&s->cmd, on_waited, p, 3, wargv, NULL);
 	}
 }
@@ -721,11 +718,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	if (s->reader.up && s->reader.outstanding == 0 && s->feed.update)
 		reader_next(s); /* a failed send left the reader idle */
 	if (s->cmd.up && now - s->retained_ms >= RETAIN_EVERY_MS) {
-		char count_s[24], age[24];
-		snprintf(count_s, sizeof count_s, "%lld", (long long)s->retain_count);
-		snprintf(age, sizeof age, "%lld", (long long)s->retain_age_s * 1000);
 		const char *argv[] = {"EVALSHA", s->retain_sc.sha, "3", s->key_log, s->key_ids,
-				      s->key_meta, count_s, age};
+				      s->key_meta, s->retain_count_arg, s->retain_age_arg};
 		s->retained_ms = now;
 		redis_conn_send(&s->cmd, on_retained, NULL, 8, argv, NULL);
 	}
@@ -875,8 +869,7 @@ static void close_finish(struct redis_store *s)
 			continue;
 		const char *argv[12];
 		size_t lens[12];
-		char nums[2][24];
-		pub_argv(s, p, false, argv, lens, nums);
+		pub_argv(s, p, false, argv, lens);
 		redisReply *r = c ? redisCommandArgv(c, 12, argv, lens) : NULL;
 		if (r)
 			pub_read_reply(s, p, r);
@@ -885,7 +878,7 @@ static void close_finish(struct redis_store *s)
 		freeReplyObject(r);
 		if (c && s->wait_replicas > 0) {
 			const char *wargv[3];
-			wait_argv(s, wargv, nums);
+			wait_argv(s, wargv);
 			r = redisCommandArgv(c, 3, wargv, NULL);
 			pub_read_waited(s, p, r);
 			freeReplyObject(r);
@@ -980,6 +973,11 @@ struct store *store_redis_open(struct event_base *base, const struct store_redis
 	s->retain_age_s = cfg->retain_age_s > 0 ? cfg->retain_age_s : 0;
 	s->wait_replicas = cfg->wait_replicas > 0 ? cfg->wait_replicas : 0;
 	s->wait_timeout_ms = cfg->wait_timeout_ms > 0 ? cfg->wait_timeout_ms : 1000;
+	snprintf(s->retain_count_arg, sizeof s->retain_count_arg, "%lld", (long long)s->retain_count);
+	snprintf(s->retain_age_arg, sizeof s->retain_age_arg, "%lld",
+		 (long long)s->retain_age_s * 1000);
+	snprintf(s->wait_replicas_arg, sizeof s->wait_replicas_arg, "%d", s->wait_replicas);
+	snprintf(s->wait_timeout_arg, sizeof s->wait_timeout_arg, "%d", s->wait_timeout_ms);
 	s->publish_sc.text = redis_script_publish;
 	s->read_sc.text = redis_script_read;
 	s->query_sc.text = redis_script_query;
