@@ -117,6 +117,8 @@ struct redis_store {
 	struct store_feed feed;
 	char *epoch;             /* the log's epoch the feed follows */
 	store_pos cursor;        /* the last entry fed */
+	bool reading;            /* a read script is on its way on the reader's
+				  * current connection (reader_next) */
 
 	struct pub *pubs, *pubs_tail;
 	struct qry *failed_queries; /* to answer STORE_ERROR from defer_ev */
@@ -264,8 +266,11 @@ static void conn_made(struct redis_conn *c, void *arg)
 		const char *argv[3] = {"SCRIPT", "LOAD", all[i]->text};
 		redis_conn_send(c, on_loaded, NULL, 3, argv, NULL);
 	}
-	if (c == &s->reader && s->feed.update)
-		reader_next(s);
+	if (c == &s->reader) {
+		s->reading = false; /* nothing is on its way on a new connection */
+		if (s->feed.update)
+			reader_next(s);
+	}
 }
 
 /* ---- the feed (the reader connection) ----------------------------------- */
@@ -354,7 +359,7 @@ static void reader_next(struct redis_store *s)
 	char after[STORE_REDIS_ID_MAX], n[16];
 	const char *argv[8];
 	read_argv(s, true, READ_BATCH, argv, after, n);
-	redis_conn_send(&s->reader, on_read, NULL, 8, argv, NULL);
+	s->reading = redis_conn_send(&s->reader, on_read, NULL, 8, argv, NULL);
 }
 
 /* Waits for an entry after the cursor: XREAD BLOCK, with the read script
@@ -375,7 +380,10 @@ static void on_read(redisAsyncContext *ac, void *r, void *priv)
 	struct redis_conn *c = redis_conn_answered(ac, r);
 	struct redis_store *s = c->arg;
 	(void)priv;
-	if (!r || !redis_conn_current(c, ac) || s->closing)
+	if (!redis_conn_current(c, ac))
+		return; /* a dropped connection's: the next one reads anew */
+	s->reading = false;
+	if (!r || s->closing)
 		return;
 	if (redis_reply_error(r)) {
 		log_error("redis store: reading the log: %s", redis_reply_error(r));
@@ -583,7 +591,7 @@ static void redis_subscribe(struct store *st, const struct store_feed *feed)
 {
 	struct redis_store *s = (struct redis_store *)st;
 	s->feed = *feed;
-	if (s->feed.update && s->reader.ac && s->reader.outstanding == 0)
+	if (s->feed.update && s->reader.ac && !s->reading)
 		reader_next(s);
 }
 
@@ -715,7 +723,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		const char *argv[1] = {"PING"};
 		redis_conn_send(&s->cmd, on_pong, NULL, 1, argv, NULL);
 	}
-	if (s->reader.up && s->reader.outstanding == 0 && s->feed.update)
+	if (s->reader.up && !s->reading && s->feed.update)
 		reader_next(s); /* a failed send left the reader idle */
 	if (s->cmd.up && now - s->retained_ms >= RETAIN_EVERY_MS) {
 		const char *argv[] = {"EVALSHA", s->retain_sc.sha, "3", s->key_log, s->key_ids,

@@ -22,6 +22,7 @@
 #include "store/sqlite.h"
 #include "util.h"
 
+#include "testlib.h"
 #include "redis_server.h"
 
 #define MAX_UPDATES 200000

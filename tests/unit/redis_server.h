@@ -3,7 +3,7 @@
  * stopped by pid and removed at exit; redis_stop / redis_start stop it
  * and start it again on the same port and folder; redis_replica_start
  * gives it a replica (for WAIT). run() sends the test's
- * own commands. Header-only (static), after testlib.h and util.h. */
+ * own commands. Header-only (static), after testlib.h. */
 #ifndef HUBD_REDIS_SERVER_H
 #define HUBD_REDIS_SERVER_H
 
@@ -23,6 +23,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "testlib.h"
 #include "util.h"
 
 #define REDIS_SERVER "/usr/bin/redis-server"
@@ -190,12 +191,7 @@ static inline void redis_server_cleanup(void)
  * its folder removed at exit. */
 static inline void redis_server_begin(void)
 {
-	const char *tmp = getenv("TMPDIR");
-	snprintf(redis_dir, sizeof redis_dir, "%s/hubd-test-redis-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(redis_dir)) {
-		perror("mkdtemp");
-		exit(1);
-	}
+	test_make_dir(redis_dir, sizeof redis_dir, "redis");
 	redis_port = free_port();
 	snprintf(redis_addr, sizeof redis_addr, "127.0.0.1:%d", redis_port);
 	redis_start();

@@ -32,12 +32,7 @@ static char dbpath[300];
 
 static inline void dir_make(void)
 {
-	const char *tmp = getenv("TMPDIR");
-	snprintf(dir, sizeof dir, "%s/hubd-test-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir)) {
-		perror("mkdtemp");
-		exit(1);
-	}
+	test_make_dir(dir, sizeof dir, "store");
 	snprintf(dbpath, sizeof dbpath, "%s/hub.db", dir);
 	last_pos = 0;
 }

@@ -76,12 +76,7 @@ static void fixture_init(struct fixture *f, void (*tune)(struct settings *))
 {
 	memset(f, 0, sizeof *f);
 	signal(SIGPIPE, SIG_IGN); /* as hubd: a closed peer is an EPIPE */
-	const char *tmp = getenv("TMPDIR");
-	snprintf(f->dir, sizeof f->dir, "%s/hubd-test-hub-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(f->dir)) {
-		perror("mkdtemp");
-		exit(1);
-	}
+	test_make_dir(f->dir, sizeof f->dir, "hub");
 	snprintf(f->db, sizeof f->db, "%s/hub.db", f->dir);
 	f->base = event_base_new();
 	settings_defaults(&f->cfg);
@@ -651,7 +646,7 @@ static void test_feed_reset_ends_streams(void)
 		on_store = ON_REDIS;  \
 		fn();                 \
 	}
-#define BOTH(fn) {#fn " (memory)", fn##_memory}, {#fn " (sqlite)", fn##_sqlite}, \
+#define EVERY_STORE(fn) {#fn " (memory)", fn##_memory}, {#fn " (sqlite)", fn##_sqlite}, \
 		 {#fn " (redis)", fn##_redis}
 /* A case of the memory store alone (its hooks). */
 #define MEMORY_ONLY(fn) {#fn " (memory)", fn##_memory}
@@ -672,13 +667,13 @@ MEMORY_VARIANT(test_feed_reset_ends_streams)
  * (redis_server.h); without one installed they are skipped, loudly. */
 int main(void)
 {
-	static const struct test_case_ cases[] = {BOTH(test_live_delivery),
-	  BOTH(test_fcgi_framing_and_shutdown),
-	  BOTH(test_replay_then_live),
-	  BOTH(test_replay_unknown_id),
-	  BOTH(test_slow_consumer_cut),
-	  BOTH(test_peer_close),
-	  BOTH(test_caps),
+	static const struct test_case_ cases[] = {EVERY_STORE(test_live_delivery),
+	  EVERY_STORE(test_fcgi_framing_and_shutdown),
+	  EVERY_STORE(test_replay_then_live),
+	  EVERY_STORE(test_replay_unknown_id),
+	  EVERY_STORE(test_slow_consumer_cut),
+	  EVERY_STORE(test_peer_close),
+	  EVERY_STORE(test_caps),
 	  MEMORY_ONLY(test_store_failure_publish),
 	  MEMORY_ONLY(test_store_failure_replay),
 	  MEMORY_ONLY(test_replay_race_held),

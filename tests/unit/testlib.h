@@ -5,10 +5,11 @@
 #define HUBD_TESTLIB_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-static int test_failures_;
-static int test_checks_;
+static int test_failures_ __attribute__((unused));
+static int test_checks_ __attribute__((unused));
 
 #define CHECK(cond)                                                                 \
 	do {                                                                        \
@@ -73,5 +74,18 @@ static inline int test_run_cases(const struct test_case_ *cases, size_t n)
 		return test_run_cases(cases, sizeof cases / sizeof cases[0]);       \
 	}
 #define TEST(fn) {#fn, fn}
+
+/* Makes a new temporary folder $TMPDIR/hubd-test-NAME-XXXXXX (/tmp when
+ * TMPDIR is unset) and writes its path to out; exits the program when it
+ * cannot. */
+static inline void test_make_dir(char *out, size_t outlen, const char *name)
+{
+	const char *tmp = getenv("TMPDIR");
+	snprintf(out, outlen, "%s/hubd-test-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
+	if (!mkdtemp(out)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+}
 
 #endif
