@@ -29,6 +29,7 @@
 #include "cors.h"
 #include "ctl_client.h"
 #include "ctl_proto.h"
+#include "ctl_request.h"
 #include "http_form.h"
 #include "hub_params.h"
 #include "mercure_form.h"
@@ -418,10 +419,11 @@ static bool call_hub(struct req *r, uint16_t type, const struct buf *p, int pass
 static void subscribe(struct req *r, const char *query)
 {
 	struct http_form q = {0};
+	struct ctl_subscribe sub = {.fd = -1};
 	struct buf p = {0};
 	struct ctl_msg reply;
 	char err[256];
-	int status = hub_params_subscribe(param_of, r, query, &q, &p, err, sizeof err);
+	int status = hub_params_subscribe(param_of, r, query, &q, &sub, err, sizeof err);
 	if (status) {
 		respond_text(r, status, "", "%s", err);
 		goto out;
@@ -437,20 +439,18 @@ static void subscribe(struct req *r, const char *query)
 	/* Apache (mod_proxy_fcgi, mod_cgid) writes to the client from a thread
 	 * that waits on hubd: the first write after the client left meets its
 	 * reset, only the second fails and ends the request. */
-	uint32_t opts = stream_opts;
+	sub.stream_opts = stream_opts;
 	const char *software = req_param(r, "SERVER_SOFTWARE");
 	if (software && strncmp(software, "Apache", 6) == 0)
-		opts |= CTL_STREAM_PROBE_TWICE;
-	if (opts)
-		ctl_put_u32(&p, CTL_T_STREAM_OPTS, opts);
+		sub.stream_opts |= CTL_STREAM_PROBE_TWICE;
 	/* For hubd's per-client cap; anything but a short line is not an
 	 * address and goes unsaid. */
 	const char *addr = req_param(r, "REMOTE_ADDR");
-	if (addr && strlen(addr) <= 64 && !has_line_break(addr, strlen(addr)))
-		ctl_put_str(&p, CTL_T_CLIENT_ADDR, addr);
+	if (addr && strlen(addr) <= CTL_CLIENT_ADDR_MAX_LEN && !has_line_break(addr, strlen(addr)))
+		sub.client_addr = xstrdup(addr);
 	int passfd;
 	if (r->cgi) {
-		ctl_put_u32(&p, CTL_T_MODE, CTL_MODE_CGI);
+		sub.mode = CTL_MODE_CGI;
 		passfd = STDOUT_FILENO;
 	} else {
 		if (r->fr->keepConnection) {
@@ -461,10 +461,11 @@ static void subscribe(struct req *r, const char *query)
 			respond_text(r, 500, "", "FastCGI connection reuse is not supported");
 			goto out;
 		}
-		ctl_put_u32(&p, CTL_T_MODE, CTL_MODE_FCGI);
-		ctl_put_u32(&p, CTL_T_FCGI_REQUEST_ID, (uint32_t)r->fr->requestId);
+		sub.mode = CTL_MODE_FCGI;
+		sub.fcgi_request_id = (uint16_t)r->fr->requestId;
 		passfd = r->fr->ipcFd;
 	}
+	ctl_subscribe_encode(&sub, &p);
 
 	if (!call_hub(r, CTL_SUBSCRIBE, &p, passfd, &reply))
 		goto out;
@@ -480,6 +481,7 @@ static void subscribe(struct req *r, const char *query)
 	}
 	ctl_msg_clear(&reply);
 out:
+	ctl_subscribe_clear(&sub);
 	buf_free(&p);
 	http_form_free(&q);
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ctl_proto.h"
 #include "mercure_form.h"
@@ -88,25 +89,85 @@ static int parse_query(const char *query, struct http_form *q, char *err, size_t
 	return 0;
 }
 
+/* The matcher kind a draft-08 parameter name selects: 1 and *kind set for
+ * match and match_exact (exact) and match_urlpattern; 0 for a name outside
+ * the reserved match namespace; -1 for any other name in it (a name
+ * starting with "match" in any case), which is refused. */
+static int matcher_param(const char *name, size_t n, enum ctl_matcher_kind *kind)
+{
+	if (n < 5 || strncasecmp(name, "match", 5) != 0)
+		return 0;
+	if ((n == 5 && memcmp(name, "match", 5) == 0) ||
+	    (n == 11 && memcmp(name, "match_exact", 11) == 0)) {
+		*kind = CTL_MATCHER_EXACT;
+		return 1;
+	}
+	return -1;
+}
+
+/* Adds the matchers of q to sub: its topic parameters (draft-07) or its
+ * match parameters (draft-08), never both. 0 or 400. */
+static int put_matchers(const struct http_form *q, struct ctl_subscribe *sub, char *err,
+			size_t errlen)
+{
+	size_t ntopics = http_form_count(q, "topic"), nmatch = 0;
+	for (size_t i = 0; i < q->n; i++) {
+		const struct http_field *f = &q->fields[i];
+		enum ctl_matcher_kind kind;
+		int m = matcher_param(f->name, f->name_len, &kind);
+		if (m < 0)
+			return refuse(400, err, errlen,
+				      "unknown matcher parameter (this hub takes match, "
+				      "match_exact and topic)");
+		if (m == 0)
+			continue;
+		if (ntopics > 0)
+			return refuse(400, err, errlen, "topic (Mercure draft-07) and match "
+				      "(draft-08) parameters cannot be mixed");
+		if (++nmatch > CTL_MATCHERS_MAX)
+			return refuse(400, err, errlen, "too many matchers (at most %d)",
+				      CTL_MATCHERS_MAX);
+		if (f->value_len == 0 || f->value_len > CTL_MATCHER_MAX_LEN ||
+		    !mercure_matcher_text_ok(f->value, f->value_len))
+			return refuse(400, err, errlen,
+				      "a matcher must be 1 to %d bytes of UTF-8 without control "
+				      "or format characters", CTL_MATCHER_MAX_LEN);
+		(void)ctl_subscribe_add_matcher(sub, kind, f->value, f->value_len);
+	}
+	if (nmatch > 0)
+		return 0;
+	int status = mercure_check_topics(q, err, errlen);
+	for (const struct http_field *t = http_form_find(q, "topic"); t && !status;
+	     t = http_form_next(q, t, "topic"))
+		(void)ctl_subscribe_add_matcher(sub, CTL_MATCHER_TOPIC, t->value, t->value_len);
+	return status;
+}
+
 int hub_params_subscribe(hub_param_fn get, void *arg, const char *query,
-			 struct http_form *q, struct buf *p, char *err, size_t errlen)
+			 struct http_form *q, struct ctl_subscribe *sub, char *err,
+			 size_t errlen)
 {
 	int status = parse_query(query, q, err, errlen);
 	if (!status)
-		status = mercure_put_topics(q, p, err, errlen);
+		status = put_matchers(q, sub, err, errlen);
 	if (status)
 		return status;
+	bool draft08 = ctl_subscribe_is_draft08(sub);
+	/* The header wins over the parameter: lastEventID in draft-07,
+	 * last_event_id in draft-08. */
 	const char *hdr = get(arg, "HTTP_LAST_EVENT_ID");
-	const struct http_field *le = http_form_find(q, "lastEventID");
+	const struct http_field *le = http_form_find(q, draft08 ? "last_event_id" : "lastEventID");
 	if (hdr || le) {
 		const char *v = hdr ? hdr : le->value;
 		size_t n = hdr ? strlen(hdr) : le->value_len;
 		if (mercure_has_control(v, n))
 			return refuse(400, err, errlen, "Last-Event-ID contains a control character");
-		ctl_put(p, CTL_T_LAST_EVENT_ID, v, n);
+		sub->last_event_id = xmemdup(v, n);
 	}
-	hub_params_credentials(get, arg, q, p);
-	return 0;
+	/* Draft-08 takes no token from the query string. */
+	mercure_credentials(&sub->cred, get(arg, "HTTP_AUTHORIZATION"), draft08 ? NULL : q,
+			    get(arg, "HTTP_COOKIE"), get(arg, "HTTP_ORIGIN"));
+	return ctl_subscribe_check(sub, err, errlen);
 }
 
 int hub_params_history(hub_param_fn get, void *arg, const char *query,

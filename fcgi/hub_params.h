@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "ctl_request.h"
 #include "http_form.h"
 #include "util.h"
 
@@ -55,13 +56,18 @@ struct hub_target hub_params_route(const char *path, const char *method);
 void hub_params_credentials(hub_param_fn get, void *arg, const struct http_form *q,
 			    struct buf *p);
 
-/* The fields of a subscribe, from query (borrowed) parsed into q (empty
- * before the call) and the Last-Event-ID header: topics, LAST_EVENT_ID,
- * credentials. The handler adds MODE and the rest. Returns 0, or 400 with
- * the answer's text in err; q and p then hold whatever was done so far:
- * the caller frees both either way. */
+/* The subscribe a request asks for, from query (borrowed) parsed into q
+ * (empty before the call) and the Last-Event-ID, Authorization, Cookie and
+ * Origin headers, into sub (zeroed, fd -1, before the call): its matchers
+ * (topic parameters: Mercure draft-07; match and match_exact: draft-08;
+ * never both), its Last-Event-ID (the header, else lastEventID in draft-07
+ * or last_event_id in draft-08) and its credentials (draft-08: none from
+ * the query). The handler adds the mode and the rest. Returns 0, or 400
+ * with the answer's text in err; q and sub then hold whatever was done so
+ * far: the caller frees both either way. */
 int hub_params_subscribe(hub_param_fn get, void *arg, const char *query,
-			 struct http_form *q, struct buf *p, char *err, size_t errlen);
+			 struct http_form *q, struct ctl_subscribe *sub, char *err,
+			 size_t errlen);
 
 /* The fields of a history request, from query parsed into q as above:
  * topics, AFTER, LIMIT, HTTP, credentials. *limit gets the limit parameter,

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "ctl_proto.h"
+#include "ctl_request.h"
 #include "fuzz_input.h"
 #include "hub_params.h"
 #include "mercure_form.h"
@@ -25,8 +26,9 @@ struct allow {
 };
 
 static const struct allow subscribe_allows[] = {
-	{CTL_T_TOPIC, MSG_MAX_TOPICS}, {CTL_T_LAST_EVENT_ID, 1}, {CTL_T_AUTH, 1},
-	{CTL_T_AUTH_SOURCE, 1},        {CTL_T_ORIGIN, 1},        {0, 0}};
+	{CTL_T_TOPIC, MSG_MAX_TOPICS},       {CTL_T_MATCH_EXACT, MSG_MAX_TOPICS},
+	{CTL_T_MATCH_URLPATTERN, MSG_MAX_TOPICS}, {CTL_T_LAST_EVENT_ID, 1},
+	{CTL_T_AUTH, 1}, {CTL_T_AUTH_SOURCE, 1}, {CTL_T_ORIGIN, 1}, {CTL_T_MODE, 1}, {0, 0}};
 static const struct allow history_allows[] = {
 	{CTL_T_TOPIC, MSG_MAX_TOPICS}, {CTL_T_AFTER, 1},  {CTL_T_LIMIT, 1},  {CTL_T_HTTP, 1},
 	{CTL_T_AUTH, 1},               {CTL_T_AUTH_SOURCE, 1}, {CTL_T_ORIGIN, 1}, {0, 0}};
@@ -49,6 +51,10 @@ static void check_fields(struct buf *p, const struct allow *allows, int min_topi
 		FUZZ_ASSERT(a->tag);
 		FUZZ_ASSERT(ctl_count(&m, f->tag) <= a->max);
 		switch (f->tag) {
+		case CTL_T_MATCH_EXACT:
+		case CTL_T_MATCH_URLPATTERN:
+			FUZZ_ASSERT(mercure_matcher_text_ok(f->val, f->len));
+			/* fall through */
 		case CTL_T_TOPIC:
 			FUZZ_ASSERT(f->len <= MERCURE_TOPIC_MAX_LEN || !min_topics);
 			/* fall through */
@@ -60,6 +66,7 @@ static void check_fields(struct buf *p, const struct allow *allows, int min_topi
 			FUZZ_ASSERT(!fuzz_has_control(f->val, f->len));
 			break;
 		case CTL_T_LIMIT:
+		case CTL_T_MODE:
 		case CTL_T_HTTP:
 		case CTL_T_AUTH_SOURCE:
 			FUZZ_ASSERT(f->len == 4);
@@ -92,6 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		query = "";
 	struct http_form q = {0};
 	struct buf p = {0};
+	struct ctl_subscribe sub = {.fd = -1};
 	char err[256];
 	err[0] = '\0';
 	int64_t limit = 0;
@@ -99,9 +107,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	switch (t.route) {
 	case HUB_ROUTE_SUBSCRIBE:
 		FUZZ_ASSERT(strcmp(path, HUB_PATH) == 0 && strcmp(method, "GET") == 0);
-		st = hub_params_subscribe(param, envp, query, &q, &p, err, sizeof err);
-		if (!st)
-			check_fields(&p, subscribe_allows, 1, 0);
+		st = hub_params_subscribe(param, envp, query, &q, &sub, err, sizeof err);
+		if (!st) {
+			/* What hub.fcgi sends, hubd's checks take. */
+			sub.mode = CTL_MODE_CGI;
+			FUZZ_ASSERT(sub.nmatchers >= 1 && ctl_subscribe_check(&sub, err, sizeof err) == 0);
+			FUZZ_ASSERT(!ctl_subscribe_is_draft08(&sub) || !sub.cred.token ||
+				    sub.cred.source != CTL_AUTH_QUERY);
+			ctl_subscribe_encode(&sub, &p);
+			check_fields(&p, subscribe_allows, 0, 0);
+		}
+		ctl_subscribe_clear(&sub);
 		break;
 	case HUB_ROUTE_HISTORY:
 		FUZZ_ASSERT(strcmp(path, HISTORY_PATH) == 0 && strcmp(method, "GET") == 0);

@@ -26,8 +26,13 @@
  * and the connection is closed.
  *
  *   CTL_SUBSCRIBE  c->d  + one fd (SCM_RIGHTS) -- the client connection.
- *       TOPIC (1..MSG_MAX_TOPICS), LAST_EVENT_ID (0..1; the client sent a
- *       Last-Event-ID header or lastEventID parameter), MODE (u32: 1 =
+ *       Its matchers, 1..MSG_MAX_TOPICS in all, of one protocol: TOPIC
+ *       fields (draft-07 topic selectors: exact, RFC 6570 template or
+ *       "*"), or MATCH_EXACT and MATCH_URLPATTERN fields (draft-08
+ *       matchers: exact, byte for byte, or "*"; a WHATWG URL pattern); the
+ *       protocol of the request is that of its matchers. LAST_EVENT_ID
+ *       (0..1; the client sent a Last-Event-ID header, or a lastEventID
+ *       (draft-07) or last_event_id (draft-08) parameter), MODE (u32: 1 =
  *       FastCGI, the fd is the FastCGI connection; 2 = CGI, raw bytes),
  *       FCGI_REQUEST_ID (u32, FastCGI mode; the request id to frame with),
  *       AUTH (0..1: the subscriber's JWT, for private updates),
@@ -121,7 +126,9 @@ enum ctl_tag {
 	CTL_T_SUBSCRIBER = 21,
 	CTL_T_STREAM_OPTS = 22,
 	CTL_T_CLIENT_ADDR = 23,
-	CTL_T_MAX_ = 24
+	CTL_T_MATCH_EXACT = 24,
+	CTL_T_MATCH_URLPATTERN = 25,
+	CTL_T_MAX_ = 26
 };
 
 /* AUTH_SOURCE: where the HTTP request carried its token. */

@@ -322,11 +322,22 @@ int hub_subscribe(struct hub *h, const struct hub_sub_request *req, char *err, s
 	client_link(u, client);
 	s->no_x_accel = req->no_x_accel;
 	s->probe_twice = req->probe_twice;
+	s->draft08 = req->draft08;
 	if (req->extra_headers && *req->extra_headers)
 		stream_extra(s)->headers = xstrdup(req->extra_headers);
 	h->streams_opened++;
 	link_topics(h, u);
-	if (req->exp_s > 0 && stream_expire_at(s, req->exp_s) < 0) {
+	int64_t end_s = req->exp_s;
+	if (h->cfg->max_lifetime_s > 0) {
+		/* 90-100% of the lifetime, drawn per stream: streams opened
+		 * together do not all end (and reconnect) together. */
+		uint64_t life_ms = (uint64_t)h->cfg->max_lifetime_s * 1000;
+		int64_t at_s = (now_ms() + (int64_t)random_between(life_ms - life_ms / 10, life_ms)) /
+			       1000;
+		if (end_s == 0 || at_s < end_s)
+			end_s = at_s;
+	}
+	if (end_s > 0 && stream_expire_at(s, end_s) < 0) {
 		stream_abort(s, "cannot set the expiry timer");
 		snprintf(err, errlen, "cannot watch the token's expiry");
 		return 503;

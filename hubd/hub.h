@@ -37,10 +37,12 @@ struct hub_sub_request {
 	uint16_t request_id;       /* FastCGI request id */
 	bool no_x_accel;           /* headers without X-Accel-Buffering */
 	bool probe_twice;          /* every probe written twice (CTL_STREAM_PROBE_TWICE) */
+	bool draft08;              /* the client speaks Mercure draft-08 */
 	struct match_rules *rules; /* what it may receive; taken */
 	int64_t exp_s;             /* its JWT's exp (the stream ends then), 0: never */
-	const char *last_event_id; /* Last-Event-ID / lastEventID, or NULL when
-				    * the client sent neither ("earliest": all) */
+	const char *last_event_id; /* Last-Event-ID / lastEventID (draft-07) /
+				    * last_event_id (draft-08), or NULL when the
+				    * client sent none ("earliest": all) */
 	const char *extra_headers; /* response header lines, or NULL; copied */
 	const char *payload;       /* mercure.payload JSON, or NULL; copied */
 	const char *client_addr;   /* the client's address (REMOTE_ADDR), or NULL */

@@ -9,21 +9,39 @@
 #include "selector.h"
 #include "util.h"
 
-struct match_rules *match_rules_new(const char *const *topics, int ntopics,
-				    char *const *allowed, int nallowed)
+static struct selector *compile(const struct match_spec *m)
+{
+	return m->syntax == MATCH_EXACT ? selector_exact(m->text) : selector_parse(m->text);
+}
+
+struct match_rules *match_rules_build(const struct match_spec *topics, int ntopics,
+				      const struct match_spec *allowed, int nallowed)
 {
 	struct match_rules *r =
 		xcalloc(1, sizeof *r + (size_t)(ntopics + nallowed) * sizeof r->sels[0]);
 	r->ntopics = ntopics;
 	r->nallowed = nallowed;
 	for (int i = 0; i < ntopics; i++) {
-		r->sels[i] = selector_parse(topics[i]);
+		r->sels[i] = compile(&topics[i]);
 		enum selector_kind k = selector_kind(r->sels[i]);
 		r->has_templates |= k == SELECTOR_TEMPLATE;
 		r->has_all |= k == SELECTOR_ALL;
 	}
 	for (int i = 0; i < nallowed; i++)
-		r->sels[ntopics + i] = selector_parse(allowed[i]);
+		r->sels[ntopics + i] = compile(&allowed[i]);
+	return r;
+}
+
+struct match_rules *match_rules_new(const char *const *topics, int ntopics,
+				    char *const *allowed, int nallowed)
+{
+	struct match_spec *specs = xcalloc((size_t)(ntopics + nallowed) + 1, sizeof *specs);
+	for (int i = 0; i < ntopics; i++)
+		specs[i] = (struct match_spec){MATCH_TOPIC_SELECTOR, topics[i]};
+	for (int i = 0; i < nallowed; i++)
+		specs[ntopics + i] = (struct match_spec){MATCH_TOPIC_SELECTOR, allowed[i]};
+	struct match_rules *r = match_rules_build(specs, ntopics, specs + ntopics, nallowed);
+	free(specs);
 	return r;
 }
 

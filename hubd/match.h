@@ -21,8 +21,26 @@ struct match_rules {
 	struct selector *sels[];
 };
 
-/* Compiles the selectors (copied). A malformed URI template is taken as
- * an exact topic, as the Mercure hub does. Cannot fail (aborts on OOM). */
+/* How a matcher's text is read. */
+enum match_syntax {
+	MATCH_TOPIC_SELECTOR, /* draft-07 topic selector: "*", an RFC 6570
+			       * template (with '{'), else an exact topic */
+	MATCH_EXACT,          /* draft-08 exact matcher: "*", else the topic
+			       * byte for byte */
+};
+
+/* One matcher to compile: its syntax and text (borrowed). */
+struct match_spec {
+	enum match_syntax syntax;
+	const char *text;
+};
+
+/* Compiles the topic matchers and the allowed ones (texts copied). A
+ * malformed URI template is taken as an exact topic, as the Mercure hub
+ * does. Cannot fail (aborts on OOM). */
+struct match_rules *match_rules_build(const struct match_spec *topics, int ntopics,
+				      const struct match_spec *allowed, int nallowed);
+/* match_rules_build for draft-07 topic selectors only. */
 struct match_rules *match_rules_new(const char *const *topics, int ntopics,
 				    char *const *allowed, int nallowed);
 /* NULL is a no-op. */

@@ -10,7 +10,9 @@
 #include <strings.h>
 
 #include "ctl_proto.h"
+#include "ctl_request.h"
 #include "msg.h"
+#include "unicode.h"
 
 bool mercure_has_control(const char *s, size_t n)
 {
@@ -18,6 +20,41 @@ bool mercure_has_control(const char *s, size_t n)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
 			return true;
 	return false;
+}
+
+/* The code point of the UTF-8 sequence at s (n > 0 bytes left) in *cp,
+ * and its length; 0 when the sequence is malformed, overlong, a
+ * surrogate or beyond U+10FFFF. */
+static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
+{
+	static const uint32_t min_of[] = {0, 0, 0x80, 0x800, 0x10000};
+	size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
+		   : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+	if (len == 0 || len > n)
+		return 0;
+	uint32_t c = len == 1 ? s[0] : s[0] & (0x7f >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if (c < min_of[len] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+bool mercure_matcher_text_ok(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	for (size_t i = 0; i < n;) {
+		uint32_t c;
+		size_t len = utf8_next(p + i, n - i, &c);
+		if (len == 0 || c < 0x20 || (c >= 0x7f && c <= 0x9f) || unicode_is_format(c))
+			return false;
+		i += len;
+	}
+	return true;
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -30,7 +67,7 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	return 400;
 }
 
-int mercure_put_topics(const struct http_form *f, struct buf *p, char *err, size_t errlen)
+int mercure_check_topics(const struct http_form *f, char *err, size_t errlen)
 {
 	size_t n = http_form_count(f, "topic");
 	if (n == 0)
@@ -38,15 +75,22 @@ int mercure_put_topics(const struct http_form *f, struct buf *p, char *err, size
 	if (n > MSG_MAX_TOPICS)
 		return fail(err, errlen, "too many topics (at most %d)", MSG_MAX_TOPICS);
 	for (const struct http_field *t = http_form_find(f, "topic"); t;
-	     t = http_form_next(f, t, "topic")) {
+	     t = http_form_next(f, t, "topic"))
 		if (t->value_len == 0 || t->value_len > MERCURE_TOPIC_MAX_LEN ||
 		    mercure_has_control(t->value, t->value_len))
 			return fail(err, errlen,
 				    "a topic must be 1 to %d bytes without control characters",
 				    MERCURE_TOPIC_MAX_LEN);
-		ctl_put(p, CTL_T_TOPIC, t->value, t->value_len);
-	}
 	return 0;
+}
+
+int mercure_put_topics(const struct http_form *f, struct buf *p, char *err, size_t errlen)
+{
+	int status = mercure_check_topics(f, err, errlen);
+	for (const struct http_field *t = http_form_find(f, "topic"); t && !status;
+	     t = http_form_next(f, t, "topic"))
+		ctl_put(p, CTL_T_TOPIC, t->value, t->value_len);
+	return status;
 }
 
 /* The fields publish takes at most once. */
@@ -132,19 +176,24 @@ static char *find_token(const char *authorization, const struct http_form *q,
 	return tok;
 }
 
+void mercure_credentials(struct ctl_credentials *out, const char *authorization,
+			 const struct http_form *q, const char *cookie, const char *origin)
+{
+	memset(out, 0, sizeof *out);
+	out->token = find_token(authorization, q, cookie, &out->token_len, &out->source);
+	if (!out->token)
+		out->source = 0;
+	if (origin && *origin && strlen(origin) <= MERCURE_ORIGIN_MAX_LEN &&
+	    !mercure_has_control(origin, strlen(origin)))
+		out->origin = xstrdup(origin);
+}
+
 void mercure_put_credentials(struct buf *p, const char *authorization,
 			     const struct http_form *q, const char *cookie,
 			     const char *origin)
 {
-	uint32_t source;
-	size_t len;
-	char *tok = find_token(authorization, q, cookie, &len, &source);
-	if (tok) {
-		ctl_put(p, CTL_T_AUTH, tok, len);
-		ctl_put_u32(p, CTL_T_AUTH_SOURCE, source);
-	}
-	free(tok);
-	if (origin && *origin && strlen(origin) <= MERCURE_ORIGIN_MAX_LEN &&
-	    !mercure_has_control(origin, strlen(origin)))
-		ctl_put_str(p, CTL_T_ORIGIN, origin);
+	struct ctl_credentials c;
+	mercure_credentials(&c, authorization, q, cookie, origin);
+	ctl_credentials_encode(&c, p);
+	ctl_credentials_clear(&c);
 }

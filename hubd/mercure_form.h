@@ -10,16 +10,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ctl_request.h"
 #include "http_form.h"
 #include "util.h"
 
-#define MERCURE_TOPIC_MAX_LEN 2048
-#define MERCURE_ORIGIN_MAX_LEN 512
+#define MERCURE_TOPIC_MAX_LEN CTL_MATCHER_MAX_LEN
+#define MERCURE_ORIGIN_MAX_LEN CTL_ORIGIN_MAX_LEN
 #define MERCURE_COOKIE_NAME "mercureAuthorization"
 #define MERCURE_FORM_TYPE "application/x-www-form-urlencoded"
 
 /* True when the n bytes at s hold a control character (NUL included). */
 bool mercure_has_control(const char *s, size_t n);
+
+/* True when the n bytes at s are what draft-08 takes as a matcher or a
+ * last_event_id: valid UTF-8 without C0 or C1 control characters, U+007F
+ * or Unicode format characters (general category Cf). */
+bool mercure_matcher_text_ok(const char *s, size_t n);
+
+/* Checks the "topic" fields of f: 0, or 400 with a reason in err (none,
+ * too many, an empty, too long or control-character topic). */
+int mercure_check_topics(const struct http_form *f, char *err, size_t errlen);
 
 /* Appends every "topic" field of f as a TOPIC field to p. Returns 0, or
  * 400 with a reason in err (none, too many, an empty, too long or
@@ -44,5 +54,9 @@ int mercure_publish_fields(const struct http_form *f, struct buf *p, char *err, 
 void mercure_put_credentials(struct buf *p, const char *authorization,
 			     const struct http_form *q, const char *cookie,
 			     const char *origin);
+/* The same credentials into *out (zeroed first; the caller clears it with
+ * ctl_credentials_clear). Cannot fail. */
+void mercure_credentials(struct ctl_credentials *out, const char *authorization,
+			 const struct http_form *q, const char *cookie, const char *origin);
 
 #endif

@@ -43,7 +43,9 @@ struct replay {
 	store_pos cursor;     /* the next page starts after this position */
 	store_pos page_upto;  /* the upto of the page that is out */
 	char *after_id;       /* NULL after the first page */
-	char *header_last_id; /* value for the Last-Event-ID response header */
+	char *header_last_id; /* value for the Last-Event-ID response header
+			       * (draft-07: the last id of the feed); draft-08
+			       * streams: see cursor_header */
 };
 
 static void release_held(struct replay *r)
@@ -119,7 +121,11 @@ struct replay *replay_start(struct replay_env *env, struct stream *s,
 			    store_pos upto, const char *upto_id)
 {
 	bool earliest = strcmp(last_event_id, "earliest") == 0;
-	const char *header_id = upto_id ? upto_id : "earliest";
+	/* Draft-07: the Last-Event-ID response header names the last update
+	 * the hub had. Draft-08: Mercure-Last-Event-ID names the update before
+	 * the first one sent -- "earliest" unless the id named one the store
+	 * holds (page_cb), when it is that id. */
+	const char *header_id = s->draft08 ? "earliest" : upto_id ? upto_id : "earliest";
 	if (upto == 0 && earliest) {
 		/* The feed has delivered nothing yet: nothing to replay. (A
 		 * real id is still looked up: on a shared store it may be an
@@ -158,8 +164,11 @@ static void page_cb(void *arg, enum store_status status, struct msg **msgs, int 
 			finish(r); /* the stream is ending */
 		return;
 	}
-	if (!s->headers_sent)
-		stream_send_headers(s, r->header_last_id, r->after_id && !after_found, r->after_id);
+	if (!s->headers_sent) {
+		bool found = r->after_id && after_found;
+		stream_send_headers(s, s->draft08 && found ? r->after_id : r->header_last_id,
+				    r->after_id && !after_found, r->after_id);
+	}
 	/* The client has every update up to the one it named -- also those
 	 * this node's feed has not delivered yet (a shared store: it came
 	 * from another node): none of them is queued again, live or held. */

@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "auth_cache.h"
 #include "cors.h"
+#include "ctl_request.h"
 #include "hub.h"
 #include "log.h"
 #include "match.h"
@@ -20,75 +21,10 @@
 #include "store/store.h"
 #include "subscriptions.h"
 
-#define TOPIC_MAX_LEN 2048
-#define ID_MAX_LEN 1024
+#define TOPIC_MAX_LEN CTL_MATCHER_MAX_LEN
+#define ID_MAX_LEN CTL_ID_MAX_LEN
 #define TYPE_MAX_LEN 256
 #define HISTORY_BODY_MAX (8u * 1024 * 1024)
-
-/* Which tags a request type takes, and how often (min..max). */
-struct field_rule {
-	uint16_t tag;
-	int min, max;
-};
-
-static const struct field_rule subscribe_rules[] = {
-	{CTL_T_TOPIC, 1, MSG_MAX_TOPICS}, {CTL_T_LAST_EVENT_ID, 0, 1}, {CTL_T_MODE, 1, 1},
-	{CTL_T_FCGI_REQUEST_ID, 0, 1},    {CTL_T_AUTH, 0, 1},          {CTL_T_AUTH_SOURCE, 0, 1},
-	{CTL_T_ORIGIN, 0, 1},             {CTL_T_STREAM_OPTS, 0, 1},   {CTL_T_CLIENT_ADDR, 0, 1},
-	{0, 0, 0},
-};
-static const struct field_rule publish_rules[] = {
-	{CTL_T_TOPIC, 1, MSG_MAX_TOPICS}, {CTL_T_DATA, 0, 1}, {CTL_T_ID, 0, 1},
-	{CTL_T_TYPE, 0, 1},               {CTL_T_RETRY, 0, 1}, {CTL_T_PRIVATE, 0, 1},
-	{CTL_T_HTTP, 0, 1},               {CTL_T_AUTH, 0, 1},  {CTL_T_AUTH_SOURCE, 0, 1},
-	{CTL_T_ORIGIN, 0, 1},             {0, 0, 0},
-};
-static const struct field_rule history_rules[] = {
-	{CTL_T_TOPIC, 1, MSG_MAX_TOPICS}, {CTL_T_AFTER, 0, 1}, {CTL_T_LIMIT, 0, 1},
-	{CTL_T_HTTP, 0, 1},               {CTL_T_AUTH, 0, 1},  {CTL_T_AUTH_SOURCE, 0, 1},
-	{CTL_T_ORIGIN, 0, 1},             {0, 0, 0},
-};
-static const struct field_rule stats_rules[] = {{0, 0, 0}};
-static const struct field_rule preflight_rules[] = {{CTL_T_ORIGIN, 0, 1}, {0, 0, 0}};
-static const struct field_rule subscriptions_rules[] = {
-	{CTL_T_TOPIC, 0, 1}, {CTL_T_SUBSCRIBER, 0, 1}, {CTL_T_HTTP, 0, 1}, {CTL_T_AUTH, 0, 1},
-	{CTL_T_AUTH_SOURCE, 0, 1}, {CTL_T_ORIGIN, 0, 1}, {0, 0, 0},
-};
-
-/* Checks m's fields against rules; u32 tags must be 4 bytes. */
-static int check_fields(const struct ctl_msg *m, const struct field_rule *rules,
-			char *err, size_t errlen)
-{
-	for (int i = 0; i < m->nfields; i++) {
-		const struct field_rule *r = rules;
-		while (r->tag && r->tag != m->fields[i].tag)
-			r++;
-		if (!r->tag) {
-			snprintf(err, errlen, "field %u not allowed in message type %u",
-				 (unsigned)m->fields[i].tag, (unsigned)m->type);
-			return -1;
-		}
-	}
-	for (const struct field_rule *r = rules; r->tag; r++) {
-		int n = ctl_count(m, r->tag);
-		if (n < r->min || n > r->max) {
-			snprintf(err, errlen, "field %u appears %d times (allowed %d to %d)",
-				 (unsigned)r->tag, n, r->min, r->max);
-			return -1;
-		}
-	}
-	static const uint16_t u32_tags[] = {CTL_T_MODE,    CTL_T_FCGI_REQUEST_ID, CTL_T_RETRY,
-					    CTL_T_PRIVATE, CTL_T_HTTP,            CTL_T_LIMIT,
-					    CTL_T_AUTH_SOURCE, CTL_T_STREAM_OPTS};
-	for (size_t i = 0; i < sizeof u32_tags / sizeof u32_tags[0]; i++) {
-		const struct ctl_field *f = ctl_find(m, u32_tags[i]);
-		if (f && f->len != 4) {
-			snprintf(err, errlen, "field %u must be 4 bytes", (unsigned)u32_tags[i]);
-			return -1;
-		}
-	}
-	return 0;
-}
 
 static uint32_t u32_or(const struct ctl_msg *m, uint16_t tag, uint32_t dflt)
 {
@@ -211,14 +147,13 @@ static void free_topics(char **topics, int n)
 		free(topics[i]);
 }
 
-/* Verifies the AUTH field with key; 0 on success (claims filled), else
+/* Verifies the token of c with key; 0 on success (claims filled), else
  * the HTTP status (401) with a reason in err. */
-static int verify_token(const struct requests *rq, const struct ctl_msg *m, const char *key,
-			struct auth_claims *claims, char *err, size_t errlen)
+static int verify_token(const struct requests *rq, const struct ctl_credentials *c,
+			const char *key, struct auth_claims *claims, char *err, size_t errlen)
 {
-	const struct ctl_field *f = ctl_find(m, CTL_T_AUTH);
 	memset(claims, 0, sizeof *claims);
-	if (!f || f->len == 0) {
+	if (!c->token) {
 		snprintf(err, errlen, "a JWT is required (Authorization: Bearer)");
 		return 401;
 	}
@@ -226,14 +161,12 @@ static int verify_token(const struct requests *rq, const struct ctl_msg *m, cons
 		snprintf(err, errlen, "no key is configured to verify this token");
 		return 401;
 	}
-	if (memchr(f->val, '\0', f->len)) { /* ?authorization=...%00...: not cut short */
+	if (strlen(c->token) != c->token_len) { /* ?authorization=...%00...: not cut short */
 		snprintf(err, errlen, "malformed token");
 		return 401;
 	}
-	char *token = ctl_field_str(f);
-	enum auth_status st = auth_cache_verify(rq->tokens, token, key, strlen(key),
+	enum auth_status st = auth_cache_verify(rq->tokens, c->token, key, strlen(key),
 						now_ms() / 1000, claims, err, errlen);
-	free(token);
 	return st == AUTH_OK ? 0 : 401;
 }
 
@@ -241,79 +174,87 @@ static int verify_token(const struct requests *rq, const struct ctl_msg *m, cons
  * must be valid (401 otherwise, even where anonymous access is allowed);
  * without one, anonymous access must be allowed. Fills claims (empty for
  * an anonymous subscriber; the caller frees them). Returns 0 or 401. */
-static int check_subscriber(const struct requests *rq, const struct ctl_msg *m,
+static int check_subscriber(const struct requests *rq, const struct ctl_credentials *c,
 			    struct auth_claims *claims, char *err, size_t errlen)
 {
-	const struct ctl_field *f = ctl_find(m, CTL_T_AUTH);
 	memset(claims, 0, sizeof *claims);
-	if ((!f || f->len == 0) && rq->cfg->allow_anonymous)
+	if (!c->token && rq->cfg->allow_anonymous)
 		return 0;
-	return verify_token(rq, m, rq->cfg->subscriber_key, claims, err, errlen);
+	return verify_token(rq, c, rq->cfg->subscriber_key, claims, err, errlen);
 }
 
 /* ---- subscribe --------------------------------------------------------- */
 
+/* The match rules of a checked subscribe with the token's claims. */
+static struct match_rules *subscribe_rules(const struct ctl_subscribe *sub,
+					   const struct auth_claims *claims)
+{
+	struct match_spec topics[CTL_MATCHERS_MAX];
+	for (int i = 0; i < sub->nmatchers; i++)
+		topics[i] = (struct match_spec){
+			sub->matchers[i].kind == CTL_MATCHER_TOPIC ? MATCH_TOPIC_SELECTOR
+								   : MATCH_EXACT,
+			sub->matchers[i].text};
+	struct match_spec *allowed = xcalloc((size_t)claims->nsubscribe + 1, sizeof *allowed);
+	for (int i = 0; i < claims->nsubscribe; i++)
+		allowed[i] = (struct match_spec){MATCH_TOPIC_SELECTOR, claims->subscribe[i]};
+	struct match_rules *r = match_rules_build(topics, sub->nmatchers, allowed,
+						  claims->nsubscribe);
+	free(allowed);
+	return r;
+}
+
+/* Opens the stream of a checked subscribe; answers it. */
+static void open_stream(struct requests *rq, const struct answer *a, struct ctl_subscribe *sub,
+			struct auth_claims *claims)
+{
+	char err[256];
+	struct hub_sub_request req = {
+		.fd = sub->fd,
+		.mode = (int)sub->mode,
+		.request_id = sub->fcgi_request_id,
+		.no_x_accel = (sub->stream_opts & CTL_STREAM_NO_X_ACCEL) != 0,
+		.probe_twice = (sub->stream_opts & CTL_STREAM_PROBE_TWICE) != 0,
+		.draft08 = ctl_subscribe_is_draft08(sub),
+		.rules = subscribe_rules(sub, claims),
+		.exp_s = claims->exp,
+		.last_event_id = sub->last_event_id,
+		.extra_headers = a->headers,
+		.payload = claims->payload,
+		.client_addr = sub->client_addr,
+	};
+	sub->fd = -1; /* hub_subscribe takes it, and the rules */
+	int status = hub_subscribe(rq->hub, &req, err, sizeof err);
+	if (status == 503 || status == 429)
+		answer_refusal(a, status, err,
+			       hub_shutting_down(rq->hub) ? CTL_RETRY_SOON : CTL_RETRY_LATER);
+	else if (status)
+		answer_error(a, status, err);
+	else /* the CORS headers go out on the stream itself */
+		ctl_peer_reply(a->peer, CTL_OK, a->request, NULL, 0);
+}
+
 static void handle_subscribe(struct requests *rq, struct ctl_peer *p, struct ctl_msg *m)
 {
 	char err[256];
-	uint32_t mode = u32_or(m, CTL_T_MODE, 0);
-	uint32_t reqid = u32_or(m, CTL_T_FCGI_REQUEST_ID, 1);
-	uint32_t opts = u32_or(m, CTL_T_STREAM_OPTS, 0);
-	if (m->fd < 0 || (mode != CTL_MODE_FCGI && mode != CTL_MODE_CGI) || reqid == 0 ||
-	    reqid > 65535 || (opts & ~(uint32_t)(CTL_STREAM_NO_X_ACCEL | CTL_STREAM_PROBE_TWICE))) {
-		ctl_peer_reply_error(p, m->request, 400,
-				     m->fd < 0 ? "subscribe needs the connection's descriptor"
-					       : "bad mode, FastCGI request id or stream options");
+	struct ctl_subscribe sub;
+	int status = ctl_subscribe_decode(m, &sub, err, sizeof err);
+	if (status < 0) {
+		ctl_peer_reply_error(p, m->request, 400, err);
 		ctl_peer_close(p, "malformed subscribe");
+		ctl_subscribe_clear(&sub);
 		return;
 	}
 	struct answer a;
 	answer_init(&a, rq, p, m, false);
-	const struct ctl_field *lei = ctl_find(m, CTL_T_LAST_EVENT_ID);
 	struct auth_claims claims = {0};
-	char *topics[MSG_MAX_TOPICS];
-	int ntopics = 0, status = 0;
-	struct match_rules *rules = NULL;
-	const struct ctl_field *addr = ctl_find(m, CTL_T_CLIENT_ADDR);
-	if (lei && !text_ok(lei, ID_MAX_LEN, true, true))
-		answer_error(&a, 400, "Last-Event-ID too long or not one line");
-	else if (addr && !text_ok(addr, 64, false, true))
-		answer_error(&a, 400, "client address too long or not one line");
-	else if ((status = check_subscriber(rq, m, &claims, err, sizeof err)))
+	if (!status)
+		status = check_subscriber(rq, &sub.cred, &claims, err, sizeof err);
+	if (status)
 		answer_error(&a, status, err);
-	else if ((ntopics = take_topics(&a, m, topics)) >= 0)
-		rules = match_rules_new((const char *const *)topics, ntopics,
-					claims.subscribe, claims.nsubscribe);
-	if (rules) {
-		char *last_event_id = lei ? ctl_field_str(lei) : NULL;
-		char *client_addr = addr ? ctl_field_str(addr) : NULL;
-		int fd = m->fd;
-		m->fd = -1; /* hub_subscribe takes it, and the rules */
-		struct hub_sub_request req = {
-			.fd = fd,
-			.mode = (int)mode,
-			.request_id = (uint16_t)reqid,
-			.no_x_accel = (opts & CTL_STREAM_NO_X_ACCEL) != 0,
-			.probe_twice = (opts & CTL_STREAM_PROBE_TWICE) != 0,
-			.rules = rules,
-			.exp_s = claims.exp,
-			.last_event_id = last_event_id,
-			.extra_headers = a.headers,
-			.payload = claims.payload,
-			.client_addr = client_addr,
-		};
-		status = hub_subscribe(rq->hub, &req, err, sizeof err);
-		if (status == 503 || status == 429)
-			answer_refusal(&a, status, err,
-				       hub_shutting_down(rq->hub) ? CTL_RETRY_SOON : CTL_RETRY_LATER);
-		else if (status)
-			answer_error(&a, status, err);
-		else /* the CORS headers go out on the stream itself */
-			ctl_peer_reply(p, CTL_OK, m->request, NULL, 0);
-		free(last_event_id);
-		free(client_addr);
-	}
-	free_topics(topics, ntopics > 0 ? ntopics : 0);
+	else
+		open_stream(rq, &a, &sub, &claims);
+	ctl_subscribe_clear(&sub);
 	auth_claims_free(&claims);
 	answer_done(&a);
 }
@@ -370,14 +311,19 @@ static int check_publisher(const struct requests *rq, const struct ctl_msg *m,
 	/* A browser sends cookies along on any site's request: a publish
 	 * authorized by the cookie must come from a page of a listed origin
 	 * (CSRF protection). */
-	if (u32_or(m, CTL_T_AUTH_SOURCE, 0) == CTL_AUTH_COOKIE &&
+	struct ctl_credentials cred;
+	ctl_credentials_decode(m, &cred);
+	int status = 0;
+	struct auth_claims claims = {0};
+	if (cred.token && cred.source == CTL_AUTH_COOKIE &&
 	    !cors_origin_listed(rq->cfg->publish_origins, origin)) {
 		snprintf(err, errlen, "publishing with cookie authorization is not allowed from %s",
 			 origin ? "this origin" : "a request without an Origin header");
-		return 403;
+		status = 403;
+	} else {
+		status = verify_token(rq, &cred, rq->cfg->publisher_key, &claims, err, errlen);
 	}
-	struct auth_claims claims;
-	int status = verify_token(rq, m, rq->cfg->publisher_key, &claims, err, errlen);
+	ctl_credentials_clear(&cred);
 	for (int i = 0; !status && i < ntopics; i++) {
 		if (!auth_can_publish(&claims, topics[i])) {
 			snprintf(err, errlen, "the token does not allow publishing to this topic");
@@ -439,8 +385,8 @@ void requests_publish(struct requests *rq, struct ctl_msg *m, requests_done_fn d
 		      void *arg)
 {
 	char err[200];
-	if (check_fields(m, publish_rules, err, sizeof err) < 0) {
-		done(arg, 400, err);
+	if (m->type != CTL_PUBLISH || ctl_request_check(m, err, sizeof err) < 0) {
+		done(arg, 400, m->type != CTL_PUBLISH ? "not a publish" : err);
 	} else {
 		struct answer *a = xmalloc(sizeof *a);
 		answer_init(a, rq, NULL, m, false);
@@ -546,7 +492,10 @@ static void handle_history(struct requests *rq, struct ctl_peer *p, struct ctl_m
 		claims.subscribe = &everything;
 		claims.nsubscribe = 1;
 	}
-	int status = http ? check_subscriber(rq, m, &claims, err, sizeof err) : 0;
+	struct ctl_credentials cred;
+	ctl_credentials_decode(m, &cred);
+	int status = http ? check_subscriber(rq, &cred, &claims, err, sizeof err) : 0;
+	ctl_credentials_clear(&cred);
 	const struct ctl_field *after = ctl_find(m, CTL_T_AFTER);
 	char *topics[MSG_MAX_TOPICS];
 	int ntopics = 0;
@@ -608,7 +557,10 @@ static void handle_subscriptions(struct requests *rq, struct ctl_peer *p, struct
 		snprintf(err, sizeof err, "the subscriptions API is off (subscriptions = no)");
 	} else if (u32_or(m, CTL_T_HTTP, 0)) {
 		struct auth_claims claims;
-		status = verify_token(rq, m, rq->cfg->subscriber_key, &claims, err, sizeof err);
+		struct ctl_credentials cred;
+		ctl_credentials_decode(m, &cred);
+		status = verify_token(rq, &cred, rq->cfg->subscriber_key, &claims, err, sizeof err);
+		ctl_credentials_clear(&cred);
 		subscriptions_iri(&iri, topic, subscriber);
 		const char *topics[1] = {iri.p};
 		struct msg *probe = msg_new("probe", topics, 1, NULL, -1, true, NULL, 0);
@@ -655,26 +607,9 @@ static void handle_preflight(struct requests *rq, struct ctl_peer *p, struct ctl
 void requests_handle(void *arg, struct ctl_peer *p, struct ctl_msg *m)
 {
 	struct requests *rq = arg;
-	const struct field_rule *rules;
-	switch (m->type) {
-	case CTL_SUBSCRIBE: rules = subscribe_rules; break;
-	case CTL_PUBLISH: rules = publish_rules; break;
-	case CTL_HISTORY: rules = history_rules; break;
-	case CTL_STATS: rules = stats_rules; break;
-	case CTL_PREFLIGHT: rules = preflight_rules; break;
-	case CTL_SUBSCRIPTIONS: rules = subscriptions_rules; break;
-	default: rules = NULL; break;
-	}
 	char err[200];
-	if (!rules) {
-		snprintf(err, sizeof err, "unknown request type %u", (unsigned)m->type);
-	} else if (check_fields(m, rules, err, sizeof err) == 0) {
-		if (m->type != CTL_SUBSCRIBE && m->fd >= 0)
-			snprintf(err, sizeof err, "a descriptor was passed with request type %u",
-				 (unsigned)m->type);
-		else
-			err[0] = '\0';
-	}
+	err[0] = '\0';
+	(void)ctl_request_check(m, err, sizeof err);
 	if (err[0]) {
 		ctl_peer_reply_error(p, m->request, 400, err);
 		ctl_peer_close(p, err);

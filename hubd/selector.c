@@ -586,6 +586,11 @@ struct selector *selector_parse(const char *text)
 	return s ? s : selector_alloc(text, SELECTOR_EXACT);
 }
 
+struct selector *selector_exact(const char *text)
+{
+	return selector_alloc(text, strcmp(text, "*") == 0 ? SELECTOR_ALL : SELECTOR_EXACT);
+}
+
 void selector_free(struct selector *s)
 {
 	if (!s)

@@ -68,6 +68,11 @@ struct selector *selector_compile(const char *text, char *err, size_t errlen);
  * (aborts on out-of-memory). */
 struct selector *selector_parse(const char *text);
 
+/* A draft-08 exact matcher for text (copied): "*" (every topic), else
+ * the topic compared byte for byte, '{' or not. Cannot fail (aborts on
+ * out-of-memory). */
+struct selector *selector_exact(const char *text);
+
 /* Frees s. NULL is a no-op. */
 void selector_free(struct selector *s);
 

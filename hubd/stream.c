@@ -335,7 +335,8 @@ void stream_send_headers(struct stream *s, const char *last_id, bool reset,
 	if (!s->no_x_accel)
 		buf_adds(&b, "X-Accel-Buffering: no\r\n");
 	if (last_id)
-		buf_printf(&b, "Last-Event-ID: %s\r\n", last_id);
+		buf_printf(&b, "%s: %s\r\n", s->draft08 ? "Mercure-Last-Event-ID" : "Last-Event-ID",
+			   last_id);
 	if (reset)
 		buf_adds(&b, "X-Hubd-Replay: reset\r\n");
 	if (s->extra && s->extra->headers) {
@@ -496,7 +497,7 @@ static void expiry_cb(evutil_socket_t fd, short what, void *arg)
 	struct stream *s = arg;
 	if (now_ms() < s->extra->exp_s * 1000 && stream_expire_at(s, s->extra->exp_s) == 0)
 		return;
-	log_debug("stream fd %d: the subscriber's token expired", s->fd);
+	log_debug("stream fd %d: its end of life (token exp or max-stream-lifetime)", s->fd);
 	stream_end(s);
 }
 

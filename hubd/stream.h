@@ -59,6 +59,7 @@ struct stream {
 	bool headers_sent : 1;
 	bool no_x_accel : 1;         /* headers without X-Accel-Buffering */
 	bool probe_twice : 1;        /* the front needs two writes to notice a departure */
+	bool draft08 : 1;            /* the client speaks Mercure draft-08 */
 };
 
 struct stream_set_config {
@@ -117,7 +118,8 @@ struct stream_extra *stream_extra(struct stream *s);
 
 /* Queues the response header block (with the extra headers, which it
  * frees), the opening comment and the retry: line. last_id: value of the
- * Last-Event-ID response header or NULL for none; reset: the requested
+ * Last-Event-ID response header (Mercure-Last-Event-ID for a draft-08
+ * stream) or NULL for none; reset: the requested
  * Last-Event-ID was unknown (adds X-Hubd-Replay: reset and the
  * hubd-replay-reset event naming requested_id). */
 void stream_send_headers(struct stream *s, const char *last_id, bool reset,

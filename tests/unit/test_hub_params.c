@@ -3,10 +3,14 @@
  * send to hubd or refuse. */
 #include "config.h"
 
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl_proto.h"
+#include "ctl_request.h"
 #include "hub_params.h"
 #include "testlib.h"
 
@@ -82,38 +86,195 @@ static void parse(struct buf *p, struct ctl_msg *m)
 	CHECK(ctl_parse_fields(m, err, sizeof err) == 0);
 }
 
-static void test_subscribe(void)
+/* Encodes sub as hub.fcgi sends it, with a descriptor, and decodes it as
+ * hubd does into *out: the two ends agree. */
+static void round_trip(const struct ctl_subscribe *sub, struct ctl_subscribe *out)
+{
+	struct buf p = {0};
+	struct ctl_msg m;
+	char err[128];
+	ctl_subscribe_encode(sub, &p);
+	parse(&p, &m);
+	m.type = CTL_SUBSCRIBE;
+	m.fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	CHECK(ctl_request_check(&m, err, sizeof err) == 0);
+	CHECK(ctl_subscribe_decode(&m, out, err, sizeof err) == 0);
+	CHECK(out->fd >= 0);
+	ctl_msg_clear(&m);
+}
+
+static void test_subscribe_draft07(void)
 {
 	const char *hdrs[] = {"HTTP_LAST_EVENT_ID", "e1", "HTTP_AUTHORIZATION", "Bearer t.o.k",
 			      "HTTP_ORIGIN", "https://a.example", NULL};
 	struct http_form q = {0};
-	struct buf p = {0};
+	struct ctl_subscribe sub = {.fd = -1}, got;
 	char err[256];
-	CHECK(hub_params_subscribe(param, hdrs, "topic=a&topic=b%2Fc&lastEventID=e2", &q, &p,
+	CHECK(hub_params_subscribe(param, hdrs, "topic=a&topic=b%2Fc&lastEventID=e2", &q, &sub,
 				   err, sizeof err) == 0);
-	struct ctl_msg m;
-	parse(&p, &m);
-	CHECK(ctl_count(&m, CTL_T_TOPIC) == 2);
-	const struct ctl_field *f = ctl_find(&m, CTL_T_LAST_EVENT_ID);
-	CHECK(f && f->len == 2 && memcmp(f->val, "e1", 2) == 0); /* the header wins */
-	f = ctl_find(&m, CTL_T_AUTH);
-	CHECK(f && f->len == 5 && memcmp(f->val, "t.o.k", 5) == 0);
-	uint32_t src = 0;
-	CHECK(ctl_field_u32(ctl_find(&m, CTL_T_AUTH_SOURCE), &src) && src == CTL_AUTH_HEADER);
-	CHECK(ctl_find(&m, CTL_T_ORIGIN) != NULL);
-	ctl_msg_clear(&m);
+	sub.mode = CTL_MODE_CGI;
+	round_trip(&sub, &got);
+	CHECK(got.nmatchers == 2 && !ctl_subscribe_is_draft08(&got));
+	CHECK(got.matchers[1].kind == CTL_MATCHER_TOPIC);
+	CHECK_STR_EQ(got.matchers[1].text, "b/c");
+	CHECK_STR_EQ(got.last_event_id, "e1"); /* the header wins */
+	CHECK(got.cred.token && got.cred.token_len == 5 && strcmp(got.cred.token, "t.o.k") == 0);
+	CHECK(got.cred.source == CTL_AUTH_HEADER);
+	CHECK_STR_EQ(got.cred.origin, "https://a.example");
+	ctl_subscribe_clear(&got);
+	ctl_subscribe_clear(&sub);
 	http_form_free(&q);
 
-	static const char *const bad[] = {"", "topic=", "topic=a%", "topic=a&lastEventID=x%0Ay",
-					  "topic=%01"};
+	/* Draft-07 takes the token from the query. */
 	const char *none[] = {NULL};
+	CHECK(hub_params_subscribe(param, none, "topic=a&authorization=x.y.z&lastEventID=e2", &q,
+				   &sub, err, sizeof err) == 0);
+	CHECK(sub.cred.source == CTL_AUTH_QUERY);
+	CHECK_STR_EQ(sub.last_event_id, "e2");
+	ctl_subscribe_clear(&sub);
+	http_form_free(&q);
+}
+
+static void test_subscribe_draft08(void)
+{
+	const char *none[] = {NULL};
+	struct http_form q = {0};
+	struct ctl_subscribe sub = {.fd = -1}, got;
+	char err[256];
+	/* match and match_exact are exact matchers; a '{' is a character;
+	 * lastEventID and authorization are no draft-08 parameters. */
+	CHECK(hub_params_subscribe(param, none,
+				   "match=https%3A%2F%2Fa.example%2Fx&match_exact=%7Bid%7D"
+				   "&match=%F0%9F%98%80&last_event_id=e2&lastEventID=e3"
+				   "&authorization=x.y.z&other=1",
+				   &q, &sub, err, sizeof err) == 0);
+	sub.mode = CTL_MODE_FCGI;
+	sub.fcgi_request_id = 1;
+	round_trip(&sub, &got);
+	CHECK(got.nmatchers == 3 && ctl_subscribe_is_draft08(&got));
+	CHECK(got.matchers[0].kind == CTL_MATCHER_EXACT && got.matchers[1].kind == CTL_MATCHER_EXACT);
+	CHECK_STR_EQ(got.matchers[0].text, "https://a.example/x");
+	CHECK_STR_EQ(got.matchers[1].text, "{id}");
+	CHECK_STR_EQ(got.last_event_id, "e2");
+	CHECK(got.cred.token == NULL);
+	ctl_subscribe_clear(&got);
+	ctl_subscribe_clear(&sub);
+	http_form_free(&q);
+
+	/* The header wins over last_event_id. */
+	const char *hdr[] = {"HTTP_LAST_EVENT_ID", "e1", NULL};
+	CHECK(hub_params_subscribe(param, hdr, "match=a&last_event_id=e2", &q, &sub, err,
+				   sizeof err) == 0);
+	CHECK_STR_EQ(sub.last_event_id, "e1");
+	ctl_subscribe_clear(&sub);
+	http_form_free(&q);
+}
+
+/* What hubd makes of a SUBSCRIBE built by hand: -1 (malformed, the peer
+ * is closed), or the status ctl_subscribe_decode gives. */
+static int decode_by_hand(const char *const *fields, bool with_fd)
+{
+	struct buf p = {0};
+	struct ctl_msg m;
+	struct ctl_subscribe sub;
+	char err[128];
+	for (; fields[0]; fields += 2)
+		ctl_put_str(&p, (uint16_t)atoi(fields[0]), fields[1]);
+	ctl_put_u32(&p, CTL_T_MODE, CTL_MODE_CGI);
+	parse(&p, &m);
+	m.type = CTL_SUBSCRIBE;
+	m.fd = with_fd ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
+	int status = ctl_request_check(&m, err, sizeof err);
+	if (status == 0) {
+		status = ctl_subscribe_decode(&m, &sub, err, sizeof err);
+		ctl_subscribe_clear(&sub);
+	}
+	ctl_msg_clear(&m);
+	return status;
+}
+
+/* hubd checks what it is sent with the rules hub.fcgi applies. */
+static void test_subscribe_decode(void)
+{
+#define T_ "1"
+#define E_ "24"
+#define U_ "25"
+	const char *const ok[] = {E_, "a", E_, "b", NULL};
+	const char *const none[] = {NULL};
+	const char *const mixed[] = {T_, "a", E_, "b", NULL};
+	const char *const format[] = {E_, "a\xe2\x80\x8b", NULL};
+	const char *const bad_utf8[] = {U_, "\xff", NULL};
+	const char *const topic_ctl[] = {T_, "a\x01", NULL}; /* draft-07: only NUL is hubd's */
+	CHECK(decode_by_hand(ok, true) == 0);
+	CHECK(decode_by_hand(ok, false) == -1);
+	CHECK(decode_by_hand(none, true) == -1);
+	CHECK(decode_by_hand(mixed, true) == 400);
+	CHECK(decode_by_hand(format, true) == 400);
+	CHECK(decode_by_hand(bad_utf8, true) == 400);
+	CHECK(decode_by_hand(topic_ctl, true) == 0);
+	const char *many[2 * (CTL_MATCHERS_MAX + 1) + 1];
+	for (int i = 0; i <= CTL_MATCHERS_MAX; i++) {
+		many[2 * i] = E_;
+		many[2 * i + 1] = "x";
+	}
+	many[2 * (CTL_MATCHERS_MAX + 1)] = NULL;
+	CHECK(decode_by_hand(many, true) == -1);
+	many[2 * CTL_MATCHERS_MAX] = NULL;
+	CHECK(decode_by_hand(many, true) == 0);
+#undef T_
+#undef E_
+#undef U_
+}
+
+/* A query of n match parameters, each a matcher of len bytes. */
+static char *many_matchers(int n, size_t len)
+{
+	struct buf b = {0};
+	for (int i = 0; i < n; i++) {
+		buf_adds(&b, i ? "&match=" : "match=");
+		for (size_t k = 0; k < len; k++)
+			buf_addc(&b, 'a' + (char)(i % 26));
+	}
+	return buf_steal(&b, NULL);
+}
+
+static void test_subscribe_refused(void)
+{
+	char *too_many = many_matchers(CTL_MATCHERS_MAX + 1, 3);
+	char *too_long = many_matchers(1, CTL_MATCHER_MAX_LEN + 1);
+	char *most = many_matchers(CTL_MATCHERS_MAX, CTL_MATCHER_MAX_LEN);
+	const char *const bad[] = {
+		"", "topic=", "topic=a%", "topic=a&lastEventID=x%0Ay", "topic=%01",
+		"match_foo=a", "MATCH=a", "Match_exact=a", "matchx=a", "match_EXACT=a",
+		"match_urlpattern_x=a", "topic=a&match=b", "match=b&topic=a", "match=",
+		"match", "match=a%E2%80%8Bb", /* U+200B zero width space (Cf) */
+		"match=%C2%85", /* U+0085 (C1) */ "match=%7F", "match=%FF", "match=%ED%A0%80",
+		"match=%C0%AF", /* overlong */ "match=%F4%90%80%80", /* > U+10FFFF */
+		"match=%EF%BB%BF", /* U+FEFF (Cf) */ "match=a&last_event_id=x%0Ay",
+		too_many, too_long,
+	};
+	const char *none[] = {NULL};
+	struct http_form q = {0};
+	struct ctl_subscribe sub = {.fd = -1};
+	char err[256];
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		err[0] = '\0';
-		CHECK(hub_params_subscribe(param, none, bad[i], &q, &p, err, sizeof err) == 400);
+		int status = hub_params_subscribe(param, none, bad[i], &q, &sub, err, sizeof err);
+		if (status != 400)
+			fprintf(stderr, "case %zu (%.40s): %d\n", i, bad[i], status);
+		CHECK(status == 400);
 		CHECK(err[0] != '\0');
+		ctl_subscribe_clear(&sub);
 		http_form_free(&q);
-		buf_free(&p);
 	}
+	/* At the limits: taken. */
+	CHECK(hub_params_subscribe(param, none, most, &q, &sub, err, sizeof err) == 0);
+	CHECK(sub.nmatchers == CTL_MATCHERS_MAX);
+	ctl_subscribe_clear(&sub);
+	http_form_free(&q);
+	free(too_many);
+	free(too_long);
+	free(most);
 }
 
 static void test_history(void)
@@ -196,5 +357,7 @@ static void test_subscriptions(void)
 	}
 }
 
-TEST_MAIN(TEST(test_path), TEST(test_route), TEST(test_subscribe), TEST(test_history),
+TEST_MAIN(TEST(test_path), TEST(test_route), TEST(test_subscribe_draft07),
+	  TEST(test_subscribe_draft08), TEST(test_subscribe_refused),
+	  TEST(test_subscribe_decode), TEST(test_history),
 	  TEST(test_subscriptions))

@@ -23,6 +23,11 @@ static void test_values(void)
 	settings_defaults(&c);
 	CHECK(c.heartbeat_s == 20 && c.sync_full && c.allow_anonymous);
 	CHECK(settings_set(&c, "heartbeat", "5", err, sizeof err) == 0 && c.heartbeat_s == 5);
+	CHECK(c.max_lifetime_s == 0);
+	CHECK(settings_set(&c, "max-stream-lifetime", "3600", err, sizeof err) == 0 &&
+	      c.max_lifetime_s == 3600);
+	CHECK(settings_set(&c, "max-stream-lifetime", "-1", err, sizeof err) == -1);
+	CHECK(settings_set(&c, "max-stream-lifetime", "31536001", err, sizeof err) == -1);
 	CHECK(settings_set(&c, "heartbeat", "0", err, sizeof err) == -1);
 	CHECK(settings_set(&c, "heartbeat", "5s", err, sizeof err) == -1);
 	CHECK(settings_set(&c, "heartbeat", "-1", err, sizeof err) == -1);
