@@ -45,6 +45,9 @@ from harness import HUB_PATH, Stack, expect, expect_eq, scaled  # noqa: E402
 import test_browser as TB  # noqa: E402  (Browser, skip_unless_browser_runs)
 
 PAGE = 'mercure.html'
+# More hubd options for the shared stack (test_browser_mercure08.py sets
+# some before the first check starts it).
+STACK_ARGS = []
 # The "not received within 2 s": waited on purpose, after a later
 # matching update (the marker) already arrived on the same ordered stream.
 NOT_WITHIN = 2.0
@@ -140,7 +143,7 @@ class Env:
             self.servers.append(self.listed)
             self.unlisted = OriginServer(self.pagedir)
             self.servers.append(self.unlisted)
-            self.stack = Stack(extra_hubd_args=['--cors-origins', self.listed.origin],
+            self.stack = Stack(extra_hubd_args=['--cors-origins', self.listed.origin] + STACK_ARGS,
                                name='mercure')
             self.stack.start()
             with open(os.path.join(self.stack.docroot, PAGE), 'w') as f:
