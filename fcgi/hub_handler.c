@@ -492,6 +492,7 @@ static void publish(struct req *r)
 	struct buf body = {0};
 	struct buf p = {0};
 	struct http_form f = {0};
+	struct ctl_publish pub = {0};
 	struct ctl_msg reply;
 	char why[256];
 	if (!http_media_type_is(req_param(r, "CONTENT_TYPE"),
@@ -508,12 +509,14 @@ static void publish(struct req *r)
 		respond_text(r, 400, "", "malformed form: %s", why);
 		goto out;
 	}
-	int status = mercure_publish_fields(&f, &p, why, sizeof why);
+	int status = mercure_publish_form(&f, &pub, why, sizeof why);
 	if (status) {
 		respond_text(r, status, "", "%s", why);
 		goto out;
 	}
-	hub_params_credentials(param_of, r, NULL, &p);
+	mercure_credentials(&pub.cred, req_param(r, "HTTP_AUTHORIZATION"), NULL,
+			    req_param(r, "HTTP_COOKIE"), req_param(r, "HTTP_ORIGIN"));
+	ctl_publish_encode(&pub, &p);
 
 	if (!call_hub(r, CTL_PUBLISH, &p, -1, &reply))
 		goto out;
@@ -534,6 +537,7 @@ static void publish(struct req *r)
 	}
 	ctl_msg_clear(&reply);
 out:
+	ctl_publish_clear(&pub);
 	http_form_free(&f);
 	buf_free(&p);
 	buf_free(&body);

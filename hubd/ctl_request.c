@@ -297,3 +297,93 @@ void ctl_subscribe_clear(struct ctl_subscribe *s)
 	memset(s, 0, sizeof *s);
 	s->fd = -1;
 }
+
+/* ---- publish ------------------------------------------------------------- */
+
+int ctl_publish_add_topic(struct ctl_publish *p, const char *text, size_t n)
+{
+	if (p->ntopics == MSG_MAX_TOPICS)
+		return -1;
+	p->topics[p->ntopics++] = xmemdup(text, n);
+	return 0;
+}
+
+int ctl_publish_check(const struct ctl_publish *p, size_t max_data, char *err, size_t errlen)
+{
+	if (p->ntopics == 0)
+		return fail(400, err, errlen, "missing topic");
+	for (int i = 0; i < p->ntopics; i++) {
+		size_t n = strlen(p->topics[i]);
+		if (n == 0 || n > CTL_MATCHER_MAX_LEN)
+			return fail(400, err, errlen, "a topic must be 1 to %d bytes",
+				    CTL_MATCHER_MAX_LEN);
+	}
+	if (p->data && p->data_len > max_data)
+		return fail(413, err, errlen, "data is larger than %zu bytes", max_data);
+	if (p->id && (!line_ok(p->id, CTL_ID_MAX_LEN, false) || p->id[0] == '#'))
+		return fail(400, err, errlen,
+			    "id must be 1 to %d bytes on one line and not start with #",
+			    CTL_ID_MAX_LEN);
+	if (p->type && !line_ok(p->type, CTL_TYPE_MAX_LEN, false))
+		return fail(400, err, errlen, "type must be 1 to %d bytes on one line",
+			    CTL_TYPE_MAX_LEN);
+	return 0;
+}
+
+int ctl_publish_decode(const struct ctl_msg *m, struct ctl_publish *out, size_t max_data,
+		       char *err, size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	for (int i = 0; i < m->nfields; i++) {
+		const struct ctl_field *f = &m->fields[i];
+		if (f->tag != CTL_T_TOPIC)
+			continue;
+		if (memchr(f->val, '\0', f->len))
+			return fail(400, err, errlen, "a topic holds a NUL byte");
+		(void)ctl_publish_add_topic(out, f->val, f->len); /* counted by the rules */
+	}
+	const struct ctl_field *f;
+	if ((f = ctl_find(m, CTL_T_DATA))) {
+		out->data = ctl_field_str(f);
+		out->data_len = f->len;
+	}
+	if (((f = ctl_find(m, CTL_T_ID)) && !take_text(f, &out->id)) ||
+	    ((f = ctl_find(m, CTL_T_TYPE)) && !take_text(f, &out->type)))
+		return fail(400, err, errlen, "id or type holds a NUL byte");
+	out->has_retry = ctl_field_u32(ctl_find(m, CTL_T_RETRY), &out->retry_ms);
+	uint32_t v;
+	out->priv = ctl_field_u32(ctl_find(m, CTL_T_PRIVATE), &v) && v != 0;
+	out->http = ctl_field_u32(ctl_find(m, CTL_T_HTTP), &v) && v != 0;
+	ctl_credentials_decode(m, &out->cred);
+	return ctl_publish_check(out, max_data, err, errlen);
+}
+
+void ctl_publish_encode(const struct ctl_publish *p, struct buf *b)
+{
+	for (int i = 0; i < p->ntopics; i++)
+		ctl_put_str(b, CTL_T_TOPIC, p->topics[i]);
+	if (p->data)
+		ctl_put(b, CTL_T_DATA, p->data, p->data_len);
+	if (p->id)
+		ctl_put_str(b, CTL_T_ID, p->id);
+	if (p->type)
+		ctl_put_str(b, CTL_T_TYPE, p->type);
+	if (p->has_retry)
+		ctl_put_u32(b, CTL_T_RETRY, p->retry_ms);
+	if (p->priv)
+		ctl_put_u32(b, CTL_T_PRIVATE, 1);
+	if (p->http)
+		ctl_put_u32(b, CTL_T_HTTP, 1);
+	ctl_credentials_encode(&p->cred, b);
+}
+
+void ctl_publish_clear(struct ctl_publish *p)
+{
+	for (int i = 0; i < p->ntopics; i++)
+		free(p->topics[i]);
+	free(p->data);
+	free(p->id);
+	free(p->type);
+	ctl_credentials_clear(&p->cred);
+	memset(p, 0, sizeof *p);
+}

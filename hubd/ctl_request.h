@@ -18,6 +18,7 @@
 #define CTL_MATCHER_MAX_LEN 2048    /* a topic selector or matcher, bytes */
 #define CTL_MATCHERS_MAX MSG_MAX_TOPICS /* matchers in one subscribe */
 #define CTL_ID_MAX_LEN 1024         /* an update id, Last-Event-ID */
+#define CTL_TYPE_MAX_LEN 256        /* an update's type */
 #define CTL_CLIENT_ADDR_MAX_LEN 64
 #define CTL_ORIGIN_MAX_LEN 512
 
@@ -92,6 +93,44 @@ void ctl_subscribe_encode(const struct ctl_subscribe *s, struct buf *p);
 
 /* Frees what s holds and closes its descriptor; s is left zeroed, fd -1. */
 void ctl_subscribe_clear(struct ctl_subscribe *s);
+
+/* CTL_PUBLISH. */
+struct ctl_publish {
+	char *topics[MSG_MAX_TOPICS]; /* malloc'ed; the first is canonical */
+	int ntopics;
+	char *data;                   /* malloc'ed (may hold any byte), or NULL */
+	size_t data_len;
+	char *id;                     /* malloc'ed, or NULL: the hub makes one */
+	char *type;                   /* malloc'ed, or NULL */
+	bool has_retry;
+	uint32_t retry_ms;
+	bool priv;
+	bool http;                    /* came over HTTP: a publisher token is due */
+	struct ctl_credentials cred;
+};
+
+/* Adds a topic (n bytes, copied). Returns 0, or -1 when p holds
+ * MSG_MAX_TOPICS already. */
+int ctl_publish_add_topic(struct ctl_publish *p, const char *text, size_t n);
+
+/* Checks the values of p: 1..MSG_MAX_TOPICS topics of 1..CTL_MATCHER_MAX_LEN
+ * bytes without NUL; an id of one line, 1..CTL_ID_MAX_LEN bytes, not
+ * starting with '#'; a type of one line, 1..CTL_TYPE_MAX_LEN bytes; data
+ * of at most max_data bytes. Returns 0, 413 (data) or 400, with the
+ * reason in err. */
+int ctl_publish_check(const struct ctl_publish *p, size_t max_data, char *err, size_t errlen);
+
+/* Decodes a PUBLISH that passed ctl_request_check into *out (zeroed
+ * first) and checks it (max_data as above). Returns 0, 400 or 413 with the
+ * reason in err; *out is filled as far as it got: the caller clears it. */
+int ctl_publish_decode(const struct ctl_msg *m, struct ctl_publish *out, size_t max_data,
+		       char *err, size_t errlen);
+
+/* Appends the fields of p to b. Cannot fail. */
+void ctl_publish_encode(const struct ctl_publish *p, struct buf *b);
+
+/* Frees what p holds; p is left zeroed. */
+void ctl_publish_clear(struct ctl_publish *p);
 
 /* Decodes m's AUTH, AUTH_SOURCE and ORIGIN into *out (zeroed first; an
  * origin that is not one printable line within CTL_ORIGIN_MAX_LEN is

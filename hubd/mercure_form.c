@@ -108,30 +108,36 @@ static bool is_true(const struct http_field *f)
 	       !value_is(f, "0");
 }
 
-int mercure_publish_fields(const struct http_form *f, struct buf *p, char *err, size_t errlen)
+int mercure_publish_form(const struct http_form *f, struct ctl_publish *out, char *err,
+			 size_t errlen)
 {
 	for (size_t i = 0; i < sizeof single_fields / sizeof single_fields[0]; i++)
 		if (http_form_count(f, single_fields[i]) > 1)
 			return fail(err, errlen, "duplicate field: %s", single_fields[i]);
-	int status = mercure_put_topics(f, p, err, errlen);
+	int status = mercure_check_topics(f, err, errlen);
+	for (const struct http_field *t = http_form_find(f, "topic"); t && !status;
+	     t = http_form_next(f, t, "topic"))
+		(void)ctl_publish_add_topic(out, t->value, t->value_len);
 	if (status)
 		return status;
 
 	const struct http_field *fl = http_form_find(f, "data");
-	if (fl)
-		ctl_put(p, CTL_T_DATA, fl->value, fl->value_len);
+	if (fl) {
+		out->data = xmemdup(fl->value, fl->value_len);
+		out->data_len = fl->value_len;
+	}
 	fl = http_form_find(f, "id");
 	if (fl && fl->value_len > 0) {
 		if (fl->value[0] == '#' || mercure_has_control(fl->value, fl->value_len))
 			return fail(err, errlen,
 				    "id must not start with '#' or contain control characters");
-		ctl_put(p, CTL_T_ID, fl->value, fl->value_len);
+		out->id = xmemdup(fl->value, fl->value_len);
 	}
 	fl = http_form_find(f, "type");
 	if (fl && fl->value_len > 0) {
 		if (mercure_has_control(fl->value, fl->value_len))
 			return fail(err, errlen, "type must not contain control characters");
-		ctl_put(p, CTL_T_TYPE, fl->value, fl->value_len);
+		out->type = xmemdup(fl->value, fl->value_len);
 	}
 	fl = http_form_find(f, "retry");
 	if (fl && fl->value_len > 0) {
@@ -139,13 +145,13 @@ int mercure_publish_fields(const struct http_form *f, struct buf *p, char *err, 
 		if (strlen(fl->value) != fl->value_len ||
 		    !parse_digits(fl->value, UINT32_MAX, &retry))
 			return fail(err, errlen, "retry must be a number of milliseconds");
-		ctl_put_u32(p, CTL_T_RETRY, (uint32_t)retry);
+		out->has_retry = true;
+		out->retry_ms = (uint32_t)retry;
 	}
 	fl = http_form_find(f, "private");
-	if (fl && is_true(fl))
-		ctl_put_u32(p, CTL_T_PRIVATE, 1);
-	ctl_put_u32(p, CTL_T_HTTP, 1);
-	return 0;
+	out->priv = fl && is_true(fl);
+	out->http = true;
+	return ctl_publish_check(out, SIZE_MAX, err, errlen);
 }
 
 /* The token (malloc'ed, or NULL when there is none), its length in *len

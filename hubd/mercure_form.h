@@ -36,12 +36,15 @@ int mercure_check_topics(const struct http_form *f, char *err, size_t errlen);
  * control-character topic); p may then hold some topics: discard it. */
 int mercure_put_topics(const struct http_form *f, struct buf *p, char *err, size_t errlen);
 
-/* Appends the control fields of a publish form body f to p: its topics,
- * data, id, type, retry, private, and HTTP (the update came over HTTP: hubd
- * demands a publisher token). Returns 0, or 400 with a reason in err
- * (duplicate single field, bad topic, id starting with '#', a control
- * character in id or type, retry not a number). */
-int mercure_publish_fields(const struct http_form *f, struct buf *p, char *err, size_t errlen);
+/* Fills out (zeroed before the call) from a publish form body f: its
+ * topics, data, id, type, retry, private, and http (the update came over
+ * HTTP: hubd demands a publisher token); the credentials are the caller's.
+ * Returns 0, or 400 with a reason in err (duplicate single field, bad
+ * topic, id starting with '#', a control character in id or type, retry
+ * not a number, what ctl_publish_check refuses); out then holds what was
+ * done so far: the caller clears it either way. */
+int mercure_publish_form(const struct http_form *f, struct ctl_publish *out, char *err,
+			 size_t errlen);
 
 /* Appends the request's credentials to p for hubd's decisions: the token
  * (AUTH) with where it came from (AUTH_SOURCE), looked up in the

@@ -85,9 +85,11 @@ static void publish_done(void *arg, int status, const char *text)
 	free(pp);
 }
 
-/* Checks the request and builds the publish's control fields into p.
- * Returns 0, or the HTTP status to answer with a reason in err. */
-static int read_publish(struct evhttp_request *req, struct buf *p, char *err, size_t errlen)
+/* Checks the request and fills pub (zeroed before the call; the caller
+ * clears it either way). Returns 0, or the HTTP status to answer with a
+ * reason in err. */
+static int read_publish(struct evhttp_request *req, struct ctl_publish *pub, char *err,
+			size_t errlen)
 {
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
@@ -120,12 +122,11 @@ static int read_publish(struct evhttp_request *req, struct buf *p, char *err, si
 		snprintf(err, errlen, "malformed form: %s", why);
 		status = 400;
 	} else {
-		status = mercure_publish_fields(&f, p, err, errlen);
+		status = mercure_publish_form(&f, pub, err, errlen);
 	}
 	if (!status)
-		mercure_put_credentials(p, evhttp_find_header(h, "Authorization"), &q,
-					evhttp_find_header(h, "Cookie"),
-					evhttp_find_header(h, "Origin"));
+		mercure_credentials(&pub->cred, evhttp_find_header(h, "Authorization"), &q,
+				    evhttp_find_header(h, "Cookie"), evhttp_find_header(h, "Origin"));
 	http_form_free(&f);
 	http_form_free(&q);
 	return status;
@@ -135,7 +136,7 @@ static void request_cb(struct evhttp_request *req, void *arg)
 {
 	struct publish_listener *l = arg;
 	char err[256];
-	struct buf p = {0};
+	struct ctl_publish pub = {0};
 	if (l->stopped) {
 		/* Stopping: the store may be closing. Keep-alive connections
 		 * still bring requests; each gets a clear answer. */
@@ -143,29 +144,18 @@ static void request_cb(struct evhttp_request *req, void *arg)
 		answer(req, 503, "hub is shutting down");
 		return;
 	}
-	int status = read_publish(req, &p, err, sizeof err);
+	int status = read_publish(req, &pub, err, sizeof err);
 	if (status) {
 		log_debug("publish listener: %d %s", status, err);
-		buf_free(&p);
+		ctl_publish_clear(&pub);
 		answer(req, status, err);
-		return;
-	}
-	struct ctl_msg m = {.type = CTL_PUBLISH, .fd = -1};
-	m.payload = buf_steal(&p, &m.len);
-	if (!m.payload)
-		m.payload = xstrdup("");
-	if (ctl_parse_fields(&m, err, sizeof err) < 0) {
-		/* The fields were built above: this is hubd's own bug. */
-		log_error("publish listener: built a malformed publish: %s", err);
-		ctl_msg_clear(&m);
-		answer(req, 500, "internal error");
 		return;
 	}
 	struct pending_publish *pp = xmalloc(sizeof *pp);
 	pp->l = l;
 	pp->req = req;
 	l->pending++;
-	requests_publish(l->rq, &m, publish_done, pp);
+	requests_publish(l->rq, &pub, publish_done, pp);
 }
 
 static void resume_cb(evutil_socket_t fd, short what, void *arg)

@@ -56,20 +56,31 @@ struct answer {
 	char *headers; /* CORS lines, or NULL */
 };
 
+/* Sets a up for request (its id) from peer p (NULL: answered through
+ * done), with the request's checked Origin (borrowed, or NULL). */
 static void answer_init(struct answer *a, const struct requests *rq, struct ctl_peer *p,
-			const struct ctl_msg *m, bool preflight)
+			uint32_t request, const char *origin, bool preflight)
 {
-	const struct ctl_field *o = ctl_find(m, CTL_T_ORIGIN);
 	a->peer = p ? ctl_peer_ref(p) : NULL;
 	a->done = NULL;
 	a->done_arg = NULL;
-	a->request = m->request;
-	a->origin = o && o->len > 0 && text_ok(o, 512, false, true) ? ctl_field_str(o) : NULL;
+	a->request = request;
+	a->origin = origin ? xstrdup(origin) : NULL;
 	a->headers = NULL;
 	struct buf b = {0};
 	cors_headers(rq->cfg->cors_origins, a->origin, preflight, &b);
 	if (b.len)
 		a->headers = buf_steal(&b, NULL);
+}
+
+/* answer_init for the request m, with its ORIGIN field. */
+static void answer_init_msg(struct answer *a, const struct requests *rq, struct ctl_peer *p,
+			    const struct ctl_msg *m, bool preflight)
+{
+	struct ctl_credentials c;
+	ctl_credentials_decode(m, &c);
+	answer_init(a, rq, p, m->request, c.origin, preflight);
+	ctl_credentials_clear(&c);
 }
 
 static void answer_done(struct answer *a)
@@ -246,7 +257,7 @@ static void handle_subscribe(struct requests *rq, struct ctl_peer *p, struct ctl
 		return;
 	}
 	struct answer a;
-	answer_init(&a, rq, p, m, false);
+	answer_init(&a, rq, p, m->request, sub.cred.origin, false);
 	struct auth_claims claims = {0};
 	if (!status)
 		status = check_subscriber(rq, &sub.cred, &claims, err, sizeof err);
@@ -278,54 +289,25 @@ static void published_cb(void *arg, int status, const char *text)
 	free(a);
 }
 
-/* Checks the publish's values; 0 or an HTTP status with err. */
-static int check_publish_values(const struct requests *rq, const struct ctl_msg *m,
-				char *err, size_t errlen)
-{
-	const struct ctl_field *f;
-	if ((f = ctl_find(m, CTL_T_DATA)) && f->len > rq->cfg->max_update) {
-		snprintf(err, errlen, "data is larger than %zu bytes", rq->cfg->max_update);
-		return 413;
-	}
-	if ((f = ctl_find(m, CTL_T_ID))) {
-		if (!text_ok(f, ID_MAX_LEN, false, true) || f->val[0] == '#') {
-			snprintf(err, errlen, "id must be 1 to %d bytes on one line and not start with #",
-				 ID_MAX_LEN);
-			return 400;
-		}
-	}
-	if ((f = ctl_find(m, CTL_T_TYPE)) && !text_ok(f, TYPE_MAX_LEN, false, true)) {
-		snprintf(err, errlen, "type must be 1 to %d bytes on one line", TYPE_MAX_LEN);
-		return 400;
-	}
-	return 0;
-}
-
 /* Over HTTP a publisher JWT must cover every topic of the update. */
-static int check_publisher(const struct requests *rq, const struct ctl_msg *m,
-			   const char *origin, char **topics, int ntopics, char *err,
-			   size_t errlen)
+static int check_publisher(const struct requests *rq, const struct ctl_publish *pub,
+			   const char *origin, char *err, size_t errlen)
 {
-	if (!u32_or(m, CTL_T_HTTP, 0))
+	if (!pub->http)
 		return 0; /* local administrator, trusted by socket permissions */
 	/* A browser sends cookies along on any site's request: a publish
 	 * authorized by the cookie must come from a page of a listed origin
 	 * (CSRF protection). */
-	struct ctl_credentials cred;
-	ctl_credentials_decode(m, &cred);
-	int status = 0;
-	struct auth_claims claims = {0};
-	if (cred.token && cred.source == CTL_AUTH_COOKIE &&
+	if (pub->cred.token && pub->cred.source == CTL_AUTH_COOKIE &&
 	    !cors_origin_listed(rq->cfg->publish_origins, origin)) {
 		snprintf(err, errlen, "publishing with cookie authorization is not allowed from %s",
 			 origin ? "this origin" : "a request without an Origin header");
-		status = 403;
-	} else {
-		status = verify_token(rq, &cred, rq->cfg->publisher_key, &claims, err, errlen);
+		return 403;
 	}
-	ctl_credentials_clear(&cred);
-	for (int i = 0; !status && i < ntopics; i++) {
-		if (!auth_can_publish(&claims, topics[i])) {
+	struct auth_claims claims;
+	int status = verify_token(rq, &pub->cred, rq->cfg->publisher_key, &claims, err, errlen);
+	for (int i = 0; !status && i < pub->ntopics; i++) {
+		if (!auth_can_publish(&claims, pub->topics[i])) {
 			snprintf(err, errlen, "the token does not allow publishing to this topic");
 			status = 403;
 		}
@@ -334,67 +316,56 @@ static int check_publisher(const struct requests *rq, const struct ctl_msg *m,
 	return status;
 }
 
-/* Checks and performs the publish m, answered through a (malloc'ed, freed
- * once answered). */
-static void publish(struct requests *rq, struct answer *a, struct ctl_msg *m)
+/* Authorizes and performs the checked publish pub, answered through a
+ * (malloc'ed, freed once answered). */
+static void publish(struct requests *rq, struct answer *a, const struct ctl_publish *pub)
 {
 	char err[256];
-	char *topics[MSG_MAX_TOPICS];
-	int status = check_publish_values(rq, m, err, sizeof err);
-	int ntopics = 0;
-	if (!status && (ntopics = collect_topics(m, topics)) < 0) {
-		snprintf(err, sizeof err, "a topic is empty, too long or holds a NUL byte");
-		status = 400;
-		ntopics = 0;
-	}
-	if (!status)
-		status = check_publisher(rq, m, a->origin, topics, ntopics, err, sizeof err);
+	int status = check_publisher(rq, pub, a->origin, err, sizeof err);
 	if (status) {
-		free_topics(topics, ntopics);
 		answer_error(a, status, err);
 		answer_done(a);
 		free(a);
 		return;
 	}
-	const struct ctl_field *data = ctl_find(m, CTL_T_DATA);
-	const struct ctl_field *id = ctl_find(m, CTL_T_ID);
-	const struct ctl_field *type = ctl_find(m, CTL_T_TYPE);
-	char *id_s = id ? ctl_field_str(id) : NULL;
-	char *type_s = type ? ctl_field_str(type) : NULL;
-	uint32_t retry;
-	bool has_retry = ctl_field_u32(ctl_find(m, CTL_T_RETRY), &retry);
-	struct msg *msg = msg_new(id_s, (const char *const *)topics, ntopics, type_s,
-				  has_retry ? (int64_t)retry : -1,
-				  u32_or(m, CTL_T_PRIVATE, 0) != 0,
-				  data ? data->val : NULL, data ? data->len : 0);
-	free(id_s);
-	free(type_s);
-	free_topics(topics, ntopics);
-
+	struct msg *msg = msg_new(pub->id, (const char *const *)pub->topics, pub->ntopics,
+				  pub->type, pub->has_retry ? (int64_t)pub->retry_ms : -1, pub->priv,
+				  pub->data, pub->data_len);
 	hub_publish(rq->hub, msg, published_cb, a);
 }
 
 static void handle_publish(struct requests *rq, struct ctl_peer *p, struct ctl_msg *m)
 {
+	char err[256];
+	struct ctl_publish pub;
+	int status = ctl_publish_decode(m, &pub, rq->cfg->max_update, err, sizeof err);
 	struct answer *a = xmalloc(sizeof *a);
-	answer_init(a, rq, p, m, false);
-	publish(rq, a, m);
+	answer_init(a, rq, p, m->request, pub.cred.origin, false);
+	if (status) {
+		answer_error(a, status, err);
+		answer_done(a);
+		free(a);
+	} else {
+		publish(rq, a, &pub);
+	}
+	ctl_publish_clear(&pub);
 }
 
-void requests_publish(struct requests *rq, struct ctl_msg *m, requests_done_fn done,
+void requests_publish(struct requests *rq, struct ctl_publish *pub, requests_done_fn done,
 		      void *arg)
 {
 	char err[200];
-	if (m->type != CTL_PUBLISH || ctl_request_check(m, err, sizeof err) < 0) {
-		done(arg, 400, m->type != CTL_PUBLISH ? "not a publish" : err);
+	int status = ctl_publish_check(pub, rq->cfg->max_update, err, sizeof err);
+	if (status) {
+		done(arg, status, err);
 	} else {
 		struct answer *a = xmalloc(sizeof *a);
-		answer_init(a, rq, NULL, m, false);
+		answer_init(a, rq, NULL, 0, pub->cred.origin, false);
 		a->done = done;
 		a->done_arg = arg;
-		publish(rq, a, m);
+		publish(rq, a, pub);
 	}
-	ctl_msg_clear(m);
+	ctl_publish_clear(pub);
 }
 
 /* ---- history ----------------------------------------------------------- */
@@ -482,7 +453,7 @@ static void handle_history(struct requests *rq, struct ctl_peer *p, struct ctl_m
 {
 	char err[256];
 	struct history_reply *r = xcalloc(1, sizeof *r);
-	answer_init(&r->a, rq, p, m, false);
+	answer_init_msg(&r->a, rq, p, m, false);
 	struct auth_claims claims = {0};
 	/* Over HTTP the reader's token decides which private updates it sees;
 	 * a local administrator sees them all. */
@@ -542,7 +513,7 @@ static void handle_subscriptions(struct requests *rq, struct ctl_peer *p, struct
 {
 	char err[256];
 	struct answer a;
-	answer_init(&a, rq, p, m, false);
+	answer_init_msg(&a, rq, p, m, false);
 	const struct ctl_field *tf = ctl_find(m, CTL_T_TOPIC), *sf = ctl_find(m, CTL_T_SUBSCRIBER);
 	char *topic = tf ? ctl_field_str(tf) : NULL;
 	char *subscriber = sf ? ctl_field_str(sf) : NULL;
@@ -596,7 +567,7 @@ static void handle_preflight(struct requests *rq, struct ctl_peer *p, struct ctl
 {
 	struct answer a;
 	struct buf b = {0};
-	answer_init(&a, rq, p, m, true);
+	answer_init_msg(&a, rq, p, m, true);
 	answer_ok(&a, &b);
 	buf_free(&b);
 	answer_done(&a);

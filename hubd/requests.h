@@ -4,6 +4,7 @@
 #ifndef HUBD_REQUESTS_H
 #define HUBD_REQUESTS_H
 
+#include "ctl_request.h"
 #include "ctl_server.h"
 
 struct hub;
@@ -28,12 +29,12 @@ void requests_handle(void *arg, struct ctl_peer *peer, struct ctl_msg *m);
  * its reason. text is borrowed for the call. */
 typedef void (*requests_done_fn)(void *arg, int status, const char *text);
 
-/* Checks, authorizes and performs the publish m exactly as a CTL_PUBLISH
- * from hub.fcgi (m's fields as mercure_publish_fields and
- * mercure_put_credentials build them). Takes m's contents. done(arg) is
- * called exactly once, at once (a refused publish) or when the store has
- * the update. */
-void requests_publish(struct requests *rq, struct ctl_msg *m, requests_done_fn done,
+/* Checks, authorizes and performs the publish pub exactly as a
+ * CTL_PUBLISH from hub.fcgi (pub as mercure_publish_form and
+ * mercure_credentials fill it). Takes pub's contents (pub is left
+ * cleared). done(arg) is called exactly once, at once (a refused publish)
+ * or when the store has the update. */
+void requests_publish(struct requests *rq, struct ctl_publish *pub, requests_done_fn done,
 		      void *arg);
 
 #endif
