@@ -547,15 +547,17 @@ out:
 static void history(struct req *r, const char *query)
 {
 	struct http_form q = {0};
+	struct ctl_history h = {0};
 	struct buf p = {0};
 	struct ctl_msg reply;
 	char err[256];
 	int64_t limit;
-	int status = hub_params_history(param_of, r, query, &q, &p, &limit, err, sizeof err);
+	int status = hub_params_history(param_of, r, query, &q, &h, &limit, err, sizeof err);
 	if (status) {
 		respond_text(r, status, "", "%s", err);
 		goto out;
 	}
+	ctl_history_encode(&h, &p);
 
 	if (!call_hub(r, CTL_HISTORY, &p, -1, &reply))
 		goto out;
@@ -592,6 +594,7 @@ static void history(struct req *r, const char *query)
 	buf_free(&link);
 	ctl_msg_clear(&reply);
 out:
+	ctl_history_clear(&h);
 	buf_free(&p);
 	http_form_free(&q);
 }
@@ -602,14 +605,16 @@ out:
 static void subscriptions(struct req *r, const char *rest, const char *query)
 {
 	struct http_form q = {0};
+	struct ctl_subscriptions sq = {0};
 	struct buf p = {0};
 	struct ctl_msg reply;
 	char err[256];
-	int status = hub_params_subscriptions(param_of, r, rest, query, &q, &p, err, sizeof err);
+	int status = hub_params_subscriptions(param_of, r, rest, query, &q, &sq, err, sizeof err);
 	if (status) {
 		respond_text(r, status, "", "%s", err);
 		goto out;
 	}
+	ctl_subscriptions_encode(&sq, &p);
 	if (!call_hub(r, CTL_SUBSCRIPTIONS, &p, -1, &reply))
 		goto out;
 	const struct ctl_field *body = ctl_find(&reply, CTL_T_BODY);
@@ -623,6 +628,7 @@ static void subscriptions(struct req *r, const char *rest, const char *query)
 	}
 	ctl_msg_clear(&reply);
 out:
+	ctl_subscriptions_clear(&sq);
 	buf_free(&p);
 	http_form_free(&q);
 }

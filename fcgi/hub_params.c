@@ -73,13 +73,6 @@ struct hub_target hub_params_route(const char *path, const char *method)
 				   .allow = "", .text = "not found"};
 }
 
-void hub_params_credentials(hub_param_fn get, void *arg, const struct http_form *q,
-			    struct buf *p)
-{
-	mercure_put_credentials(p, get(arg, "HTTP_AUTHORIZATION"), q, get(arg, "HTTP_COOKIE"),
-				get(arg, "HTTP_ORIGIN"));
-}
-
 /* Parses query into q; 400 when malformed. */
 static int parse_query(const char *query, struct http_form *q, char *err, size_t errlen)
 {
@@ -171,7 +164,7 @@ int hub_params_subscribe(hub_param_fn get, void *arg, const char *query,
 }
 
 int hub_params_history(hub_param_fn get, void *arg, const char *query,
-		       struct http_form *q, struct buf *p, int64_t *limit, char *err,
+		       struct http_form *q, struct ctl_history *h, int64_t *limit, char *err,
 		       size_t errlen)
 {
 	*limit = -1;
@@ -181,26 +174,30 @@ int hub_params_history(hub_param_fn get, void *arg, const char *query,
 	if (http_form_count(q, "after") + http_form_count(q, "since") > 1 ||
 	    http_form_count(q, "limit") > 1)
 		return refuse(400, err, errlen, "give at most one after (or since) and one limit");
-	status = mercure_put_topics(q, p, err, errlen);
+	status = mercure_check_topics(q, err, errlen);
+	for (const struct http_field *t = http_form_find(q, "topic"); t && !status;
+	     t = http_form_next(q, t, "topic"))
+		(void)ctl_topics_add(&h->topics, t->value, t->value_len);
 	if (status)
 		return status;
 	const struct http_field *after = http_form_find(q, "after");
 	if (!after)
 		after = http_form_find(q, "since");
 	if (after && after->value_len > 0)
-		ctl_put(p, CTL_T_AFTER, after->value, after->value_len);
+		h->after = xmemdup(after->value, after->value_len);
 	const struct http_field *lim = http_form_find(q, "limit");
 	uint64_t v = 0;
 	if (lim && (strlen(lim->value) != lim->value_len ||
 		    !parse_digits(lim->value, UINT32_MAX, &v)))
 		return refuse(400, err, errlen, "limit must be a number");
 	if (lim) {
-		ctl_put_u32(p, CTL_T_LIMIT, (uint32_t)v);
+		h->limit = (uint32_t)v;
 		*limit = (int64_t)v;
 	}
-	ctl_put_u32(p, CTL_T_HTTP, 1);
-	hub_params_credentials(get, arg, q, p);
-	return 0;
+	h->http = true;
+	mercure_credentials(&h->cred, get(arg, "HTTP_AUTHORIZATION"), q, get(arg, "HTTP_COOKIE"),
+			    get(arg, "HTTP_ORIGIN"));
+	return ctl_history_check(h, err, errlen);
 }
 
 /* Decodes the segments of rest ("/a/b") into seg[0..1]; 400 for a
@@ -223,22 +220,22 @@ static int path_segments(const char *rest, char *seg[2], char *err, size_t errle
 }
 
 int hub_params_subscriptions(hub_param_fn get, void *arg, const char *rest,
-			     const char *query, struct http_form *q, struct buf *p,
+			     const char *query, struct http_form *q, struct ctl_subscriptions *sq,
 			     char *err, size_t errlen)
 {
 	char *seg[2] = {NULL, NULL};
 	int status = parse_query(query, q, err, errlen);
 	if (!status)
 		status = path_segments(rest, seg, err, errlen);
-	if (!status) {
-		if (seg[0])
-			ctl_put_str(p, CTL_T_TOPIC, seg[0]);
-		if (seg[1])
-			ctl_put_str(p, CTL_T_SUBSCRIBER, seg[1]);
-		ctl_put_u32(p, CTL_T_HTTP, 1);
-		hub_params_credentials(get, arg, q, p);
+	if (status) {
+		free(seg[0]);
+		free(seg[1]);
+		return status;
 	}
-	free(seg[0]);
-	free(seg[1]);
-	return status;
+	sq->topic = seg[0];
+	sq->subscriber = seg[1];
+	sq->http = true;
+	mercure_credentials(&sq->cred, get(arg, "HTTP_AUTHORIZATION"), q, get(arg, "HTTP_COOKIE"),
+			    get(arg, "HTTP_ORIGIN"));
+	return ctl_subscriptions_check(sq, err, errlen);
 }

@@ -49,13 +49,6 @@ char *hub_params_path(hub_param_fn get, void *arg);
  * for. Cannot fail. */
 struct hub_target hub_params_route(const char *path, const char *method);
 
-/* Appends the request's token and Origin to p (see
- * mercure_put_credentials): the Authorization and Cookie headers, the
- * query q's authorization parameter (q may be NULL) and the Origin header.
- * Cannot fail. */
-void hub_params_credentials(hub_param_fn get, void *arg, const struct http_form *q,
-			    struct buf *p);
-
 /* The subscribe a request asks for, from query (borrowed) parsed into q
  * (empty before the call) and the Last-Event-ID, Authorization, Cookie and
  * Origin headers, into sub (zeroed, fd -1, before the call): its matchers
@@ -69,20 +62,22 @@ int hub_params_subscribe(hub_param_fn get, void *arg, const char *query,
 			 struct http_form *q, struct ctl_subscribe *sub, char *err,
 			 size_t errlen);
 
-/* The fields of a history request, from query parsed into q as above:
- * topics, AFTER, LIMIT, HTTP, credentials. *limit gets the limit parameter,
- * or -1 when there is none. Returns 0 or 400 as above. */
+/* The history request a request asks for, from query parsed into q as
+ * above, into h (zeroed before the call): topics, after (or since),
+ * limit, http, credentials. *limit gets the limit parameter, or -1 when
+ * there is none. Returns 0 or 400 as above; the caller clears h. */
 int hub_params_history(hub_param_fn get, void *arg, const char *query,
-		       struct http_form *q, struct buf *p, int64_t *limit, char *err,
+		       struct http_form *q, struct ctl_history *h, int64_t *limit, char *err,
 		       size_t errlen);
 
-/* The fields of a subscriptions request, from rest (a hub_target's) and
- * query parsed into q as above: TOPIC and SUBSCRIBER from the
- * percent-decoded path segments, HTTP, credentials. Returns 0, or 400 (a
- * malformed segment or query) or 404 (more segments, or a path that is no
- * resource) with the text in err. */
+/* The subscriptions request, from rest (a hub_target's) and query parsed
+ * into q as above, into sq (zeroed before the call): the topic and
+ * subscriber from the percent-decoded path segments, http, credentials.
+ * Returns 0, or 400 (a malformed segment or query) or 404 (more segments,
+ * or a path that is no resource) with the text in err; the caller clears
+ * sq. */
 int hub_params_subscriptions(hub_param_fn get, void *arg, const char *rest,
-			     const char *query, struct http_form *q, struct buf *p,
+			     const char *query, struct http_form *q, struct ctl_subscriptions *sq,
 			     char *err, size_t errlen);
 
 #endif

@@ -84,7 +84,7 @@ static void check_publish(const struct http_form *f)
 	m.type = CTL_PUBLISH;
 	FUZZ_ASSERT(ctl_request_check(&m, err, sizeof err) == 0);
 	FUZZ_ASSERT(ctl_publish_decode(&m, &back, SIZE_MAX, err, sizeof err) == 0);
-	FUZZ_ASSERT(back.ntopics == pub.ntopics && back.data_len == pub.data_len &&
+	FUZZ_ASSERT(back.topics.n == pub.topics.n && back.data_len == pub.data_len &&
 		    back.priv == pub.priv && back.http && !back.id == !pub.id);
 	ctl_publish_clear(&back);
 	ctl_publish_clear(&pub);

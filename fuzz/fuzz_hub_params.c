@@ -32,6 +32,8 @@ static const struct allow subscribe_allows[] = {
 static const struct allow history_allows[] = {
 	{CTL_T_TOPIC, MSG_MAX_TOPICS}, {CTL_T_AFTER, 1},  {CTL_T_LIMIT, 1},  {CTL_T_HTTP, 1},
 	{CTL_T_AUTH, 1},               {CTL_T_AUTH_SOURCE, 1}, {CTL_T_ORIGIN, 1}, {0, 0}};
+static const struct allow credentials_allows[] = {
+	{CTL_T_AUTH, 1}, {CTL_T_AUTH_SOURCE, 1}, {CTL_T_ORIGIN, 1}, {0, 0}};
 static const struct allow subscriptions_allows[] = {
 	{CTL_T_TOPIC, 1}, {CTL_T_SUBSCRIBER, 1}, {CTL_T_HTTP, 1}, {CTL_T_AUTH, 1},
 	{CTL_T_AUTH_SOURCE, 1}, {CTL_T_ORIGIN, 1}, {0, 0}};
@@ -100,6 +102,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct http_form q = {0};
 	struct buf p = {0};
 	struct ctl_subscribe sub = {.fd = -1};
+	struct ctl_history h = {0};
+	struct ctl_subscriptions sq = {0};
 	char err[256];
 	err[0] = '\0';
 	int64_t limit = 0;
@@ -121,24 +125,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case HUB_ROUTE_HISTORY:
 		FUZZ_ASSERT(strcmp(path, HISTORY_PATH) == 0 && strcmp(method, "GET") == 0);
-		st = hub_params_history(param, envp, query, &q, &p, &limit, err, sizeof err);
+		st = hub_params_history(param, envp, query, &q, &h, &limit, err, sizeof err);
 		if (!st) {
 			FUZZ_ASSERT(limit >= -1 && limit <= UINT32_MAX);
 			FUZZ_ASSERT((limit >= 0) == (http_form_count(&q, "limit") == 1));
+			FUZZ_ASSERT(ctl_history_check(&h, err, sizeof err) == 0);
+			ctl_history_encode(&h, &p);
 			check_fields(&p, history_allows, 1, 1);
 		}
+		ctl_history_clear(&h);
 		break;
 	case HUB_ROUTE_SUBSCRIPTIONS:
 		FUZZ_ASSERT(strncmp(path, SUBSCRIPTIONS_PATH, strlen(SUBSCRIPTIONS_PATH)) == 0);
 		FUZZ_ASSERT(t.rest == path + strlen(SUBSCRIPTIONS_PATH));
-		st = hub_params_subscriptions(param, envp, t.rest, query, &q, &p, err, sizeof err);
-		if (!st)
+		st = hub_params_subscriptions(param, envp, t.rest, query, &q, &sq, err, sizeof err);
+		if (!st) {
+			FUZZ_ASSERT(ctl_subscriptions_check(&sq, err, sizeof err) == 0);
+			ctl_subscriptions_encode(&sq, &p);
 			check_fields(&p, subscriptions_allows, 0, 1);
+		}
+		ctl_subscriptions_clear(&sq);
 		break;
 	case HUB_ROUTE_PUBLISH:
 		FUZZ_ASSERT(strcmp(path, HUB_PATH) == 0 && strcmp(method, "POST") == 0);
-		hub_params_credentials(param, envp, NULL, &p);
-		check_fields(&p, subscribe_allows + 2, 0, 0); /* credentials only */
+		mercure_put_credentials(&p, param(envp, "HTTP_AUTHORIZATION"), NULL,
+					param(envp, "HTTP_COOKIE"), param(envp, "HTTP_ORIGIN"));
+		check_fields(&p, credentials_allows, 0, 0);
 		break;
 	case HUB_ROUTE_PREFLIGHT:
 		FUZZ_ASSERT(strcmp(method, "OPTIONS") == 0);

@@ -15,6 +15,7 @@
 
 #include "ctl_client.h"
 #include "ctl_proto.h"
+#include "ctl_request.h"
 #include "util.h"
 
 #define DEFAULT_SOCKET "/run/hubd/hubd.sock"
@@ -82,6 +83,13 @@ static const char usage_token[] =
 	"  -p, --publish SEL    a topic selector the bearer may publish to (repeatable)\n"
 	"  -S, --subscribe SEL  a topic selector for private updates (repeatable)\n"
 	"  -e, --exp SECONDS    expire this many seconds from now (default: never)\n";
+
+/* Replaces *dst with a copy of s (NULL: none). */
+static void set_text(char **dst, const char *s)
+{
+	free(*dst);
+	*dst = s ? xstrdup(s) : NULL;
+}
 
 static int usage_error(const char *usage, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -164,32 +172,32 @@ static int cmd_publish(int argc, char **argv)
 		{0},
 	};
 	struct buf p = {0}, data = {0};
-	const char *data_arg = NULL, *file = NULL, *id = NULL, *type = NULL;
+	struct ctl_publish pub = {0};
+	const char *data_arg = NULL, *file = NULL;
 	uint64_t retry = 0;
-	bool has_retry = false, priv = false;
-	int ntopics = 0, c, rc;
+	int c, rc;
+	char why[200];
 	while ((c = getopt_long(argc, argv, "t:d:f:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			if (!*optarg) {
-				rc = usage_error(usage_publish, "empty topic");
+			if (ctl_topics_add(&pub.topics, optarg, strlen(optarg)) < 0) {
+				rc = usage_error(usage_publish, "give 1 to %d topics with -t", MAX_TOPICS);
 				goto out;
 			}
-			ctl_put_str(&p, CTL_T_TOPIC, optarg);
-			ntopics++;
 			break;
 		case 'd': data_arg = optarg; break;
 		case 'f': file = optarg; break;
-		case O_ID: id = optarg; break;
-		case O_TYPE: type = optarg; break;
+		case O_ID: set_text(&pub.id, optarg); break;
+		case O_TYPE: set_text(&pub.type, optarg); break;
 		case O_RETRY:
 			if (!parse_digits(optarg, UINT32_MAX, &retry)) {
 				rc = usage_error(usage_publish, "--retry takes milliseconds");
 				goto out;
 			}
-			has_retry = true;
+			pub.has_retry = true;
+			pub.retry_ms = (uint32_t)retry;
 			break;
-		case O_PRIVATE: priv = true; break;
+		case O_PRIVATE: pub.priv = true; break;
 		case 'h':
 			fputs(usage_publish, stdout);
 			rc = 0;
@@ -203,20 +211,13 @@ static int cmd_publish(int argc, char **argv)
 		rc = usage_error(usage_publish, "unexpected argument: %s", argv[optind]);
 		goto out;
 	}
-	if (ntopics == 0 || ntopics > MAX_TOPICS) {
-		rc = usage_error(usage_publish, "give 1 to %d topics with -t", MAX_TOPICS);
-		goto out;
-	}
 	if (data_arg && file) {
 		rc = usage_error(usage_publish, "give either -d or -f, not both");
 		goto out;
 	}
-	if (id && (id[0] == '#' || has_line_break(id, strlen(id)))) {
-		rc = usage_error(usage_publish, "--id must not start with '#' or hold a line break");
-		goto out;
-	}
-	if (type && has_line_break(type, strlen(type))) {
-		rc = usage_error(usage_publish, "--type must not hold a line break");
+	/* hubd's own checks (its data limit aside): a clear message here. */
+	if (ctl_publish_check(&pub, SIZE_MAX, why, sizeof why)) {
+		rc = usage_error(usage_publish, "%s", why);
 		goto out;
 	}
 	if (file || (data_arg && strcmp(data_arg, "-") == 0)) {
@@ -236,18 +237,14 @@ static int cmd_publish(int argc, char **argv)
 			rc = EXIT_HUB_ERROR;
 			goto out;
 		}
-		ctl_put(&p, CTL_T_DATA, data.p, data.len);
+		pub.data = buf_steal(&data, &pub.data_len);
+		if (!pub.data)
+			pub.data = xstrdup("");
 	} else if (data_arg) {
-		ctl_put_str(&p, CTL_T_DATA, data_arg);
+		set_text(&pub.data, data_arg);
+		pub.data_len = strlen(data_arg);
 	}
-	if (id)
-		ctl_put_str(&p, CTL_T_ID, id);
-	if (type)
-		ctl_put_str(&p, CTL_T_TYPE, type);
-	if (has_retry)
-		ctl_put_u32(&p, CTL_T_RETRY, (uint32_t)retry);
-	if (priv)
-		ctl_put_u32(&p, CTL_T_PRIVATE, 1);
+	ctl_publish_encode(&pub, &p);
 
 	struct ctl_msg reply;
 	rc = call(CTL_PUBLISH, &p, &reply);
@@ -262,6 +259,7 @@ static int cmd_publish(int argc, char **argv)
 		ctl_msg_clear(&reply);
 	}
 out:
+	ctl_publish_clear(&pub);
 	buf_free(&p);
 	buf_free(&data);
 	return rc;
@@ -278,27 +276,25 @@ static int cmd_history(int argc, char **argv)
 		{0},
 	};
 	struct buf p = {0};
-	const char *after = NULL;
+	struct ctl_history h = {0};
 	uint64_t limit = 0;
-	bool has_limit = false;
-	int ntopics = 0, c, rc;
+	int c, rc;
+	char why[200];
 	while ((c = getopt_long(argc, argv, "t:a:n:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			if (!*optarg) {
-				rc = usage_error(usage_history, "empty topic");
+			if (ctl_topics_add(&h.topics, optarg, strlen(optarg)) < 0) {
+				rc = usage_error(usage_history, "give 1 to %d topics with -t", MAX_TOPICS);
 				goto out;
 			}
-			ctl_put_str(&p, CTL_T_TOPIC, optarg);
-			ntopics++;
 			break;
-		case 'a': after = optarg; break;
+		case 'a': set_text(&h.after, *optarg ? optarg : NULL); break;
 		case 'n':
 			if (!parse_digits(optarg, UINT32_MAX, &limit)) {
 				rc = usage_error(usage_history, "--limit takes a number");
 				goto out;
 			}
-			has_limit = true;
+			h.limit = (uint32_t)limit;
 			break;
 		case 'h':
 			fputs(usage_history, stdout);
@@ -313,14 +309,11 @@ static int cmd_history(int argc, char **argv)
 		rc = usage_error(usage_history, "unexpected argument: %s", argv[optind]);
 		goto out;
 	}
-	if (ntopics == 0 || ntopics > MAX_TOPICS) {
-		rc = usage_error(usage_history, "give 1 to %d topics with -t", MAX_TOPICS);
+	if (ctl_history_check(&h, why, sizeof why)) {
+		rc = usage_error(usage_history, "%s", why);
 		goto out;
 	}
-	if (after && *after)
-		ctl_put_str(&p, CTL_T_AFTER, after);
-	if (has_limit)
-		ctl_put_u32(&p, CTL_T_LIMIT, (uint32_t)limit);
+	ctl_history_encode(&h, &p);
 
 	struct ctl_msg reply;
 	rc = call(CTL_HISTORY, &p, &reply);
@@ -337,6 +330,7 @@ static int cmd_history(int argc, char **argv)
 		ctl_msg_clear(&reply);
 	}
 out:
+	ctl_history_clear(&h);
 	buf_free(&p);
 	return rc;
 }

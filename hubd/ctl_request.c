@@ -298,26 +298,66 @@ void ctl_subscribe_clear(struct ctl_subscribe *s)
 	s->fd = -1;
 }
 
-/* ---- publish ------------------------------------------------------------- */
+/* ---- topics ------------------------------------------------------------- */
 
-int ctl_publish_add_topic(struct ctl_publish *p, const char *text, size_t n)
+int ctl_topics_add(struct ctl_topics *t, const char *text, size_t n)
 {
-	if (p->ntopics == MSG_MAX_TOPICS)
+	if (t->n == MSG_MAX_TOPICS)
 		return -1;
-	p->topics[p->ntopics++] = xmemdup(text, n);
+	t->v[t->n++] = xmemdup(text, n);
 	return 0;
 }
 
-int ctl_publish_check(const struct ctl_publish *p, size_t max_data, char *err, size_t errlen)
+/* 0, or 400 with err: none, or one empty or too long. */
+static int topics_check(const struct ctl_topics *t, char *err, size_t errlen)
 {
-	if (p->ntopics == 0)
+	if (t->n == 0)
 		return fail(400, err, errlen, "missing topic");
-	for (int i = 0; i < p->ntopics; i++) {
-		size_t n = strlen(p->topics[i]);
+	for (int i = 0; i < t->n; i++) {
+		size_t n = strlen(t->v[i]);
 		if (n == 0 || n > CTL_MATCHER_MAX_LEN)
 			return fail(400, err, errlen, "a topic must be 1 to %d bytes",
 				    CTL_MATCHER_MAX_LEN);
 	}
+	return 0;
+}
+
+/* The TOPIC fields of m into t; 400 for one holding NUL. (Their count is
+ * ctl_request_check's.) */
+static int topics_decode(const struct ctl_msg *m, struct ctl_topics *t, char *err,
+			 size_t errlen)
+{
+	for (int i = 0; i < m->nfields; i++) {
+		const struct ctl_field *f = &m->fields[i];
+		if (f->tag != CTL_T_TOPIC)
+			continue;
+		if (memchr(f->val, '\0', f->len))
+			return fail(400, err, errlen, "a topic holds a NUL byte");
+		(void)ctl_topics_add(t, f->val, f->len);
+	}
+	return 0;
+}
+
+static void topics_encode(const struct ctl_topics *t, struct buf *b)
+{
+	for (int i = 0; i < t->n; i++)
+		ctl_put_str(b, CTL_T_TOPIC, t->v[i]);
+}
+
+static void topics_clear(struct ctl_topics *t)
+{
+	for (int i = 0; i < t->n; i++)
+		free(t->v[i]);
+	t->n = 0;
+}
+
+/* ---- publish ------------------------------------------------------------- */
+
+int ctl_publish_check(const struct ctl_publish *p, size_t max_data, char *err, size_t errlen)
+{
+	int status = topics_check(&p->topics, err, errlen);
+	if (status)
+		return status;
 	if (p->data && p->data_len > max_data)
 		return fail(413, err, errlen, "data is larger than %zu bytes", max_data);
 	if (p->id && (!line_ok(p->id, CTL_ID_MAX_LEN, false) || p->id[0] == '#'))
@@ -334,14 +374,9 @@ int ctl_publish_decode(const struct ctl_msg *m, struct ctl_publish *out, size_t 
 		       char *err, size_t errlen)
 {
 	memset(out, 0, sizeof *out);
-	for (int i = 0; i < m->nfields; i++) {
-		const struct ctl_field *f = &m->fields[i];
-		if (f->tag != CTL_T_TOPIC)
-			continue;
-		if (memchr(f->val, '\0', f->len))
-			return fail(400, err, errlen, "a topic holds a NUL byte");
-		(void)ctl_publish_add_topic(out, f->val, f->len); /* counted by the rules */
-	}
+	int status = topics_decode(m, &out->topics, err, errlen);
+	if (status)
+		return status;
 	const struct ctl_field *f;
 	if ((f = ctl_find(m, CTL_T_DATA))) {
 		out->data = ctl_field_str(f);
@@ -360,8 +395,7 @@ int ctl_publish_decode(const struct ctl_msg *m, struct ctl_publish *out, size_t 
 
 void ctl_publish_encode(const struct ctl_publish *p, struct buf *b)
 {
-	for (int i = 0; i < p->ntopics; i++)
-		ctl_put_str(b, CTL_T_TOPIC, p->topics[i]);
+	topics_encode(&p->topics, b);
 	if (p->data)
 		ctl_put(b, CTL_T_DATA, p->data, p->data_len);
 	if (p->id)
@@ -379,11 +413,101 @@ void ctl_publish_encode(const struct ctl_publish *p, struct buf *b)
 
 void ctl_publish_clear(struct ctl_publish *p)
 {
-	for (int i = 0; i < p->ntopics; i++)
-		free(p->topics[i]);
+	topics_clear(&p->topics);
 	free(p->data);
 	free(p->id);
 	free(p->type);
 	ctl_credentials_clear(&p->cred);
 	memset(p, 0, sizeof *p);
+}
+
+/* ---- history ------------------------------------------------------------- */
+
+int ctl_history_check(const struct ctl_history *h, char *err, size_t errlen)
+{
+	int status = topics_check(&h->topics, err, errlen);
+	if (!status && h->after && !line_ok(h->after, CTL_ID_MAX_LEN, false))
+		status = fail(400, err, errlen, "after must be an update id");
+	return status;
+}
+
+int ctl_history_decode(const struct ctl_msg *m, struct ctl_history *out, char *err,
+		       size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	int status = topics_decode(m, &out->topics, err, errlen);
+	if (status)
+		return status;
+	const struct ctl_field *f = ctl_find(m, CTL_T_AFTER);
+	if (f && !take_text(f, &out->after))
+		return fail(400, err, errlen, "after must be an update id");
+	uint32_t v;
+	if (!ctl_field_u32(ctl_find(m, CTL_T_LIMIT), &out->limit))
+		out->limit = 0;
+	out->http = ctl_field_u32(ctl_find(m, CTL_T_HTTP), &v) && v != 0;
+	ctl_credentials_decode(m, &out->cred);
+	return ctl_history_check(out, err, errlen);
+}
+
+void ctl_history_encode(const struct ctl_history *h, struct buf *b)
+{
+	topics_encode(&h->topics, b);
+	if (h->after)
+		ctl_put_str(b, CTL_T_AFTER, h->after);
+	if (h->limit)
+		ctl_put_u32(b, CTL_T_LIMIT, h->limit);
+	if (h->http)
+		ctl_put_u32(b, CTL_T_HTTP, 1);
+	ctl_credentials_encode(&h->cred, b);
+}
+
+void ctl_history_clear(struct ctl_history *h)
+{
+	topics_clear(&h->topics);
+	free(h->after);
+	ctl_credentials_clear(&h->cred);
+	memset(h, 0, sizeof *h);
+}
+
+/* ---- subscriptions ------------------------------------------------------- */
+
+int ctl_subscriptions_check(const struct ctl_subscriptions *s, char *err, size_t errlen)
+{
+	size_t n = s->topic ? strlen(s->topic) : 0;
+	if ((s->topic && (n == 0 || n > CTL_MATCHER_MAX_LEN)) ||
+	    (s->subscriber && (!s->topic || !line_ok(s->subscriber, CTL_ID_MAX_LEN, false))))
+		return fail(400, err, errlen, "a subscriber needs a topic; both must be short text");
+	return 0;
+}
+
+int ctl_subscriptions_decode(const struct ctl_msg *m, struct ctl_subscriptions *out,
+			     char *err, size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	const struct ctl_field *t = ctl_find(m, CTL_T_TOPIC), *sb = ctl_find(m, CTL_T_SUBSCRIBER);
+	if ((t && !take_text(t, &out->topic)) || (sb && !take_text(sb, &out->subscriber)))
+		return fail(400, err, errlen, "a topic or subscriber holds a NUL byte");
+	uint32_t v;
+	out->http = ctl_field_u32(ctl_find(m, CTL_T_HTTP), &v) && v != 0;
+	ctl_credentials_decode(m, &out->cred);
+	return ctl_subscriptions_check(out, err, errlen);
+}
+
+void ctl_subscriptions_encode(const struct ctl_subscriptions *s, struct buf *b)
+{
+	if (s->topic)
+		ctl_put_str(b, CTL_T_TOPIC, s->topic);
+	if (s->subscriber)
+		ctl_put_str(b, CTL_T_SUBSCRIBER, s->subscriber);
+	if (s->http)
+		ctl_put_u32(b, CTL_T_HTTP, 1);
+	ctl_credentials_encode(&s->cred, b);
+}
+
+void ctl_subscriptions_clear(struct ctl_subscriptions *s)
+{
+	free(s->topic);
+	free(s->subscriber);
+	ctl_credentials_clear(&s->cred);
+	memset(s, 0, sizeof *s);
 }

@@ -94,10 +94,21 @@ void ctl_subscribe_encode(const struct ctl_subscribe *s, struct buf *p);
 /* Frees what s holds and closes its descriptor; s is left zeroed, fd -1. */
 void ctl_subscribe_clear(struct ctl_subscribe *s);
 
+/* The topics of a PUBLISH or a HISTORY: 1..MSG_MAX_TOPICS strings of
+ * 1..CTL_MATCHER_MAX_LEN bytes without NUL (a publish's first is its
+ * canonical topic; a history request's are topic selectors). */
+struct ctl_topics {
+	char *v[MSG_MAX_TOPICS]; /* malloc'ed */
+	int n;
+};
+
+/* Adds a topic (n bytes, copied). Returns 0, or -1 when t holds
+ * MSG_MAX_TOPICS already. */
+int ctl_topics_add(struct ctl_topics *t, const char *text, size_t n);
+
 /* CTL_PUBLISH. */
 struct ctl_publish {
-	char *topics[MSG_MAX_TOPICS]; /* malloc'ed; the first is canonical */
-	int ntopics;
+	struct ctl_topics topics;
 	char *data;                   /* malloc'ed (may hold any byte), or NULL */
 	size_t data_len;
 	char *id;                     /* malloc'ed, or NULL: the hub makes one */
@@ -109,15 +120,10 @@ struct ctl_publish {
 	struct ctl_credentials cred;
 };
 
-/* Adds a topic (n bytes, copied). Returns 0, or -1 when p holds
- * MSG_MAX_TOPICS already. */
-int ctl_publish_add_topic(struct ctl_publish *p, const char *text, size_t n);
-
-/* Checks the values of p: 1..MSG_MAX_TOPICS topics of 1..CTL_MATCHER_MAX_LEN
- * bytes without NUL; an id of one line, 1..CTL_ID_MAX_LEN bytes, not
- * starting with '#'; a type of one line, 1..CTL_TYPE_MAX_LEN bytes; data
- * of at most max_data bytes. Returns 0, 413 (data) or 400, with the
- * reason in err. */
+/* Checks the values of p: its topics; an id of one line, 1..CTL_ID_MAX_LEN
+ * bytes, not starting with '#'; a type of one line, 1..CTL_TYPE_MAX_LEN
+ * bytes; data of at most max_data bytes. Returns 0, 413 (data) or 400,
+ * with the reason in err. */
 int ctl_publish_check(const struct ctl_publish *p, size_t max_data, char *err, size_t errlen);
 
 /* Decodes a PUBLISH that passed ctl_request_check into *out (zeroed
@@ -131,6 +137,48 @@ void ctl_publish_encode(const struct ctl_publish *p, struct buf *b);
 
 /* Frees what p holds; p is left zeroed. */
 void ctl_publish_clear(struct ctl_publish *p);
+
+/* CTL_HISTORY. */
+struct ctl_history {
+	struct ctl_topics topics;     /* topic selectors */
+	char *after;                  /* malloc'ed update id, or NULL: from the oldest */
+	uint32_t limit;               /* 0: hubd's history-limit */
+	bool http;                    /* came over HTTP: the token decides */
+	struct ctl_credentials cred;
+};
+
+/* Checks the values of h: its topics, and an after of one line,
+ * 1..CTL_ID_MAX_LEN bytes. Returns 0, or 400 with the reason in err. */
+int ctl_history_check(const struct ctl_history *h, char *err, size_t errlen);
+/* Decodes a HISTORY that passed ctl_request_check into *out (zeroed
+ * first) and checks it. Returns 0, or 400; the caller clears *out. */
+int ctl_history_decode(const struct ctl_msg *m, struct ctl_history *out, char *err,
+		       size_t errlen);
+/* Appends the fields of h to b. Cannot fail. */
+void ctl_history_encode(const struct ctl_history *h, struct buf *b);
+/* Frees what h holds; h is left zeroed. */
+void ctl_history_clear(struct ctl_history *h);
+
+/* CTL_SUBSCRIPTIONS. */
+struct ctl_subscriptions {
+	char *topic;                  /* malloc'ed topic selector, or NULL: all */
+	char *subscriber;             /* malloc'ed, or NULL; only with a topic */
+	bool http;
+	struct ctl_credentials cred;
+};
+
+/* Checks the values of s: a topic of 1..CTL_MATCHER_MAX_LEN bytes, a
+ * subscriber only with a topic, of one line, 1..CTL_ID_MAX_LEN bytes.
+ * Returns 0, or 400 with the reason in err. */
+int ctl_subscriptions_check(const struct ctl_subscriptions *s, char *err, size_t errlen);
+/* Decodes a SUBSCRIPTIONS that passed ctl_request_check into *out (zeroed
+ * first) and checks it. Returns 0, or 400; the caller clears *out. */
+int ctl_subscriptions_decode(const struct ctl_msg *m, struct ctl_subscriptions *out,
+			     char *err, size_t errlen);
+/* Appends the fields of s to b. Cannot fail. */
+void ctl_subscriptions_encode(const struct ctl_subscriptions *s, struct buf *b);
+/* Frees what s holds; s is left zeroed. */
+void ctl_subscriptions_clear(struct ctl_subscriptions *s);
 
 /* Decodes m's AUTH, AUTH_SOURCE and ORIGIN into *out (zeroed first; an
  * origin that is not one printable line within CTL_ORIGIN_MAX_LEN is

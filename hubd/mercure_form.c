@@ -117,7 +117,7 @@ int mercure_publish_form(const struct http_form *f, struct ctl_publish *out, cha
 	int status = mercure_check_topics(f, err, errlen);
 	for (const struct http_field *t = http_form_find(f, "topic"); t && !status;
 	     t = http_form_next(f, t, "topic"))
-		(void)ctl_publish_add_topic(out, t->value, t->value_len);
+		(void)ctl_topics_add(&out->topics, t->value, t->value_len);
 	if (status)
 		return status;
 

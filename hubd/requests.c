@@ -26,23 +26,6 @@
 #define TYPE_MAX_LEN 256
 #define HISTORY_BODY_MAX (8u * 1024 * 1024)
 
-static uint32_t u32_or(const struct ctl_msg *m, uint16_t tag, uint32_t dflt)
-{
-	uint32_t v;
-	return ctl_field_u32(ctl_find(m, tag), &v) ? v : dflt;
-}
-
-/* Checks a text field: 1..max bytes (0 allowed when allow_empty), no NUL,
- * and no CR/LF when one_line. */
-static bool text_ok(const struct ctl_field *f, size_t max, bool allow_empty, bool one_line)
-{
-	if (f->len > max || (f->len == 0 && !allow_empty))
-		return false;
-	if (memchr(f->val, '\0', f->len))
-		return false;
-	return !one_line || !has_line_break(f->val, f->len);
-}
-
 /* Where and how one request is answered: the peer (referenced), the
  * request id, and the CORS header lines every reply to it carries
  * (computed once from its ORIGIN). Lives on the stack for requests answered
@@ -122,40 +105,6 @@ static void answer_refusal(const struct answer *a, int status, const char *text,
 static void answer_error(const struct answer *a, int status, const char *text)
 {
 	answer_refusal(a, status, text, 0);
-}
-
-/* Collects the TOPIC fields as malloc'ed strings into topics[]. Returns
- * the count, or -1 when one is empty, too long or holds a NUL. */
-static int collect_topics(const struct ctl_msg *m, char **topics)
-{
-	int n = 0;
-	for (int i = 0; i < m->nfields; i++) {
-		const struct ctl_field *f = &m->fields[i];
-		if (f->tag != CTL_T_TOPIC)
-			continue;
-		if (!text_ok(f, TOPIC_MAX_LEN, false, false)) {
-			while (n > 0)
-				free(topics[--n]);
-			return -1;
-		}
-		topics[n++] = ctl_field_str(f);
-	}
-	return n;
-}
-
-/* collect_topics, answering 400 itself on failure. */
-static int take_topics(const struct answer *a, const struct ctl_msg *m, char **topics)
-{
-	int n = collect_topics(m, topics);
-	if (n < 0)
-		answer_error(a, 400, "a topic is empty, too long or holds a NUL byte");
-	return n;
-}
-
-static void free_topics(char **topics, int n)
-{
-	for (int i = 0; i < n; i++)
-		free(topics[i]);
 }
 
 /* Verifies the token of c with key; 0 on success (claims filled), else
@@ -306,8 +255,8 @@ static int check_publisher(const struct requests *rq, const struct ctl_publish *
 	}
 	struct auth_claims claims;
 	int status = verify_token(rq, &pub->cred, rq->cfg->publisher_key, &claims, err, errlen);
-	for (int i = 0; !status && i < pub->ntopics; i++) {
-		if (!auth_can_publish(&claims, pub->topics[i])) {
+	for (int i = 0; !status && i < pub->topics.n; i++) {
+		if (!auth_can_publish(&claims, pub->topics.v[i])) {
 			snprintf(err, errlen, "the token does not allow publishing to this topic");
 			status = 403;
 		}
@@ -328,7 +277,7 @@ static void publish(struct requests *rq, struct answer *a, const struct ctl_publ
 		free(a);
 		return;
 	}
-	struct msg *msg = msg_new(pub->id, (const char *const *)pub->topics, pub->ntopics,
+	struct msg *msg = msg_new(pub->id, (const char *const *)pub->topics.v, pub->topics.n,
 				  pub->type, pub->has_retry ? (int64_t)pub->retry_ms : -1, pub->priv,
 				  pub->data, pub->data_len);
 	hub_publish(rq->hub, msg, published_cb, a);
@@ -452,100 +401,91 @@ static void history_cb(void *arg, enum store_status status, struct msg **msgs, i
 static void handle_history(struct requests *rq, struct ctl_peer *p, struct ctl_msg *m)
 {
 	char err[256];
+	struct ctl_history h;
+	int status = ctl_history_decode(m, &h, err, sizeof err);
 	struct history_reply *r = xcalloc(1, sizeof *r);
-	answer_init_msg(&r->a, rq, p, m, false);
-	struct auth_claims claims = {0};
+	answer_init(&r->a, rq, p, m->request, h.cred.origin, false);
 	/* Over HTTP the reader's token decides which private updates it sees;
 	 * a local administrator sees them all. */
-	bool http = u32_or(m, CTL_T_HTTP, 0) != 0;
+	struct auth_claims claims = {0};
 	char *everything = "*";
-	if (!http) {
+	if (!h.http) {
 		claims.subscribe = &everything;
 		claims.nsubscribe = 1;
 	}
-	struct ctl_credentials cred;
-	ctl_credentials_decode(m, &cred);
-	int status = http ? check_subscriber(rq, &cred, &claims, err, sizeof err) : 0;
-	ctl_credentials_clear(&cred);
-	const struct ctl_field *after = ctl_find(m, CTL_T_AFTER);
-	char *topics[MSG_MAX_TOPICS];
-	int ntopics = 0;
+	if (!status && h.http)
+		status = check_subscriber(rq, &h.cred, &claims, err, sizeof err);
 	if (status)
 		answer_error(&r->a, status, err);
-	else if (after && !text_ok(after, ID_MAX_LEN, false, true))
-		answer_error(&r->a, 400, "after must be an update id");
-	else if ((ntopics = take_topics(&r->a, m, topics)) >= 0)
-		r->rules = match_rules_new((const char *const *)topics, ntopics,
+	else
+		r->rules = match_rules_new((const char *const *)h.topics.v, h.topics.n,
 					   claims.subscribe, claims.nsubscribe);
-	if (http)
+	if (h.http)
 		auth_claims_free(&claims);
-	free_topics(topics, ntopics > 0 ? ntopics : 0);
 	if (!r->rules) {
+		ctl_history_clear(&h);
 		answer_done(&r->a);
 		free(r);
 		return;
 	}
-
-	uint32_t limit = u32_or(m, CTL_T_LIMIT, 0);
+	uint32_t limit = h.limit;
 	if (limit == 0 || limit > (uint32_t)rq->cfg->history_limit)
 		limit = (uint32_t)rq->cfg->history_limit;
 	const char *names[MSG_MAX_TOPICS];
-	char *after_s = after ? ctl_field_str(after) : NULL;
 	struct store_query q = {
 		.topics = names,
 		.ntopics = match_rules_store_topics(r->rules, names),
-		.after_id = after_s,
+		.after_id = h.after,
 		.limit = (int)limit,
 		.include_private = r->rules->nallowed > 0,
 		.filter = match_rules_accept,
 		.filter_arg = r->rules,
 	};
-	r->asked_after = after_s != NULL;
+	r->asked_after = h.after != NULL;
 	struct store *store = hub_store(rq->hub);
 	store->ops->query(store, &q, history_cb, r);
-	free(after_s);
+	ctl_history_clear(&h);
 }
 
-/* The subscriptions API. Over HTTP the reader needs a token whose
- * mercure.subscribe selectors match the IRI asked for (as Mercure does:
- * e.g. "/.well-known/mercure/subscriptions{/topic}{/subscriber}"). */
+/* Whether a token with claims may read the subscriptions API's IRI iri
+ * (as Mercure does: a mercure.subscribe selector matching it, e.g.
+ * "/.well-known/mercure/subscriptions{/topic}{/subscriber}"). */
+static bool may_read_subscriptions(const struct auth_claims *claims, const char *iri)
+{
+	const char *topics[1] = {iri};
+	struct msg *probe = msg_new("probe", topics, 1, NULL, -1, true, NULL, 0);
+	struct match_rules *r = match_rules_new(topics, 1, claims->subscribe, claims->nsubscribe);
+	bool ok = match_rules_may_see(r, probe);
+	match_rules_free(r);
+	msg_unref(probe);
+	return ok;
+}
+
+/* The subscriptions API. Over HTTP the reader needs a token covering the
+ * IRI asked for (may_read_subscriptions). */
 static void handle_subscriptions(struct requests *rq, struct ctl_peer *p, struct ctl_msg *m)
 {
 	char err[256];
+	struct ctl_subscriptions sq;
+	int status = ctl_subscriptions_decode(m, &sq, err, sizeof err);
 	struct answer a;
-	answer_init_msg(&a, rq, p, m, false);
-	const struct ctl_field *tf = ctl_find(m, CTL_T_TOPIC), *sf = ctl_find(m, CTL_T_SUBSCRIBER);
-	char *topic = tf ? ctl_field_str(tf) : NULL;
-	char *subscriber = sf ? ctl_field_str(sf) : NULL;
+	answer_init(&a, rq, p, m->request, sq.cred.origin, false);
 	struct buf iri = {0}, body = {0};
-	int status = 0;
-	if ((tf && !text_ok(tf, TOPIC_MAX_LEN, false, false)) ||
-	    (sf && (!tf || !text_ok(sf, ID_MAX_LEN, false, true)))) {
-		status = 400;
-		snprintf(err, sizeof err, "a subscriber needs a topic; both must be short text");
-	} else if (!rq->cfg->subscriptions) {
+	if (!status && !rq->cfg->subscriptions) {
 		status = 404;
 		snprintf(err, sizeof err, "the subscriptions API is off (subscriptions = no)");
-	} else if (u32_or(m, CTL_T_HTTP, 0)) {
+	} else if (!status && sq.http) {
 		struct auth_claims claims;
-		struct ctl_credentials cred;
-		ctl_credentials_decode(m, &cred);
-		status = verify_token(rq, &cred, rq->cfg->subscriber_key, &claims, err, sizeof err);
-		ctl_credentials_clear(&cred);
-		subscriptions_iri(&iri, topic, subscriber);
-		const char *topics[1] = {iri.p};
-		struct msg *probe = msg_new("probe", topics, 1, NULL, -1, true, NULL, 0);
-		struct match_rules *r = match_rules_new(topics, 1, claims.subscribe, claims.nsubscribe);
-		if (!status && !match_rules_may_see(r, probe)) {
+		status = verify_token(rq, &sq.cred, rq->cfg->subscriber_key, &claims, err, sizeof err);
+		subscriptions_iri(&iri, sq.topic, sq.subscriber);
+		if (!status && !may_read_subscriptions(&claims, iri.p)) {
 			status = 403;
 			snprintf(err, sizeof err, "the token's mercure.subscribe does not cover %s", iri.p);
 		}
-		match_rules_free(r);
-		msg_unref(probe);
 		auth_claims_free(&claims);
 	}
 	if (!status)
-		status = hub_subscriptions_json(rq->hub, topic, subscriber, &body);
+		status = hub_subscriptions_json(rq->hub, sq.topic, sq.subscriber, &body);
 	if (status == 200) {
 		struct buf b = {0};
 		ctl_put(&b, CTL_T_BODY, body.p, body.len);
@@ -557,8 +497,7 @@ static void handle_subscriptions(struct requests *rq, struct ctl_peer *p, struct
 	}
 	buf_free(&iri);
 	buf_free(&body);
-	free(topic);
-	free(subscriber);
+	ctl_subscriptions_clear(&sq);
 	answer_done(&a);
 }
 

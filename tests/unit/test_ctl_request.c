@@ -37,8 +37,8 @@ static int publish_round_trip(const struct ctl_publish *pub, size_t max_data,
 static void test_publish_round_trip(void)
 {
 	struct ctl_publish pub = {0}, got;
-	ctl_publish_add_topic(&pub, "https://example.com/a", 21);
-	ctl_publish_add_topic(&pub, "b", 1);
+	ctl_topics_add(&pub.topics, "https://example.com/a", 21);
+	ctl_topics_add(&pub.topics, "b", 1);
 	pub.data = xmemdup("x\0y", 3);
 	pub.data_len = 3;
 	pub.id = xstrdup("urn:id:1");
@@ -52,8 +52,8 @@ static void test_publish_round_trip(void)
 	pub.cred.source = CTL_AUTH_HEADER;
 	pub.cred.origin = xstrdup("https://o.example");
 	CHECK(publish_round_trip(&pub, 1024, &got) == 0);
-	CHECK(got.ntopics == 2);
-	CHECK_STR_EQ(got.topics[0], "https://example.com/a");
+	CHECK(got.topics.n == 2);
+	CHECK_STR_EQ(got.topics.v[0], "https://example.com/a");
 	CHECK_MEM_EQ(got.data, got.data_len, "x\0y", 3);
 	CHECK_STR_EQ(got.id, "urn:id:1");
 	CHECK_STR_EQ(got.type, "t");
@@ -66,7 +66,7 @@ static void test_publish_round_trip(void)
 	CHECK(publish_round_trip(&pub, 2, &got) == 413);
 	ctl_publish_clear(&got);
 	ctl_publish_clear(&pub);
-	CHECK(pub.ntopics == 0 && pub.data == NULL);
+	CHECK(pub.topics.n == 0 && pub.data == NULL);
 }
 
 struct bad_publish {
@@ -92,7 +92,7 @@ static void test_publish_refused(void)
 		struct ctl_publish pub = {0}, got;
 		char err[160];
 		if (cases[i].topic)
-			ctl_publish_add_topic(&pub, cases[i].topic, strlen(cases[i].topic));
+			ctl_topics_add(&pub.topics, cases[i].topic, strlen(cases[i].topic));
 		pub.id = cases[i].id ? xstrdup(cases[i].id) : NULL;
 		pub.type = cases[i].type ? xstrdup(cases[i].type) : NULL;
 		int want = cases[i].status;
@@ -118,6 +118,7 @@ static void test_structure(void)
 	char err[160];
 	memset(&m, 0, offsetof(struct ctl_msg, fields));
 	m.fd = -1;
+	m.nfields = 0;
 	m.type = CTL_STATS;
 	CHECK(ctl_request_check(&m, err, sizeof err) == 0);
 	m.type = 99;
