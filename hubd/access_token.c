@@ -103,6 +103,24 @@ int at_issuers_add_key(struct at_issuers *s, const char *iss, const char *text, 
 	return 0;
 }
 
+int at_issuers_merge(struct at_issuers *dst, struct at_issuers *src, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < src->n; i++) {
+		if (find_issuer(dst, src->v[i].iss)) {
+			snprintf(err, errlen, "issuer \"%s\" is given twice (one line an issuer, "
+					      "with all its keys)", src->v[i].iss);
+			at_issuers_free(src);
+			return -1;
+		}
+	}
+	dst->v = xrealloc(dst->v, (dst->n + src->n + 1) * sizeof *dst->v);
+	memcpy(dst->v + dst->n, src->v, src->n * sizeof *src->v);
+	dst->n += src->n;
+	free(src->v);
+	free(src);
+	return 0;
+}
+
 size_t at_issuers_count(const struct at_issuers *s)
 {
 	return s ? s->n : 0;

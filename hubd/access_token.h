@@ -110,6 +110,10 @@ int at_issuers_add(struct at_issuers *s, const char *iss, char *err, size_t errl
  * curve other than P-256, a short secret...). */
 int at_issuers_add_key(struct at_issuers *s, const char *iss, const char *text, size_t len,
 		       const char *kid, char *err, size_t errlen);
+/* Moves every issuer of src (taken: freed in any case) into dst. When one
+ * of them is in dst already, nothing is moved and -1 comes back with a
+ * reason in err; else 0. */
+int at_issuers_merge(struct at_issuers *dst, struct at_issuers *src, char *err, size_t errlen);
 /* The number of issuers in s (0 for NULL). */
 size_t at_issuers_count(const struct at_issuers *s);
 /* Checks that every issuer in s has a key and can verify some algorithm
