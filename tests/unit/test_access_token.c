@@ -17,6 +17,7 @@
 #include "access_token.h"
 #include "at_mint.h"
 #include "jws.h"
+#include "keygen.h"
 #include "testlib.h"
 #include "utf8.h"
 
@@ -37,33 +38,6 @@ static char *pub_pem[NKEYS], *priv_pem[NKEYS];
 static struct jws_key *signer[NKEYS], *hs_signer;
 static struct at_issuers *issuers;
 
-static char *pem_of(EVP_PKEY *pkey, bool priv)
-{
-	BIO *bio = BIO_new(BIO_s_mem());
-	if (priv)
-		PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL);
-	else
-		PEM_write_bio_PUBKEY(bio, pkey);
-	char *data;
-	long n = BIO_get_mem_data(bio, &data);
-	char *s = strndup(data, (size_t)n);
-	BIO_free(bio);
-	return s;
-}
-
-static EVP_PKEY *keygen(const char *type)
-{
-	if (!strcmp(type, "RSA"))
-		return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-	if (!strcmp(type, "RSA1024"))
-		return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
-	if (!strcmp(type, "EC"))
-		return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	if (!strcmp(type, "P-384"))
-		return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
-	return EVP_PKEY_Q_keygen(NULL, NULL, type);
-}
-
 static void add_key(const char *iss, const char *text, const char *kid)
 {
 	char err[256];
@@ -77,11 +51,11 @@ static void setup(void)
 {
 	char err[256];
 	for (int i = 0; i < NKEYS; i++) {
-		EVP_PKEY *k = keygen(key_types[i]);
+		EVP_PKEY *k = test_keygen(key_types[i]);
 		if (!k)
 			exit(1);
-		pub_pem[i] = pem_of(k, false);
-		priv_pem[i] = pem_of(k, true);
+		pub_pem[i] = test_key_pem(k, false);
+		priv_pem[i] = test_key_pem(k, true);
 		EVP_PKEY_free(k);
 		signer[i] = jws_key_private_new(priv_pem[i], strlen(priv_pem[i]), err, sizeof err);
 		if (!signer[i]) {
@@ -302,9 +276,9 @@ static void test_keys(void)
 	} other[] = {{"P-384", "P-256"}, {"RSA1024", "1024 bits"}, {"ED448", "Ed448"},
 		     {"X25519", "unsupported key type"}};
 	for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
-		EVP_PKEY *k = keygen(other[i].type);
+		EVP_PKEY *k = test_keygen(other[i].type);
 		CHECK(k != NULL);
-		char *pem = pem_of(k, false);
+		char *pem = test_key_pem(k, false);
 		check_key(pem, other[i].want);
 		free(pem);
 		EVP_PKEY_free(k);

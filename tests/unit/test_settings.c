@@ -16,6 +16,7 @@
 #include "jws.h"
 #include "log.h"
 #include "settings.h"
+#include "keygen.h"
 #include "testlib.h"
 #include "util.h"
 
@@ -496,22 +497,12 @@ static void test_redis_password_file(void)
 	rmdir(dir);
 }
 
-/* A new public key of type ("ED25519", "EC" with P-384) in PEM, or with
- * private, the private key. */
+/* A new key of type (test_keygen's names) as PEM, public or private. */
 static char *make_pem(const char *type, bool private)
 {
-	EVP_PKEY *pkey = !strcmp(type, "EC") ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384")
-					     : EVP_PKEY_Q_keygen(NULL, NULL, type);
+	EVP_PKEY *pkey = test_keygen(type);
 	CHECK(pkey != NULL);
-	BIO *bio = BIO_new(BIO_s_mem());
-	if (private)
-		PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL);
-	else
-		PEM_write_bio_PUBKEY(bio, pkey);
-	char *data;
-	long n = BIO_get_mem_data(bio, &data);
-	char *s = strndup(data, (size_t)n);
-	BIO_free(bio);
+	char *s = test_key_pem(pkey, private);
 	EVP_PKEY_free(pkey);
 	return s;
 }
@@ -527,7 +518,7 @@ static void test_token_settings(void)
 	snprintf(p384, sizeof p384, "%s/p384.pem", dir);
 	snprintf(conf, sizeof conf, "%s/hubd.conf", dir);
 	char *pem = make_pem("ED25519", false), *pem2 = make_pem("ED25519", false);
-	char *privpem = make_pem("ED25519", true), *ecpem = make_pem("EC", false);
+	char *privpem = make_pem("ED25519", true), *ecpem = make_pem("P-384", false);
 	write_file(ed, pem, strlen(pem));
 	write_file(ed2, pem2, strlen(pem2));
 	write_file(priv, privpem, strlen(privpem));
