@@ -12,6 +12,7 @@
 
 #include "ctl_proto.h"
 #include "mercure_form.h"
+#include "utf8.h"
 
 /* Writes the reason for status into err and returns status. */
 static int refuse(int status, char *err, size_t errlen, const char *fmt, ...)
@@ -120,11 +121,13 @@ static int put_matchers(const struct http_form *q, struct ctl_subscribe *sub, ch
 		if (++nmatch > CTL_MATCHERS_MAX)
 			return refuse(400, err, errlen, "too many matchers (at most %d)",
 				      CTL_MATCHERS_MAX);
+		char why[96] = "";
 		if (f->value_len == 0 || f->value_len > CTL_MATCHER_MAX_LEN ||
-		    !mercure_matcher_text_ok(f->value, f->value_len))
+		    !utf8_matcher_ok(f->value, f->value_len, why, sizeof why))
 			return refuse(400, err, errlen,
 				      "a matcher must be 1 to %d bytes of UTF-8 without control "
-				      "or format characters", CTL_MATCHER_MAX_LEN);
+				      "or format characters%s%s%s", CTL_MATCHER_MAX_LEN,
+				      *why ? " (" : "", why, *why ? ")" : "");
 		(void)ctl_subscribe_add_matcher(sub, kind, f->value, f->value_len);
 	}
 	if (nmatch > 0)

@@ -10,6 +10,7 @@
 #include "hub_params.h"
 #include "mercure_form.h"
 #include "msg.h"
+#include "utf8.h"
 
 /* Input: NAME=VALUE parameters separated by NUL bytes, as the web server
  * sends them (REQUEST_METHOD=GET, QUERY_STRING=topic=a, ...). */
@@ -55,7 +56,7 @@ static void check_fields(struct buf *p, const struct allow *allows, int min_topi
 		switch (f->tag) {
 		case CTL_T_MATCH_EXACT:
 		case CTL_T_MATCH_URLPATTERN:
-			FUZZ_ASSERT(mercure_matcher_text_ok(f->val, f->len));
+			FUZZ_ASSERT(utf8_matcher_ok(f->val, f->len, NULL, 0));
 			/* fall through */
 		case CTL_T_TOPIC:
 			FUZZ_ASSERT(f->len <= MERCURE_TOPIC_MAX_LEN || !min_topics);

@@ -1,5 +1,6 @@
 /* hubctl.c -- hubd's local administration tool: publish, read history and
- * statistics over the control socket, and mint HS256 or RS256 tokens. */
+ * statistics over the control socket, and mint tokens: draft-07 JWTs (HS256
+ * or RS256) and Mercure 1.0 access tokens (token --at). */
 #include "config.h"
 
 #include <errno.h>
@@ -13,9 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "at_mint.h"
 #include "ctl_client.h"
 #include "ctl_proto.h"
 #include "ctl_request.h"
+#include "jws.h"
+#include "utf8.h"
 #include "util.h"
 
 #define DEFAULT_SOCKET "/run/hubd/hubd.sock"
@@ -33,7 +37,8 @@ static const char usage_main[] =
 	"  publish   publish an update; prints its id\n"
 	"  history   print retained updates as JSON\n"
 	"  stats     print hubd's counters as JSON\n"
-	"  token     print a JWT (HS256 or RS256) for publishers or subscribers\n"
+	"  token     print a JWT (HS256 or RS256) for publishers or subscribers;\n"
+	"            with --at, a Mercure 1.0 access token\n"
 	"\n"
 	"Options:\n"
 	"  -s, --socket SOCKET  hubd's control socket (default: $HUBD_SOCKET,\n"
@@ -82,7 +87,39 @@ static const char usage_token[] =
 	"  -P, --payload JSON   mercure.payload (any JSON value)\n"
 	"  -p, --publish SEL    a topic selector the bearer may publish to (repeatable)\n"
 	"  -S, --subscribe SEL  a topic selector for private updates (repeatable)\n"
-	"  -e, --exp SECONDS    expire this many seconds from now (default: never)\n";
+	"  -e, --exp SECONDS    expire this many seconds from now (default: never)\n"
+	"\n"
+	"hubctl token --at ... prints a Mercure 1.0 access token instead (see\n"
+	"'hubctl token --at --help').\n";
+
+static const char usage_token_at[] =
+	"usage: hubctl token --at --issuer ISS --audience AUD --key-file FILE\n"
+	"                    [--alg ALG] [--kid KID] [--publish MATCH...]\n"
+	"                    [--publish-urlpattern PATTERN...] [--subscribe MATCH...]\n"
+	"                    [--subscribe-urlpattern PATTERN...] [--payload JSON]\n"
+	"                    [--sub SUB] [--client-id ID] [--ttl SECONDS]\n"
+	"\n"
+	"Prints a Mercure 1.0 access token (RFC 9068, typ at+jwt) with iss, aud,\n"
+	"sub, client_id, iat, exp, jti and authorization_details: one detail for\n"
+	"the publish matchers, one for the subscribe matchers (with the payload).\n"
+	"  -i, --issuer ISS     the iss claim: an issuer hubd trusts (token-issuer)\n"
+	"  -a, --audience AUD   the aud claim: the hub's resource identifier\n"
+	"                       (repeatable: an array)\n"
+	"  -f, --key-file FILE  a PEM private key (RSA: RS256, EC P-256: ES256,\n"
+	"                       Ed25519: EdDSA) or an HS256 secret of 32 bytes or more\n"
+	"      --alg ALG        fail unless the key signs with ALG (RS256, ES256,\n"
+	"                       EdDSA, HS256)\n"
+	"      --kid KID        the kid header, naming the key to hubd\n"
+	"  -p, --publish MATCH  an exact topic matcher to publish to (repeatable;\n"
+	"                       * for every topic)\n"
+	"      --publish-urlpattern PATTERN\n"
+	"                       a URL Pattern matcher to publish to (repeatable)\n"
+	"  -S, --subscribe MATCH, --subscribe-urlpattern PATTERN\n"
+	"                       the same for private updates to receive\n"
+	"  -P, --payload JSON   a JSON object for the subscribe detail\n"
+	"      --sub SUB        the sub claim (default: a random urn:uuid)\n"
+	"      --client-id ID   the client_id claim (default: the issuer)\n"
+	"  -e, --ttl SECONDS    expire this many seconds from now (default: 3600)\n";
 
 /* Replaces *dst with a copy of s (NULL: none). */
 static void set_text(char **dst, const char *s)
@@ -372,8 +409,160 @@ static bool add_selector(json_t *arr, const char *s)
 	return true;
 }
 
+/* Reads a signing key from path: a PEM private key kept byte for byte, or
+ * an HS256 secret with its trailing newlines dropped. NULL after saying
+ * why. */
+static struct jws_key *read_signing_key(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	struct buf b = {0};
+	char why[256];
+	if (!f || !read_all(f, &b, 1024 * 1024) || b.len == 0) {
+		fprintf(stderr, "hubctl: cannot read %s: %s\n", path,
+			f && b.len == 0 && !ferror(f) ? "empty file" : strerror(errno));
+		if (f)
+			fclose(f);
+		buf_free(&b);
+		return NULL;
+	}
+	fclose(f);
+	if (!memmem(b.p, b.len, "-----BEGIN", 10))
+		while (b.len > 0 && (b.p[b.len - 1] == '\n' || b.p[b.len - 1] == '\r'))
+			b.p[--b.len] = '\0';
+	struct jws_key *k = jws_key_private_new(b.p, b.len, why, sizeof why);
+	explicit_bzero(b.p, b.len);
+	buf_free(&b);
+	if (!k)
+		fprintf(stderr, "hubctl: %s: %s\n", path, why);
+	return k;
+}
+
+/* Adds match of type to list (n entries, at most AT_TOPICS_MAX), after the
+ * checks hubd makes on it. Returns false after saying why. */
+static bool add_matcher(struct at_mint_topic *list, size_t *n, enum at_match_type type,
+			const char *match)
+{
+	char why[128];
+	if (*n == AT_TOPICS_MAX) {
+		usage_error(usage_token_at, "at most %d publish and %d subscribe matchers",
+			    AT_TOPICS_MAX, AT_TOPICS_MAX);
+		return false;
+	}
+	if (!*match || strlen(match) > AT_MATCH_MAX ||
+	    !utf8_matcher_ok(match, strlen(match), why, sizeof why)) {
+		usage_error(usage_token_at, "matcher \"%s\": %s", match,
+			    *match && strlen(match) <= AT_MATCH_MAX ? why : "1 to 2048 bytes");
+		return false;
+	}
+	list[(*n)++] = (struct at_mint_topic){type, match};
+	return true;
+}
+
+/* hubctl token --at: a Mercure 1.0 access token. */
+static int cmd_token_at(int argc, char **argv)
+{
+	enum { O_AT = 256, O_ALG, O_KID, O_PUB_UP, O_SUB_UP, O_SUB, O_CLIENT };
+	static const struct option opts[] = {
+		{"at", no_argument, NULL, O_AT},
+		{"issuer", required_argument, NULL, 'i'},
+		{"audience", required_argument, NULL, 'a'},
+		{"key-file", required_argument, NULL, 'f'},
+		{"alg", required_argument, NULL, O_ALG},
+		{"kid", required_argument, NULL, O_KID},
+		{"publish", required_argument, NULL, 'p'},
+		{"publish-urlpattern", required_argument, NULL, O_PUB_UP},
+		{"subscribe", required_argument, NULL, 'S'},
+		{"subscribe-urlpattern", required_argument, NULL, O_SUB_UP},
+		{"payload", required_argument, NULL, 'P'},
+		{"sub", required_argument, NULL, O_SUB},
+		{"client-id", required_argument, NULL, O_CLIENT},
+		{"ttl", required_argument, NULL, 'e'},
+		{"exp", required_argument, NULL, 'e'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	static struct at_mint_topic pub[AT_TOPICS_MAX], sub[AT_TOPICS_MAX];
+	const char *aud[16];
+	const char *key_file = NULL, *alg_name = NULL;
+	struct at_mint m = {.publish = pub, .subscribe = sub, .aud = aud, .ttl_s = 3600};
+	uint64_t ttl;
+	int c;
+	while ((c = getopt_long(argc, argv, "i:a:f:p:S:P:e:h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_AT: break;
+		case 'i': m.iss = optarg; break;
+		case 'a':
+			if (m.naud == sizeof aud / sizeof aud[0])
+				return usage_error(usage_token_at, "at most 16 audiences");
+			aud[m.naud++] = optarg;
+			break;
+		case 'f': key_file = optarg; break;
+		case O_ALG: alg_name = optarg; break;
+		case O_KID: m.kid = optarg; break;
+		case 'p':
+		case O_PUB_UP:
+			if (!add_matcher(pub, &m.npublish, c == 'p' ? AT_MATCH_EXACT : AT_MATCH_URLPATTERN,
+					 optarg))
+				return EXIT_USAGE;
+			break;
+		case 'S':
+		case O_SUB_UP:
+			if (!add_matcher(sub, &m.nsubscribe, c == 'S' ? AT_MATCH_EXACT : AT_MATCH_URLPATTERN,
+					 optarg))
+				return EXIT_USAGE;
+			break;
+		case 'P': m.payload = optarg; break;
+		case O_SUB: m.sub = optarg; break;
+		case O_CLIENT: m.client_id = optarg; break;
+		case 'e':
+			if (!parse_digits(optarg, (uint64_t)INT32_MAX * 100, &ttl) || ttl == 0)
+				return usage_error(usage_token_at, "--ttl takes a positive number of seconds");
+			m.ttl_s = (int64_t)ttl;
+			break;
+		case 'h':
+			fputs(usage_token_at, stdout);
+			return 0;
+		default:
+			return usage_error(usage_token_at, NULL);
+		}
+	}
+	if (optind < argc)
+		return usage_error(usage_token_at, "unexpected argument: %s", argv[optind]);
+	if (!m.iss || !*m.iss || m.naud == 0 || !key_file)
+		return usage_error(usage_token_at, "give --issuer, --audience and --key-file");
+	if (m.payload && m.nsubscribe == 0)
+		return usage_error(usage_token_at, "--payload goes with --subscribe");
+	enum jws_alg want;
+	if (alg_name && !jws_alg_from_name(alg_name, &want))
+		return usage_error(usage_token_at, "--alg takes RS256, ES256, EdDSA or HS256");
+	struct jws_key *key = read_signing_key(key_file);
+	if (!key)
+		return EXIT_HUB_ERROR;
+	int rc = 0;
+	char why[256];
+	char *tok = NULL;
+	m.now_s = (int64_t)time(NULL);
+	if (alg_name && jws_key_alg(key) != want) {
+		fprintf(stderr, "hubctl: %s signs with %s, not %s\n", key_file,
+			jws_alg_name(jws_key_alg(key)), alg_name);
+		rc = EXIT_USAGE;
+	} else if (!(tok = at_mint_sign(&m, key, why, sizeof why))) {
+		fprintf(stderr, "hubctl: could not make the token: %s\n", why);
+		rc = EXIT_HUB_ERROR;
+	} else {
+		printf("%s\n", tok);
+	}
+	free(tok);
+	jws_key_free(key);
+	return rc;
+}
+
 static int cmd_token(int argc, char **argv)
 {
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--at") == 0)
+			return cmd_token_at(argc, argv);
+
 	static const struct option opts[] = {
 		{"key", required_argument, NULL, 'k'},
 		{"private-key-file", required_argument, NULL, 'K'},

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "mercure_form.h"
+#include "utf8.h"
 
 /* Which tags a request type takes, and how often (min..max). */
 struct field_rule {
@@ -190,9 +191,11 @@ static int check_matcher(const struct ctl_subscribe *s, int i, char *err, size_t
 	if ((mt->kind == CTL_MATCHER_TOPIC) != (s->matchers[0].kind == CTL_MATCHER_TOPIC))
 		return fail(400, err, errlen,
 			    "topic (Mercure draft-07) and match parameters (draft-08) cannot be mixed");
-	if (mt->kind != CTL_MATCHER_TOPIC && !mercure_matcher_text_ok(mt->text, n))
-		return fail(400, err, errlen, "a matcher must be UTF-8 without control or "
-			    "format characters");
+	char why[96];
+	if (mt->kind != CTL_MATCHER_TOPIC && !utf8_matcher_ok(mt->text, n, why, sizeof why))
+		return fail(400, err, errlen,
+			    "a matcher must be UTF-8 without control or format characters (%s)",
+			    why);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "access_token.h"
 #include "auth_cache.h"
 #include "ctl_server.h"
 #include "hub.h"
@@ -136,6 +137,22 @@ static struct store *open_store(struct event_base *base, const struct settings *
 	return st;
 }
 
+/* The Mercure 1.0 token issuers the settings built (keys parsed there,
+ * with the file named on an error): fatal when one of them could verify
+ * no token under token-algorithms. Logs what is trusted. */
+static void check_token_issuers(const struct settings *cfg)
+{
+	char err[512], algs[64];
+	if (at_issuers_check(cfg->token_issuers, cfg->token_algs, err, sizeof err) < 0)
+		fatal("token-issuer: %s", err);
+	if (at_issuers_count(cfg->token_issuers) == 0)
+		return;
+	jws_algs_format(cfg->token_algs, algs, sizeof algs);
+	log_info("access tokens: %zu issuer(s), algorithms %s, resource %s",
+		 at_issuers_count(cfg->token_issuers), algs,
+		 cfg->resource ? cfg->resource : "(from each request)");
+}
+
 static void shutdown_done(void *arg)
 {
 	struct daemon *d = arg;
@@ -173,6 +190,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(d.cfg.log_level);
+	check_token_issuers(&d.cfg);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(&d.cfg);
 	if (evthread_use_pthreads() < 0)

@@ -12,7 +12,6 @@
 #include "ctl_proto.h"
 #include "ctl_request.h"
 #include "msg.h"
-#include "unicode.h"
 
 bool mercure_has_control(const char *s, size_t n)
 {
@@ -20,41 +19,6 @@ bool mercure_has_control(const char *s, size_t n)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
 			return true;
 	return false;
-}
-
-/* The code point of the UTF-8 sequence at s (n > 0 bytes left) in *cp,
- * and its length; 0 when the sequence is malformed, overlong, a
- * surrogate or beyond U+10FFFF. */
-static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	static const uint32_t min_of[] = {0, 0, 0x80, 0x800, 0x10000};
-	size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
-		   : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
-	if (len == 0 || len > n)
-		return 0;
-	uint32_t c = len == 1 ? s[0] : s[0] & (0x7f >> len);
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = c << 6 | (s[i] & 0x3f);
-	}
-	if (c < min_of[len] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return len;
-}
-
-bool mercure_matcher_text_ok(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	for (size_t i = 0; i < n;) {
-		uint32_t c;
-		size_t len = utf8_next(p + i, n - i, &c);
-		if (len == 0 || c < 0x20 || (c >= 0x7f && c <= 0x9f) || unicode_is_format(c))
-			return false;
-		i += len;
-	}
-	return true;
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -22,11 +22,6 @@
 /* True when the n bytes at s hold a control character (NUL included). */
 bool mercure_has_control(const char *s, size_t n);
 
-/* True when the n bytes at s are what draft-08 takes as a matcher or a
- * last_event_id: valid UTF-8 without C0 or C1 control characters, U+007F
- * or Unicode format characters (general category Cf). */
-bool mercure_matcher_text_ok(const char *s, size_t n);
-
 /* Checks the "topic" fields of f: 0, or 400 with a reason in err (none,
  * too many, an empty, too long or control-character topic). */
 int mercure_check_topics(const struct http_form *f, char *err, size_t errlen);

@@ -13,9 +13,12 @@
 #include <sys/socket.h>
 
 #include "settings.h"
+#include "access_token.h"
 #include "auth.h"
+#include "jws.h"
 #include "log.h"
 #include "store/redis.h"
+#include "utf8.h"
 #include "util.h"
 
 
@@ -53,6 +56,8 @@ void settings_defaults(struct settings *c)
 	c->max_update = 1024 * 1024;
 	c->history_limit = 1000;
 	c->max_subscribers = 100000;
+	c->token_algs = JWS_ALGS_ALL;
+	c->token_cookie = xstrdup("__Secure-mercure_access_token");
 	c->allow_anonymous = true;
 	c->log_level = LOG_INFO;
 }
@@ -67,6 +72,9 @@ void settings_free(struct settings *c)
 	free_secret(c->redis_password);
 	free(c->publisher_key);
 	free(c->subscriber_key);
+	at_issuers_free(c->token_issuers);
+	free(c->resource);
+	free(c->token_cookie);
 	free(c->pidfile);
 	free(c->cors_origins);
 	free(c->publish_origins);
@@ -195,6 +203,104 @@ static char *read_password_file(const char *key, const char *path, char *err, si
 		return NULL;
 	}
 	return buf_steal(&b, NULL);
+}
+
+#define TOKEN_ISSUER_KEYS_MAX 16 /* key files on one token-issuer line */
+
+/* token-issuer = ISSUER [KID=]KEYFILE...: reads each key file (a PEM public
+ * key or an HS256 secret, as read_key_file reads it) and adds the issuer
+ * with its keys to c->token_issuers, or nothing. A KEYFILE of the form
+ * KID=PATH (no '/' before the '=') gives the key a kid. */
+static int set_token_issuer(struct settings *c, const char *value, char *err, size_t errlen)
+{
+	char *copy = xstrdup(value), *save = NULL, why[512];
+	const char *iss = strtok_r(copy, " \t", &save);
+	struct at_issuers *line = at_issuers_new();
+	int nkeys = 0, rc = -1;
+	if (!iss) {
+		snprintf(err, errlen, "token-issuer: expected ISSUER KEYFILE [KEYFILE...]");
+		goto out;
+	}
+	if (at_issuers_add(line, iss, why, sizeof why) < 0) {
+		snprintf(err, errlen, "token-issuer: %s", why);
+		goto out;
+	}
+	for (char *arg; (arg = strtok_r(NULL, " \t", &save)); nkeys++) {
+		char *eq = strchr(arg, '='), *slash = strchr(arg, '/');
+		const char *kid = NULL, *path = arg;
+		if (eq && (!slash || eq < slash)) {
+			*eq = '\0';
+			kid = arg;
+			path = eq + 1;
+		}
+		if (nkeys == TOKEN_ISSUER_KEYS_MAX || !*path || (kid && !*kid)) {
+			snprintf(err, errlen, "token-issuer: %s: expected at most %d key files, each "
+					      "PATH or KID=PATH", iss, TOKEN_ISSUER_KEYS_MAX);
+			goto out;
+		}
+		char *key = read_key_file(path, why, sizeof why);
+		if (!key) {
+			snprintf(err, errlen, "token-issuer: %s: %s", iss, why);
+			goto out;
+		}
+		int added = at_issuers_add_key(line, iss, key, strlen(key), kid, why, sizeof why);
+		explicit_bzero(key, strlen(key));
+		free(key);
+		if (added < 0) {
+			snprintf(err, errlen, "token-issuer: %s: %s: %s", iss, path, why);
+			goto out;
+		}
+	}
+	if (nkeys == 0) {
+		snprintf(err, errlen, "token-issuer: %s: no key file (ISSUER KEYFILE [KEYFILE...])", iss);
+		goto out;
+	}
+	if (!c->token_issuers)
+		c->token_issuers = at_issuers_new();
+	rc = at_issuers_merge(c->token_issuers, line, why, sizeof why);
+	line = NULL;
+	if (rc < 0)
+		snprintf(err, errlen, "token-issuer: %s", why);
+out:
+	at_issuers_free(line);
+	free(copy);
+	return rc;
+}
+
+/* resource: empty (derived from the request), or an absolute URI without
+ * a fragment (RFC 8707 section 2) of printable characters. */
+static int check_resource(const char *v, char *err, size_t errlen)
+{
+	char why[128];
+	size_t n = strlen(v), scheme = 0;
+	if (n == 0)
+		return 0;
+	while (scheme < n && (isalpha((unsigned char)v[scheme]) ||
+			      (scheme > 0 && (isdigit((unsigned char)v[scheme]) || strchr("+-.", v[scheme])))))
+		scheme++;
+	bool ok = scheme > 0 && v[scheme] == ':' && !strchr(v, '#') && !strpbrk(v, " \t") &&
+		  utf8_matcher_ok(v, n, why, sizeof why);
+	if (!ok) {
+		snprintf(err, errlen, "resource: expected an absolute URL without a fragment, such as "
+				      "https://hub.example.com/.well-known/mercure, got \"%s\"", v);
+		return -1;
+	}
+	return 0;
+}
+
+/* token-cookie: a cookie name, 1 to 128 token characters (RFC 6265). */
+static int check_cookie_name(const char *v, char *err, size_t errlen)
+{
+	size_t n = strlen(v);
+	bool ok = n >= 1 && n <= 128;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = isalnum((unsigned char)v[i]) || strchr("!#$%&'*+-.^_`|~", v[i]);
+	if (!ok) {
+		snprintf(err, errlen, "token-cookie: expected a cookie name (letters, digits and "
+				      "!#$%%&'*+-.^_`|~), got \"%s\"", v);
+		return -1;
+	}
+	return 0;
 }
 
 /* redis: an address the Redis store takes (store_redis_address_check). */
@@ -381,6 +487,24 @@ int settings_set(struct settings *c, const char *key, const char *value,
 		char **dst = key[0] == 'p' ? &c->publisher_key : &c->subscriber_key;
 		free(*dst);
 		*dst = k;
+	} else if (!strcmp(key, "token-issuer")) {
+		if (set_token_issuer(c, value, err, errlen) < 0)
+			return -1;
+	} else if (!strcmp(key, "token-algorithms")) {
+		char why[256];
+		if (jws_algs_parse(value, &c->token_algs, why, sizeof why) < 0) {
+			snprintf(err, errlen, "token-algorithms: %s", why);
+			return -1;
+		}
+	} else if (!strcmp(key, "resource")) {
+		if (check_resource(value, err, errlen) < 0)
+			return -1;
+		free(c->resource);
+		c->resource = *value ? xstrdup(value) : NULL;
+	} else if (!strcmp(key, "token-cookie")) {
+		if (check_cookie_name(value, err, errlen) < 0)
+			return -1;
+		set_str(&c->token_cookie, value);
 	} else if (!strcmp(key, "anonymous")) {
 		if (parse_bool(value, &c->allow_anonymous) < 0) {
 			snprintf(err, errlen, "anonymous: expected yes or no, got \"%s\"", value);
@@ -505,6 +629,14 @@ void settings_usage(void *fp)
 		"  --publisher-key-file FILE  ... read from FILE, or an RSA public key (PEM): RS256\n"
 		"  --subscriber-key KEY       HS256 secret for subscriber JWTs\n"
 		"  --subscriber-key-file FILE ... read from FILE, or an RSA public key (PEM): RS256\n"
+		"  --token-issuer 'ISS FILE...' a Mercure 1.0 token issuer and its key files\n"
+		"                             (PEM public keys or HS256 secrets; KID=FILE\n"
+		"                             names a key); repeat for more issuers\n"
+		"  --token-algorithms LIST    algorithms taken (RS256,ES256,EdDSA,HS256)\n"
+		"  --resource URL             the hub's resource identifier, the tokens' aud\n"
+		"                             (none: derived from the request)\n"
+		"  --token-cookie NAME        cookie holding the access token\n"
+		"                             (__Secure-mercure_access_token)\n"
 		"  --anonymous yes|no         allow subscribers without a JWT (yes)\n"
 		"  --cors-origins 'O1 O2'     origins allowed cross-origin (or *; none)\n"
 		"  --publish-origins 'O1 O2'  origins allowed to publish with cookie auth (none)\n"

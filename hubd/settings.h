@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct at_issuers;
+
 /* Where updates are kept (store = ...). */
 enum settings_store {
 	SETTINGS_STORE_SQLITE = 0, /* sqlite: one node, one file (db = ...) */
@@ -48,6 +50,16 @@ struct settings {
 	char *publisher_key;    /* publisher-key = HS256 secret, or -file (also
 				 * an RSA public key, PEM: RS256) */
 	char *subscriber_key;   /* subscriber-key = the same for subscribers */
+	struct at_issuers *token_issuers; /* token-issuer = ISSUER [KID=]KEYFILE...:
+				 * Mercure 1.0 access-token issuers, one line
+				 * each, keys read when the setting is applied
+				 * (NULL: none) */
+	unsigned token_algs;    /* token-algorithms = RS256,ES256,EdDSA,HS256
+				 * (JWS_ALG_BIT mask) */
+	char *resource;         /* resource = URL: the hub's resource identifier,
+				 * that a token's aud must hold (NULL: the
+				 * caller derives it from the request) */
+	char *token_cookie;     /* token-cookie = __Secure-mercure_access_token */
 	bool allow_anonymous;   /* anonymous = yes | no */
 	char *cors_origins;     /* cors-origins = origins allowed cross-origin
 				 * (space-separated, or *); none by default */
@@ -67,7 +79,8 @@ void settings_defaults(struct settings *c);
  * (unknown key, bad value, a key or password file that cannot be read or
  * is empty, or a key that fails auth_key_check, with the option and the
  * file named). A file setting reads its file now: the file's contents, not
- * its name, are kept. */
+ * its name, are kept; token-issuer parses its keys now too (at_issuers),
+ * and on failure adds nothing. */
 int settings_set(struct settings *c, const char *key, const char *value,
 	       char *err, size_t errlen);
 /* Reads a config file. Returns 0, or -1 with "path:line: reason" in err. */

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "util.h"
+#include "utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -153,34 +154,6 @@ bool parse_digits(const char *s, uint64_t max, uint64_t *out)
 	return true;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	size_t len;
-	unsigned min;
-	if (c < 0x80)
-		return 1;
-	else if ((c & 0xe0) == 0xc0)
-		len = 2, min = 0x80, c &= 0x1f;
-	else if ((c & 0xf0) == 0xe0)
-		len = 3, min = 0x800, c &= 0x0f;
-	else if ((c & 0xf8) == 0xf0)
-		len = 4, min = 0x10000, c &= 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	return len;
-}
-
 void buf_add_json_string(struct buf *b, const char *s, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)s;
@@ -201,7 +174,8 @@ void buf_add_json_string(struct buf *b, const char *s, size_t n)
 			}
 			i++;
 		} else {
-			size_t len = utf8_seq_len(u + i, n - i);
+			uint32_t cp;
+			size_t len = utf8_decode(s + i, n - i, &cp);
 			if (len == 0) {
 				buf_adds(b, "\\ufffd");
 				i++;

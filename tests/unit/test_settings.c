@@ -1,6 +1,7 @@
 /* test_settings.c -- defaults, values, config file and command line, key
- * files (HS256 secrets and PEM public keys), the store's settings and the
- * Redis password file. */
+ * files (HS256 secrets and PEM public keys), the store's settings, the
+ * Redis password file, and the Mercure 1.0 token settings (issuers and
+ * their key files, algorithms, resource, cookie). */
 #include "config.h"
 
 #include <openssl/bio.h>
@@ -11,8 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "access_token.h"
+#include "jws.h"
 #include "log.h"
 #include "settings.h"
+#include "keygen.h"
 #include "testlib.h"
 #include "util.h"
 
@@ -498,5 +502,158 @@ static void test_redis_password_file(void)
 	rmdir(dir);
 }
 
+/* A new key of type (test_keygen's names) as PEM, public or private. */
+static char *make_pem(const char *type, bool private)
+{
+	EVP_PKEY *pkey = test_keygen(type);
+	CHECK(pkey != NULL);
+	char *s = test_key_pem(pkey, private);
+	EVP_PKEY_free(pkey);
+	return s;
+}
+
+static void test_token_settings(void)
+{
+	char dir[256], ed[300], ed2[300], secret[300], priv[300], p384[300], conf[300], v[1200];
+	test_make_dir(dir, sizeof dir, "settings-token");
+	snprintf(ed, sizeof ed, "%s/ed.pem", dir);
+	snprintf(ed2, sizeof ed2, "%s/ed2.pem", dir);
+	snprintf(secret, sizeof secret, "%s/hs.key", dir);
+	snprintf(priv, sizeof priv, "%s/priv.pem", dir);
+	snprintf(p384, sizeof p384, "%s/p384.pem", dir);
+	snprintf(conf, sizeof conf, "%s/hubd.conf", dir);
+	char *pem = make_pem("ED25519", false), *pem2 = make_pem("ED25519", false);
+	char *privpem = make_pem("ED25519", true), *ecpem = make_pem("P-384", false);
+	write_file(ed, pem, strlen(pem));
+	write_file(ed2, pem2, strlen(pem2));
+	write_file(priv, privpem, strlen(privpem));
+	write_file(p384, ecpem, strlen(ecpem));
+	write_file(secret, "0123456789abcdef0123456789abcdef\n", 33);
+	struct settings c;
+	char err[1024];
+
+	/* Defaults. */
+	settings_defaults(&c);
+	CHECK(c.token_issuers == NULL && c.resource == NULL && c.token_algs == JWS_ALGS_ALL);
+	CHECK_STR_EQ(c.token_cookie, "__Secure-mercure_access_token");
+
+	/* Issuers: one line each, several keys, a kid. */
+	snprintf(v, sizeof v, "https://a.example %s k2=%s %s", ed, ed2, secret);
+	CHECK(settings_set(&c, "token-issuer", v, err, sizeof err) == 0);
+	snprintf(v, sizeof v, "https://b.example\t%s", ed2);
+	CHECK(settings_set(&c, "token-issuer", v, err, sizeof err) == 0);
+	CHECK(at_issuers_count(c.token_issuers) == 2);
+	CHECK(at_issuers_check(c.token_issuers, c.token_algs, err, sizeof err) == 0);
+	/* The same issuer twice: refused, nothing added. */
+	snprintf(v, sizeof v, "https://a.example %s", ed);
+	CHECK(settings_set(&c, "token-issuer", v, err, sizeof err) == -1 && strstr(err, "twice"));
+	CHECK(at_issuers_count(c.token_issuers) == 2);
+	/* Errors name the option, the issuer and the file. */
+	static const struct {
+		const char *fmt, *want;
+	} bad[] = {
+		{"https://c.example", "no key file"},
+		{"", "expected ISSUER"},
+		{"https://c.example %s/missing.pem", "missing.pem"},
+		{"https://c.example PRIV", "private key"},
+		{"https://c.example P384", "P-256"},
+		{"https://c.example =ED", "KID=PATH"},
+		{"https://c.example ED ED ED ED ED ED ED ED ED ED ED ED ED ED ED ED ED", "at most 16"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct buf b = {0};
+		for (const char *f = bad[i].fmt; *f; f++) {
+			if (!strncmp(f, "%s", 2)) {
+				buf_adds(&b, dir);
+				f++;
+			} else if (!strncmp(f, "PRIV", 4)) {
+				buf_adds(&b, priv);
+				f += 3;
+			} else if (!strncmp(f, "P384", 4)) {
+				buf_adds(&b, p384);
+				f += 3;
+			} else if (!strncmp(f, "ED", 2)) {
+				buf_adds(&b, ed);
+				f++;
+			} else {
+				buf_addc(&b, *f);
+			}
+		}
+		buf_add(&b, "", 0);
+		CHECK(settings_set(&c, "token-issuer", b.p, err, sizeof err) == -1);
+		if (!strstr(err, bad[i].want) || !strstr(err, "token-issuer"))
+			fprintf(stderr, "token-issuer \"%s\": %s\n", b.p, err);
+		CHECK(strstr(err, bad[i].want) && strstr(err, "token-issuer"));
+		buf_free(&b);
+	}
+	CHECK(at_issuers_count(c.token_issuers) == 2);
+
+	/* Algorithms. */
+	CHECK(settings_set(&c, "token-algorithms", "EdDSA, ES256", err, sizeof err) == 0);
+	CHECK(c.token_algs == (JWS_ALG_BIT(JWS_ALG_EDDSA) | JWS_ALG_BIT(JWS_ALG_ES256)));
+	CHECK(settings_set(&c, "token-algorithms", "none", err, sizeof err) == -1 &&
+	      strstr(err, "token-algorithms"));
+	CHECK(settings_set(&c, "token-algorithms", "HS384", err, sizeof err) == -1);
+	CHECK(settings_set(&c, "token-algorithms", "", err, sizeof err) == -1);
+	CHECK(c.token_algs == (JWS_ALG_BIT(JWS_ALG_EDDSA) | JWS_ALG_BIT(JWS_ALG_ES256)));
+
+	/* Resource. */
+	CHECK(settings_set(&c, "resource", "https://hub.example/.well-known/mercure", err,
+			   sizeof err) == 0);
+	CHECK_STR_EQ(c.resource, "https://hub.example/.well-known/mercure");
+	CHECK(settings_set(&c, "resource", "urn:example:hub", err, sizeof err) == 0);
+	static const char *const bad_res[] = {"/.well-known/mercure", "hub.example", "https://h/#x",
+					      "https://h/ x", "1http://h/", "https://h/\x01"};
+	for (size_t i = 0; i < sizeof bad_res / sizeof bad_res[0]; i++)
+		CHECK(settings_set(&c, "resource", bad_res[i], err, sizeof err) == -1 &&
+		      strstr(err, "resource"));
+	CHECK_STR_EQ(c.resource, "urn:example:hub");
+	CHECK(settings_set(&c, "resource", "", err, sizeof err) == 0 && c.resource == NULL);
+
+	/* Cookie name. */
+	CHECK(settings_set(&c, "token-cookie", "mercureAuthorization", err, sizeof err) == 0);
+	CHECK_STR_EQ(c.token_cookie, "mercureAuthorization");
+	CHECK(settings_set(&c, "token-cookie", "a=b", err, sizeof err) == -1);
+	CHECK(settings_set(&c, "token-cookie", "a b", err, sizeof err) == -1);
+	CHECK(settings_set(&c, "token-cookie", "", err, sizeof err) == -1);
+	CHECK(settings_set(&c, "token-cookie", "a;b", err, sizeof err) == -1);
+	settings_free(&c);
+
+	/* Through a config file: the line is named. */
+	FILE *f = fopen(conf, "w");
+	fprintf(f, "token-issuer = https://a.example %s\ntoken-algorithms = EdDSA\n"
+		   "resource = https://hub.example/.well-known/mercure\n"
+		   "token-issuer = https://b.example %s\n", ed, priv);
+	fclose(f);
+	settings_defaults(&c);
+	CHECK(settings_load_file(&c, conf, err, sizeof err) == -1 && strstr(err, ":4:") &&
+	      strstr(err, priv) && strstr(err, "private key"));
+	CHECK(at_issuers_count(c.token_issuers) == 1);
+	settings_free(&c);
+	/* An issuer with only an HS256 secret, and HS256 left out: settings
+	 * take it; at_issuers_check (main.c, at start-up) refuses it. */
+	f = fopen(conf, "w");
+	fprintf(f, "token-issuer = https://a.example %s\ntoken-algorithms = EdDSA,RS256\n", secret);
+	fclose(f);
+	settings_defaults(&c);
+	CHECK(settings_load_file(&c, conf, err, sizeof err) == 0);
+	CHECK(at_issuers_check(c.token_issuers, c.token_algs, err, sizeof err) == -1 &&
+	      strstr(err, "https://a.example") && strstr(err, "HS256"));
+	settings_free(&c);
+
+	free(pem);
+	free(pem2);
+	free(privpem);
+	free(ecpem);
+	unlink(ed);
+	unlink(ed2);
+	unlink(secret);
+	unlink(priv);
+	unlink(p384);
+	unlink(conf);
+	rmdir(dir);
+}
+
 TEST_MAIN(TEST(test_values), TEST(test_retry), TEST(test_random_between), TEST(test_file_and_args),
-	  TEST(test_key_files), TEST(test_store_settings), TEST(test_redis_password_file))
+	  TEST(test_key_files), TEST(test_store_settings), TEST(test_redis_password_file),
+	  TEST(test_token_settings))
