@@ -23,6 +23,8 @@ struct component {
 	char *text; /* K_LITERAL */
 	size_t len;
 	pcre2_code *re; /* K_REGEX */
+	char *lead;     /* K_REGEX: text every match starts with, or NULL */
+	size_t lead_len;
 };
 
 struct urlpattern {
@@ -88,6 +90,12 @@ uint64_t urlpattern_scratch_aborted(const struct urlpattern_scratch *s)
 
 /* ---- component matching ----------------------------------------------- */
 
+/* Whether s[0..n) starts with the text every match of c starts with. */
+static bool lead_matches(const struct component *c, const char *s, size_t n)
+{
+	return n >= c->lead_len && (c->lead_len == 0 || memcmp(s, c->lead, c->lead_len) == 0);
+}
+
 static bool component_match(const struct component *c, const char *s, size_t n,
 			    struct urlpattern_scratch *sc)
 {
@@ -95,6 +103,8 @@ static bool component_match(const struct component *c, const char *s, size_t n,
 		return true;
 	if (c->kind == K_LITERAL)
 		return n == c->len && memcmp(s, c->text, n) == 0;
+	if (!lead_matches(c, s, n))
+		return false;
 	int rc = pcre2_match(c->re, (PCRE2_SPTR)s, n, 0, 0, sc->md, sc->mc);
 	if (rc >= 0)
 		return true;
@@ -106,6 +116,7 @@ static bool component_match(const struct component *c, const char *s, size_t n,
 static void component_free(struct component *c)
 {
 	free(c->text);
+	free(c->lead);
 	pcre2_code_free(c->re);
 	memset(c, 0, sizeof *c);
 }
@@ -234,6 +245,22 @@ static enum kind kind_of(const struct urlpattern_part_list *l)
 	return K_REGEX;
 }
 
+/* The fixed text every match of l starts with: the leading fixed parts,
+ * then the prefix of a first group that must occur once or more. */
+static void leading_text(const struct urlpattern_part_list *l, struct component *c)
+{
+	struct buf b = {0};
+	size_t i = 0;
+	for (; i < l->n && l->p[i].type == UPP_FIXED && l->p[i].modifier == UPM_NONE; i++)
+		buf_adds(&b, l->p[i].value);
+	if (i < l->n && l->p[i].type != UPP_FIXED &&
+	    (l->p[i].modifier == UPM_NONE || l->p[i].modifier == UPM_ONE_OR_MORE))
+		buf_adds(&b, l->p[i].prefix);
+	c->lead_len = b.len;
+	c->lead = b.len ? buf_steal(&b, NULL) : NULL;
+	buf_free(&b);
+}
+
 static int count_groups(const struct urlpattern_part_list *l, struct compile_ctx *cc, char *err,
 			size_t errlen)
 {
@@ -265,6 +292,7 @@ static int compile_component(struct component *c, const char *s, enum url_compon
 	} else if (rc == 0 && c->kind == K_REGEX) {
 		struct buf re = {0};
 		urlpattern_parts_regexp(&l, &o, &re);
+		leading_text(&l, c);
 		rc = compile_regex(c, &re, k, err, errlen);
 		buf_free(&re);
 	}
@@ -444,15 +472,26 @@ void urlpattern_free(struct urlpattern *p)
 
 /* ---- matching --------------------------------------------------------- */
 
+/* Cheapest first: fixed strings, then the fixed text regexes start with,
+ * then the regexes, the pathname (the most selective) first. */
 static bool match_with(const struct urlpattern *p, const struct url *t,
 		       struct urlpattern_scratch *sc)
 {
-	for (int k = 0; k < URL_NCOMPONENTS; k++) /* the cheap ones first */
+	static const enum url_component order[URL_NCOMPONENTS] = {
+		URL_PATHNAME, URL_HOSTNAME, URL_SEARCH,   URL_HASH,
+		URL_PROTOCOL, URL_PORT,     URL_USERNAME, URL_PASSWORD,
+	};
+	for (int k = 0; k < URL_NCOMPONENTS; k++)
 		if (p->c[k].kind != K_REGEX && !component_match(&p->c[k], t->c[k], t->len[k], sc))
 			return false;
 	for (int k = 0; k < URL_NCOMPONENTS; k++)
+		if (p->c[k].kind == K_REGEX && !lead_matches(&p->c[k], t->c[k], t->len[k]))
+			return false;
+	for (int i = 0; i < URL_NCOMPONENTS; i++) {
+		enum url_component k = order[i];
 		if (p->c[k].kind == K_REGEX && !component_match(&p->c[k], t->c[k], t->len[k], sc))
 			return false;
+	}
 	return true;
 }
 
