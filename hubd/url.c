@@ -18,11 +18,16 @@ struct builder {
 	size_t errlen;
 };
 
+static int cfail(char *err, size_t errlen, const char *why)
+{
+	if (errlen)
+		snprintf(err, errlen, "%s", why);
+	return -1;
+}
+
 static int fail(struct builder *b, const char *why)
 {
-	if (b->errlen)
-		snprintf(b->err, b->errlen, "%s", why);
-	return -1;
+	return cfail(b->err, b->errlen, why);
 }
 
 /* ---- character classes and encoding ---------------------------------- */
@@ -557,12 +562,11 @@ void url_clear(struct url *u)
 
 /* ---- the reserved path ------------------------------------------------ */
 
-static int hex_digit(char c)
+int url_pct_byte(const char *s, size_t n, size_t i)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)(c | 0x20);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+	if (s[i] != '%' || i + 2 >= n || hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0)
+		return -1;
+	return hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]);
 }
 
 bool url_path_under(const struct url *u, const char *prefix)
@@ -573,8 +577,9 @@ bool url_path_under(const struct url *u, const char *prefix)
 	size_t n = u->len[URL_PATHNAME], k = 0, plen = strlen(prefix);
 	for (size_t i = 0; i < n; i++, k++) {
 		char c = p[i];
-		if (c == '%' && i + 2 < n && hex_digit(p[i + 1]) >= 0 && hex_digit(p[i + 2]) >= 0) {
-			char d = (char)(hex_digit(p[i + 1]) * 16 + hex_digit(p[i + 2]));
+		int pct = url_pct_byte(p, n, i);
+		if (pct >= 0) {
+			char d = (char)pct;
 			if (is_alpha((unsigned char)d) || is_digit((unsigned char)d) || (d && strchr("-._~", d))) {
 				c = d;
 				i += 2;
@@ -589,13 +594,6 @@ bool url_path_under(const struct url *u, const char *prefix)
 }
 
 /* ---- canonicalizers for patterns ------------------------------------- */
-
-static int cfail(char *err, size_t errlen, const char *why)
-{
-	if (errlen)
-		snprintf(err, errlen, "%s", why);
-	return -1;
-}
 
 int url_canon_protocol(const char *s, size_t n, struct buf *out, char *err, size_t errlen)
 {

@@ -15,17 +15,6 @@ static int fail(char *err, size_t errlen, const char *why)
 	return -1;
 }
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Forbidden host code points (for opaque hosts; '%' is allowed there). */
 static bool forbidden_host(unsigned char c)
 {
@@ -97,8 +86,8 @@ static int ipv6_parse(const char *s, size_t n, uint16_t pieces[8])
 			continue;
 		}
 		unsigned value = 0, len = 0;
-		while (len < 4 && i < n && hexval((unsigned char)s[i]) >= 0) {
-			value = value * 16 + (unsigned)hexval((unsigned char)s[i]);
+		while (len < 4 && i < n && hex_value(s[i]) >= 0) {
+			value = value * 16 + (unsigned)hex_value(s[i]);
 			i++;
 			len++;
 		}
@@ -187,7 +176,7 @@ static int ipv4_number(const char *s, size_t n, uint64_t *out)
 	}
 	uint64_t v = 0;
 	for (size_t i = 0; i < n; i++) {
-		int d = hexval((unsigned char)s[i]);
+		int d = hex_value(s[i]);
 		if (d < 0 || (unsigned)d >= radix)
 			return -1;
 		if (v > UINT32_MAX)
@@ -265,9 +254,9 @@ static int domain(const char *s, size_t n, struct buf *out, char *err, size_t er
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c == '%' && i + 2 < n && hexval((unsigned char)s[i + 1]) >= 0 && hexval((unsigned char)s[i + 2]) >= 0) {
-			c = (unsigned char)(hexval((unsigned char)s[i + 1]) * 16 +
-					    hexval((unsigned char)s[i + 2]));
+		int pct = url_pct_byte(s, n, i);
+		if (pct >= 0) {
+			c = (unsigned char)pct;
 			i += 2;
 		}
 		if (c >= 0x80) {

@@ -162,6 +162,15 @@ static bool at_end(struct csp *p)
 	return true;
 }
 
+/* A '?' or '#' that starts the search or the hash. */
+static void search_or_hash(struct csp *p)
+{
+	if (is_search_prefix(p))
+		change_state(p, S_SEARCH, 1);
+	else if (is_char(p, '#'))
+		change_state(p, S_HASH, 1);
+}
+
 static void host_step(struct csp *p)
 {
 	if (is_char(p, '['))
@@ -172,10 +181,8 @@ static void host_step(struct csp *p)
 		change_state(p, S_PORT, 1);
 	else if (is_char(p, '/'))
 		change_state(p, S_PATHNAME, 0);
-	else if (is_search_prefix(p))
-		change_state(p, S_SEARCH, 1);
-	else if (is_char(p, '#'))
-		change_state(p, S_HASH, 1);
+	else
+		search_or_hash(p);
 }
 
 static int step(struct csp *p, urlpattern_special_fn special, void *ctx, char *err, size_t errlen)
@@ -211,16 +218,11 @@ static int step(struct csp *p, urlpattern_special_fn special, void *ctx, char *e
 	case S_PORT:
 		if (is_char(p, '/'))
 			change_state(p, S_PATHNAME, 0);
-		else if (is_search_prefix(p))
-			change_state(p, S_SEARCH, 1);
-		else if (is_char(p, '#'))
-			change_state(p, S_HASH, 1);
+		else
+			search_or_hash(p);
 		break;
 	case S_PATHNAME:
-		if (is_search_prefix(p))
-			change_state(p, S_SEARCH, 1);
-		else if (is_char(p, '#'))
-			change_state(p, S_HASH, 1);
+		search_or_hash(p);
 		break;
 	case S_SEARCH:
 		if (is_char(p, '#'))
