@@ -9,17 +9,6 @@
 #include <string.h>
 #include <strings.h>
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes s[0..len) into out (room for len bytes) and NUL-terminates it.
  * base is the offset of s in the whole input, for the error message.
  * Returns the decoded length, or -1 with a reason in err. */

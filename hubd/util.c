@@ -108,6 +108,17 @@ void buf_free(struct buf *b)
 	b->len = b->cap = 0;
 }
 
+int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 char *buf_steal(struct buf *b, size_t *len)
 {
 	char *p = b->p ? b->p : xstrdup("");

@@ -46,6 +46,9 @@ int64_t now_ms(void);
 /* Milliseconds from CLOCK_MONOTONIC. */
 int64_t mono_ms(void);
 
+/* The value of the hex digit c (either case), or -1. */
+int hex_value(char c);
+
 /* True when s has a CR or LF in its first n bytes. */
 bool has_line_break(const char *s, size_t n);
 
