@@ -8,6 +8,7 @@
 
 #include "url.h"
 #include "url_host.h"
+#include "utf8.h"
 
 /* The URL being built: one growing buffer per component. */
 struct builder {
@@ -80,38 +81,6 @@ void url_pct_encode(struct buf *out, const char *s, size_t n, enum url_encode_se
 	}
 }
 
-bool url_utf8_valid(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-	while (i < n) {
-		unsigned c = p[i], need, min;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			need = 1, min = 0x80;
-		else if (c >= 0xe0 && c <= 0xef)
-			need = 2, min = 0x800;
-		else if (c >= 0xf0 && c <= 0xf4)
-			need = 3, min = 0x10000;
-		else
-			return false;
-		if (n - i <= need)
-			return false;
-		unsigned cp = c & (0x3f >> need);
-		for (unsigned k = 1; k <= need; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (p[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += need + 1;
-	}
-	return true;
-}
 
 /* ---- schemes and ports ------------------------------------------------ */
 
@@ -541,7 +510,7 @@ int url_parse(struct url *out, const char *in, size_t n, const struct url *base,
 	memset(out, 0, sizeof *out);
 	if (n > URL_MAX_LEN)
 		return fail(&b, "URL too long");
-	if (!url_utf8_valid(in, n))
+	if (!utf8_valid(in, n))
 		return fail(&b, "URL is not valid UTF-8");
 	struct buf s = {0};
 	clean(&s, in, n);

@@ -127,8 +127,5 @@ int url_canon_hash(const char *s, size_t n, struct buf *out, char *err, size_t e
  * not '%' followed by two hex digits before n. */
 int url_pct_byte(const char *s, size_t n, size_t i);
 
-/* True when s[0..n) is valid UTF-8 (no overlongs, surrogates or code
- * points past U+10FFFF). */
-bool url_utf8_valid(const char *s, size_t n);
 
 #endif

@@ -11,6 +11,7 @@
 #include "urlpattern.h"
 #include "urlpattern_parts.h"
 #include "urlpattern_string.h"
+#include "utf8.h"
 
 enum kind {
 	K_ANY,     /* a full wildcard: matches without a look */
@@ -424,7 +425,7 @@ struct urlpattern *urlpattern_compile(const char *s, size_t n, const struct url 
 		fail(err, errlen, "URL pattern too long");
 		return NULL;
 	}
-	if (!url_utf8_valid(s, n)) {
+	if (!utf8_valid(s, n)) {
 		fail(err, errlen, "URL pattern is not valid UTF-8");
 		return NULL;
 	}

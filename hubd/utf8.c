@@ -83,6 +83,15 @@ bool utf8_is_format(uint32_t cp)
 	return false;
 }
 
+bool utf8_valid(const char *s, size_t n)
+{
+	uint32_t cp;
+	for (size_t i = 0, len; i < n; i += len)
+		if (!(len = utf8_decode(s + i, n - i, &cp)))
+			return false;
+	return true;
+}
+
 bool utf8_matcher_ok(const char *s, size_t n, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < n;) {

@@ -14,6 +14,9 @@
  * truncated sequence). Borrows s; cannot fail otherwise. */
 size_t utf8_decode(const char *s, size_t n, uint32_t *cp);
 
+/* True when s[0..n) is well-formed UTF-8 (utf8_decode's rules). Borrows s. */
+bool utf8_valid(const char *s, size_t n);
+
 /* True when cp is in general category Cf of Unicode 15.0 (a table of the
  * 21 ranges, 170 code points, in utf8.c). */
 bool utf8_is_format(uint32_t cp);
