@@ -323,9 +323,10 @@ static void respond_ctl_error(struct req *r, const struct ctl_msg *reply)
 		status = 502;
 	}
 	struct buf extra = {0};
-	if (status == 401)
-		buf_adds(&extra, "WWW-Authenticate: Bearer realm=\"hubd\"\r\n");
 	add_reply_headers(&extra, reply);
+	/* hubd sends a draft-08 request's challenge itself (RFC 6750). */
+	if (status == 401 && !(extra.p && strstr(extra.p, "WWW-Authenticate:")))
+		buf_adds(&extra, "WWW-Authenticate: Bearer realm=\"hubd\"\r\n");
 	uint32_t retry = 0;
 	const struct ctl_field *rf = ctl_find(reply, CTL_T_RETRY);
 	if (rf && !ctl_field_u32(rf, &retry))
@@ -424,6 +425,12 @@ static void subscribe(struct req *r, const char *query)
 	struct ctl_msg reply;
 	char err[256];
 	int status = hub_params_subscribe(param_of, r, query, &q, &sub, err, sizeof err);
+	size_t prefix = strlen(HUB_PARAMS_INVALID_REQUEST);
+	if (status && strncmp(err, HUB_PARAMS_INVALID_REQUEST, prefix) == 0) {
+		respond_text(r, status, "WWW-Authenticate: Bearer error=\"invalid_request\"\r\n",
+			     "%s", err + prefix);
+		goto out;
+	}
 	if (status) {
 		respond_text(r, status, "", "%s", err);
 		goto out;
@@ -516,6 +523,7 @@ static void publish(struct req *r)
 	}
 	mercure_credentials(&pub.cred, req_param(r, "HTTP_AUTHORIZATION"), NULL,
 			    req_param(r, "HTTP_COOKIE"), req_param(r, "HTTP_ORIGIN"));
+	pub.cred.hub_url = hub_params_hub_url(param_of, r);
 	ctl_publish_encode(&pub, &p);
 
 	if (!call_hub(r, CTL_PUBLISH, &p, -1, &reply))

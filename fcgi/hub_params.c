@@ -5,6 +5,7 @@
 #include "hub_params.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,31 @@ char *hub_params_path(hub_param_fn get, void *arg)
 	struct buf b = {0};
 	buf_adds(&b, sn ? sn : "");
 	buf_adds(&b, pi ? pi : "");
+	return buf_steal(&b, NULL);
+}
+
+char *hub_params_hub_url(hub_param_fn get, void *arg)
+{
+	const char *https = get(arg, "HTTPS");
+	const char *scheme = get(arg, "REQUEST_SCHEME");
+	bool tls = https && (strcasecmp(https, "on") == 0 || strcmp(https, "1") == 0);
+	if (!tls && scheme)
+		tls = strcasecmp(scheme, "https") == 0;
+	struct buf b = {0};
+	buf_adds(&b, tls ? "https://" : "http://");
+	const char *host = get(arg, "HTTP_HOST");
+	const char *name = get(arg, "SERVER_NAME"), *port = get(arg, "SERVER_PORT");
+	if (http_host_ok(host)) {
+		buf_adds(&b, host);
+	} else if (http_host_ok(name)) {
+		buf_adds(&b, name);
+		if (port && http_host_ok(port) && strcmp(port, tls ? "443" : "80") != 0)
+			buf_printf(&b, ":%s", port);
+	} else {
+		buf_free(&b);
+		return NULL;
+	}
+	buf_adds(&b, HUB_PATH);
 	return buf_steal(&b, NULL);
 }
 
@@ -84,7 +110,8 @@ static int parse_query(const char *query, struct http_form *q, char *err, size_t
 }
 
 /* The matcher kind a draft-08 parameter name selects: 1 and *kind set for
- * match and match_exact (exact) and match_urlpattern; 0 for a name outside
+ * match and match_exact (exact) and match_urlpattern (a URL pattern,
+ * compiled and checked by hubd); 0 for a name outside
  * the reserved match namespace; -1 for any other name in it (a name
  * starting with "match" in any case), which is refused. */
 static int matcher_param(const char *name, size_t n, enum ctl_matcher_kind *kind)
@@ -94,6 +121,10 @@ static int matcher_param(const char *name, size_t n, enum ctl_matcher_kind *kind
 	if ((n == 5 && memcmp(name, "match", 5) == 0) ||
 	    (n == 11 && memcmp(name, "match_exact", 11) == 0)) {
 		*kind = CTL_MATCHER_EXACT;
+		return 1;
+	}
+	if (n == 16 && memcmp(name, "match_urlpattern", 16) == 0) {
+		*kind = CTL_MATCHER_URLPATTERN;
 		return 1;
 	}
 	return -1;
@@ -112,7 +143,7 @@ static int put_matchers(const struct http_form *q, struct ctl_subscribe *sub, ch
 		if (m < 0)
 			return refuse(400, err, errlen,
 				      "unknown matcher parameter (this hub takes match, "
-				      "match_exact and topic)");
+				      "match_exact, match_urlpattern and topic)");
 		if (m == 0)
 			continue;
 		if (ntopics > 0)
@@ -160,9 +191,23 @@ int hub_params_subscribe(hub_param_fn get, void *arg, const char *query,
 			return refuse(400, err, errlen, "Last-Event-ID contains a control character");
 		sub->last_event_id = xmemdup(v, n);
 	}
-	/* Draft-08 takes no token from the query string. */
-	mercure_credentials(&sub->cred, get(arg, "HTTP_AUTHORIZATION"), draft08 ? NULL : q,
-			    get(arg, "HTTP_COOKIE"), get(arg, "HTTP_ORIGIN"));
+	/* Draft-08 takes no token from the query string, and an
+	 * Authorization header must be a Bearer token (RFC 6750's
+	 * invalid_request otherwise). */
+	const char *authorization = get(arg, "HTTP_AUTHORIZATION");
+	if (draft08 && (http_form_find(q, "access_token") || http_form_find(q, "authorization")))
+		return refuse(400, err, errlen, "%s", HUB_PARAMS_INVALID_REQUEST
+			      "a token in the query string is not taken (Mercure 1.0): send it "
+			      "in the Authorization header or the cookie");
+	char *bearer = draft08 && authorization ? http_bearer_token(authorization) : NULL;
+	bool bearer_ok = bearer != NULL;
+	free(bearer);
+	if (draft08 && authorization && !bearer_ok)
+		return refuse(400, err, errlen, "%s", HUB_PARAMS_INVALID_REQUEST
+			      "the Authorization header must be \"Bearer\" and a token");
+	mercure_credentials(&sub->cred, authorization, draft08 ? NULL : q, get(arg, "HTTP_COOKIE"),
+			    get(arg, "HTTP_ORIGIN"));
+	sub->cred.hub_url = hub_params_hub_url(get, arg);
 	return ctl_subscribe_check(sub, err, errlen);
 }
 
@@ -200,6 +245,7 @@ int hub_params_history(hub_param_fn get, void *arg, const char *query,
 	h->http = true;
 	mercure_credentials(&h->cred, get(arg, "HTTP_AUTHORIZATION"), q, get(arg, "HTTP_COOKIE"),
 			    get(arg, "HTTP_ORIGIN"));
+	h->cred.hub_url = hub_params_hub_url(get, arg);
 	return ctl_history_check(h, err, errlen);
 }
 
@@ -240,5 +286,6 @@ int hub_params_subscriptions(hub_param_fn get, void *arg, const char *rest,
 	sq->http = true;
 	mercure_credentials(&sq->cred, get(arg, "HTTP_AUTHORIZATION"), q, get(arg, "HTTP_COOKIE"),
 			    get(arg, "HTTP_ORIGIN"));
+	sq->cred.hub_url = hub_params_hub_url(get, arg);
 	return ctl_subscriptions_check(sq, err, errlen);
 }

@@ -45,9 +45,21 @@ struct hub_target {
  * fail (aborts on OOM). */
 char *hub_params_path(hub_param_fn get, void *arg);
 
+/* The hub's URL as this request reached it: "https://" when HTTPS is on
+ * (or REQUEST_SCHEME says https), else "http://", then the Host header
+ * (else SERVER_NAME and a port other than the scheme's), then HUB_PATH.
+ * Returns a malloc'ed string, or NULL when neither names a plausible
+ * host. Cannot fail otherwise. */
+char *hub_params_hub_url(hub_param_fn get, void *arg);
+
 /* The endpoint path (borrowed) and method (borrowed; "" when absent) ask
  * for. Cannot fail. */
 struct hub_target hub_params_route(const char *path, const char *method);
+
+/* How a refusal's text starts when the token's presentation is what is
+ * wrong: the handler then adds RFC 6750's challenge with
+ * error="invalid_request" (and leaves this prefix out of the body). */
+#define HUB_PARAMS_INVALID_REQUEST "invalid_request: "
 
 /* The subscribe a request asks for, from query (borrowed) parsed into q
  * (empty before the call) and the Last-Event-ID, Authorization, Cookie and

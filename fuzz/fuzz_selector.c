@@ -151,7 +151,7 @@ static void check_rules(const char *text, const char *topic, bool want)
 	const char *names[MSG_MAX_TOPICS];
 	int n = match_rules_store_topics(r, names);
 	FUZZ_ASSERT(n == 1);
-	FUZZ_ASSERT(strcmp(names[0], r->has_all || r->has_templates ? "*" : text) == 0);
+	FUZZ_ASSERT(strcmp(names[0], r->has_all || r->has_patterns ? "*" : text) == 0);
 	msg_unref(pub);
 	msg_unref(priv);
 	match_rules_free(r);

@@ -374,6 +374,31 @@ static bool parse_details(json_t *claims, const struct at_params *p, struct at_c
 
 /* ---- verification ---------------------------------------------------- */
 
+/* True when the JOSE header h says typ at+jwt (or application/at+jwt),
+ * case-insensitively. */
+static bool typ_is_at_jwt(json_t *h)
+{
+	const char *typ = plain_string(json_object_get(h, "typ"));
+	if (typ && strncasecmp(typ, "application/", 12) == 0)
+		typ += 12;
+	return typ && strcasecmp(typ, "at+jwt") == 0;
+}
+
+bool at_is_access_token(const char *token, size_t len)
+{
+	const char *dot = memchr(token, '.', len);
+	size_t n = dot ? (size_t)(dot - token) : len;
+	struct buf hdr = {0};
+	bool yes = false;
+	if (n < len && len <= AT_TOKEN_MAX && jws_b64url_decode(token, n, &hdr)) {
+		json_t *h = json_loadb(hdr.p ? hdr.p : "", hdr.len, JSON_REJECT_DUPLICATES, NULL);
+		yes = json_is_object(h) && typ_is_at_jwt(h);
+		json_decref(h);
+	}
+	buf_free(&hdr);
+	return yes;
+}
+
 /* Checks the JOSE header h: alg on the allowlist (into *alg), typ, no key
  * material or critical extensions; *kid the kid or NULL. */
 static bool check_header(json_t *h, const struct at_params *p, enum jws_alg *alg,
@@ -393,10 +418,7 @@ static bool check_header(json_t *h, const struct at_params *p, enum jws_alg *alg
 		snprintf(err, errlen, "alg %s is not on the allowlist", name);
 		return false;
 	}
-	const char *typ = plain_string(json_object_get(h, "typ"));
-	if (typ && strncasecmp(typ, "application/", 12) == 0)
-		typ += 12;
-	if (!typ || strcasecmp(typ, "at+jwt") != 0) {
+	if (!typ_is_at_jwt(h)) {
 		snprintf(err, errlen, "typ is not at+jwt");
 		return false;
 	}

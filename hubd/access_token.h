@@ -133,6 +133,11 @@ struct at_params {
 	void *check_arg;
 };
 
+/* True when token[0..len) looks like an access token: its JOSE header
+ * decodes and says typ at+jwt. Verifies nothing: it picks which draft's
+ * rules a token is checked by. Cannot fail. */
+bool at_is_access_token(const char *token, size_t len);
+
 /* Verifies token (len bytes, borrowed, need not be NUL-terminated) against
  * the issuers s and p. On AT_OK, *out is a new at_claims the caller frees
  * with at_claims_free. On AT_INVALID_TOKEN, *out is NULL and err says why

@@ -66,6 +66,12 @@
  *   CTL_PREFLIGHT  c->d  ORIGIN (0..1): a CORS preflight (HTTP OPTIONS).
  *       Reply: CTL_OK with HEADERS (0..1) for a 204 answer.
  *
+ *   SUBSCRIBE, PUBLISH, HISTORY and SUBSCRIPTIONS coming over HTTP may
+ *   carry COOKIE (0..1, the Cookie request header, at most 8 KiB, when the
+ *   request has no Authorization header: hubd looks up the draft-08
+ *   token-cookie in it) and HUB_URL (0..1, the hub's URL as the request
+ *   reached it, "scheme://host[:port]/.well-known/mercure": the resource a
+ *   draft-08 token's aud must hold when resource is not set).
  *   SUBSCRIBE, PUBLISH and HISTORY coming over HTTP also carry ORIGIN
  *   (0..1, the Origin request header) and, with AUTH, AUTH_SOURCE (u32,
  *   CTL_AUTH_*). hubd decides the CORS and CSRF policy: its replies to them
@@ -128,7 +134,9 @@ enum ctl_tag {
 	CTL_T_CLIENT_ADDR = 23,
 	CTL_T_MATCH_EXACT = 24,
 	CTL_T_MATCH_URLPATTERN = 25,
-	CTL_T_MAX_ = 26
+	CTL_T_COOKIE = 26,
+	CTL_T_HUB_URL = 27,
+	CTL_T_MAX_ = 28
 };
 
 /* AUTH_SOURCE: where the HTTP request carried its token. */

@@ -31,24 +31,29 @@ static const struct field_rule subscribe_rules[] = {
 	{CTL_T_ORIGIN, 0, 1},
 	{CTL_T_STREAM_OPTS, 0, 1},
 	{CTL_T_CLIENT_ADDR, 0, 1},
+	{CTL_T_COOKIE, 0, 1},
+	{CTL_T_HUB_URL, 0, 1},
 	{0, 0, 0},
 };
 static const struct field_rule publish_rules[] = {
 	{CTL_T_TOPIC, 1, MSG_MAX_TOPICS}, {CTL_T_DATA, 0, 1}, {CTL_T_ID, 0, 1},
 	{CTL_T_TYPE, 0, 1},               {CTL_T_RETRY, 0, 1}, {CTL_T_PRIVATE, 0, 1},
 	{CTL_T_HTTP, 0, 1},               {CTL_T_AUTH, 0, 1},  {CTL_T_AUTH_SOURCE, 0, 1},
-	{CTL_T_ORIGIN, 0, 1},             {0, 0, 0},
+	{CTL_T_ORIGIN, 0, 1},             {CTL_T_COOKIE, 0, 1}, {CTL_T_HUB_URL, 0, 1},
+	{0, 0, 0},
 };
 static const struct field_rule history_rules[] = {
 	{CTL_T_TOPIC, 1, MSG_MAX_TOPICS}, {CTL_T_AFTER, 0, 1}, {CTL_T_LIMIT, 0, 1},
 	{CTL_T_HTTP, 0, 1},               {CTL_T_AUTH, 0, 1},  {CTL_T_AUTH_SOURCE, 0, 1},
-	{CTL_T_ORIGIN, 0, 1},             {0, 0, 0},
+	{CTL_T_ORIGIN, 0, 1},             {CTL_T_COOKIE, 0, 1}, {CTL_T_HUB_URL, 0, 1},
+	{0, 0, 0},
 };
 static const struct field_rule stats_rules[] = {{0, 0, 0}};
 static const struct field_rule preflight_rules[] = {{CTL_T_ORIGIN, 0, 1}, {0, 0, 0}};
 static const struct field_rule subscriptions_rules[] = {
 	{CTL_T_TOPIC, 0, 1},       {CTL_T_SUBSCRIBER, 0, 1}, {CTL_T_HTTP, 0, 1}, {CTL_T_AUTH, 0, 1},
-	{CTL_T_AUTH_SOURCE, 0, 1}, {CTL_T_ORIGIN, 0, 1},     {0, 0, 0},
+	{CTL_T_AUTH_SOURCE, 0, 1}, {CTL_T_ORIGIN, 0, 1},     {CTL_T_COOKIE, 0, 1},
+	{CTL_T_HUB_URL, 0, 1},     {0, 0, 0},
 };
 
 /* The tags whose value is a u32. */
@@ -119,6 +124,16 @@ int ctl_request_check(const struct ctl_msg *m, char *err, size_t errlen)
 
 /* ---- credentials --------------------------------------------------------- */
 
+/* A copy of m's tag field when it is 1..max bytes without control
+ * characters, else NULL. */
+static char *printable_field(const struct ctl_msg *m, uint16_t tag, size_t max)
+{
+	const struct ctl_field *f = ctl_find(m, tag);
+	if (f && f->len > 0 && f->len <= max && !mercure_has_control(f->val, f->len))
+		return ctl_field_str(f);
+	return NULL;
+}
+
 void ctl_credentials_decode(const struct ctl_msg *m, struct ctl_credentials *out)
 {
 	memset(out, 0, sizeof *out);
@@ -129,9 +144,9 @@ void ctl_credentials_decode(const struct ctl_msg *m, struct ctl_credentials *out
 		if (!ctl_field_u32(ctl_find(m, CTL_T_AUTH_SOURCE), &out->source))
 			out->source = 0;
 	}
-	f = ctl_find(m, CTL_T_ORIGIN);
-	if (f && f->len > 0 && f->len <= CTL_ORIGIN_MAX_LEN && !mercure_has_control(f->val, f->len))
-		out->origin = ctl_field_str(f);
+	out->origin = printable_field(m, CTL_T_ORIGIN, CTL_ORIGIN_MAX_LEN);
+	out->cookie = printable_field(m, CTL_T_COOKIE, CTL_COOKIE_MAX_LEN);
+	out->hub_url = printable_field(m, CTL_T_HUB_URL, CTL_HUB_URL_MAX_LEN);
 }
 
 void ctl_credentials_encode(const struct ctl_credentials *c, struct buf *p)
@@ -142,12 +157,18 @@ void ctl_credentials_encode(const struct ctl_credentials *c, struct buf *p)
 	}
 	if (c->origin)
 		ctl_put_str(p, CTL_T_ORIGIN, c->origin);
+	if (c->cookie)
+		ctl_put_str(p, CTL_T_COOKIE, c->cookie);
+	if (c->hub_url)
+		ctl_put_str(p, CTL_T_HUB_URL, c->hub_url);
 }
 
 void ctl_credentials_clear(struct ctl_credentials *c)
 {
 	free(c->token);
 	free(c->origin);
+	free(c->cookie);
+	free(c->hub_url);
 	memset(c, 0, sizeof *c);
 }
 

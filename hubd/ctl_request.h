@@ -21,6 +21,8 @@
 #define CTL_TYPE_MAX_LEN 256        /* an update's type */
 #define CTL_CLIENT_ADDR_MAX_LEN 64
 #define CTL_ORIGIN_MAX_LEN 512
+#define CTL_COOKIE_MAX_LEN 8192
+#define CTL_HUB_URL_MAX_LEN 1024
 
 /* Checks the structure of m: every field is one its type takes, as often
  * as the type takes it, u32 fields are 4 bytes, and only a SUBSCRIBE
@@ -36,6 +38,9 @@ struct ctl_credentials {
 	size_t token_len;
 	uint32_t source;    /* CTL_AUTH_*, with a token */
 	char *origin;       /* malloc'ed, or NULL: none */
+	char *cookie;       /* the Cookie header, malloc'ed, or NULL: none sent
+			     * (only without an Authorization header) */
+	char *hub_url;      /* the hub's URL as the request reached it, or NULL */
 };
 
 /* One subscription matcher, and the protocol it belongs to. */
@@ -180,9 +185,9 @@ void ctl_subscriptions_encode(const struct ctl_subscriptions *s, struct buf *b);
 /* Frees what s holds; s is left zeroed. */
 void ctl_subscriptions_clear(struct ctl_subscriptions *s);
 
-/* Decodes m's AUTH, AUTH_SOURCE and ORIGIN into *out (zeroed first; an
- * origin that is not one printable line within CTL_ORIGIN_MAX_LEN is
- * taken as none). Cannot fail. */
+/* Decodes m's AUTH, AUTH_SOURCE, ORIGIN, COOKIE and HUB_URL into *out
+ * (zeroed first; an origin, cookie or hub URL that is not printable text
+ * within its limit is taken as none). Cannot fail. */
 void ctl_credentials_decode(const struct ctl_msg *m, struct ctl_credentials *out);
 /* Appends c's fields to p. Cannot fail. */
 void ctl_credentials_encode(const struct ctl_credentials *c, struct buf *p);

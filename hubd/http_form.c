@@ -261,3 +261,10 @@ void http_text_body(struct buf *out, int status, const char *text, size_t n)
 		buf_adds(out, http_reason_phrase(status));
 	buf_addc(out, '\n');
 }
+
+bool http_host_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	return n > 0 && n <= 255 &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") == n;
+}

@@ -57,6 +57,11 @@ size_t http_form_count(const struct http_form *f, const char *name);
  * header is NULL or has no such cookie. */
 char *http_cookie_get(const char *header, const char *name);
 
+/* True when s (may be NULL) is a plausible Host header, host[:port]:
+ * 1..255 bytes of letters, digits and . - : [ ] (an IPv6 literal in
+ * brackets). Cannot fail. */
+bool http_host_ok(const char *s);
+
 /* The token of an "Authorization: Bearer TOKEN" header value (scheme
  * compared case-insensitively, spaces around the token ignored). Returns a
  * malloc'ed copy (the caller frees it), or NULL when header is NULL, is

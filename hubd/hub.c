@@ -251,18 +251,16 @@ static void link_topics(struct hub *h, struct sub *u)
 {
 	const struct match_rules *rules = u->rules;
 	if (rules->ntopics == 1) {
-		const char *name = selector_kind(rules->sels[0]) == SELECTOR_TEMPLATE
-					   ? TEMPLATE_SUBSCRIBERS
-					   : selector_text(rules->sels[0]);
+		const char *name = match_rules_is_pattern(rules, 0) ? TEMPLATE_SUBSCRIBERS
+								     : match_rules_text(rules, 0);
 		topic_subscribe(h->topics, name, u, &u->link);
 		return;
 	}
 	struct sub_extra *x = sub_extra(u);
 	x->links = xcalloc((size_t)rules->ntopics, sizeof *x->links);
 	for (int i = 0; i < rules->ntopics; i++) {
-		const char *name = selector_kind(rules->sels[i]) == SELECTOR_TEMPLATE
-					   ? TEMPLATE_SUBSCRIBERS
-					   : selector_text(rules->sels[i]);
+		const char *name = match_rules_is_pattern(rules, i) ? TEMPLATE_SUBSCRIBERS
+								     : match_rules_text(rules, i);
 		bool dup = false;
 		for (int j = 0; j < x->nlinks && !dup; j++)
 			dup = strcmp(x->links[j].topic->name, name) == 0;
@@ -533,7 +531,7 @@ static void announced_cb(void *arg, int status, const char *text)
 static void announce(struct hub *h, struct sub *u, bool active)
 {
 	for (int i = 0; i < u->rules->ntopics; i++) {
-		const char *topic = selector_text(u->rules->sels[i]);
+		const char *topic = match_rules_text(u->rules, i);
 		struct buf iri = {0}, doc = {0};
 		subscriptions_iri(&iri, topic, SUB_X(u)->id);
 		subscriptions_object(&doc, topic, SUB_X(u)->id, active, SUB_X(u)->payload, true);
@@ -560,7 +558,7 @@ int hub_subscriptions_json(struct hub *h, const char *topic, const char *subscri
 		if (subscriber && strcmp(x->id, subscriber) != 0)
 			continue;
 		for (int i = 0; i < u->rules->ntopics; i++) {
-			const char *t = selector_text(u->rules->sels[i]);
+			const char *t = match_rules_text(u->rules, i);
 			if (topic && strcmp(t, topic) != 0)
 				continue;
 			if (subscriber) { /* one subscription: the object itself */

@@ -15,6 +15,7 @@
 
 #include "access_token.h"
 #include "auth_cache.h"
+#include "url.h"
 #include "ctl_server.h"
 #include "hub.h"
 #include "log.h"
@@ -26,6 +27,7 @@
 
 #define SHUTDOWN_DEADLINE_MS 5000
 #define TOKEN_CACHE_SIZE 64 /* distinct valid tokens remembered */
+#define DEFAULT_HUB_URL "http://localhost/.well-known/mercure" /* without resource */
 
 struct daemon {
 	struct event_base *base;
@@ -35,6 +37,7 @@ struct daemon {
 	struct ctl_server *ctl;
 	struct publish_listener *publish; /* NULL unless publish-listen is set */
 	struct requests requests;
+	struct url hub_url;     /* requests.hub_url */
 	struct event *sigterm_ev, *sigint_ev;
 	bool stopping;
 };
@@ -207,6 +210,13 @@ int main(int argc, char **argv)
 	d.requests.hub = d.hub;
 	d.requests.cfg = &d.cfg;
 	d.requests.tokens = auth_cache_new(TOKEN_CACHE_SIZE);
+	/* The hub's URL, for URL patterns and the reserved path: the
+	 * resource when it is set, else a stand-in (relative patterns and
+	 * topics then still resolve alike). */
+	const char *hub_url = d.cfg.resource ? d.cfg.resource : DEFAULT_HUB_URL;
+	if (url_parse(&d.hub_url, hub_url, strlen(hub_url), NULL, err, sizeof err) < 0)
+		fatal("resource: %s: %s", hub_url, err);
+	d.requests.hub_url = &d.hub_url;
 	size_t max_payload = d.cfg.max_update + 256 * 1024;
 	d.ctl = ctl_server_listen(d.base, d.cfg.socket_path, d.cfg.socket_mode, d.cfg.socket_group,
 				  max_payload, requests_handle, &d.requests, err, sizeof err);
@@ -248,6 +258,7 @@ int main(int argc, char **argv)
 	hub_free(d.hub);
 	ctl_server_free(d.ctl);
 	auth_cache_free(d.requests.tokens);
+	url_clear(&d.hub_url);
 	event_free(d.sigterm_ev);
 	event_free(d.sigint_ev);
 	event_base_free(d.base);

@@ -153,6 +153,11 @@ void mercure_credentials(struct ctl_credentials *out, const char *authorization,
 	out->token = find_token(authorization, q, cookie, &out->token_len, &out->source);
 	if (!out->token)
 		out->source = 0;
+	/* Without an Authorization header, hubd may find a draft-08 token in
+	 * its own cookie (token-cookie), whose name only it knows. */
+	if (cookie && *cookie && out->source != CTL_AUTH_HEADER &&
+	    strlen(cookie) <= CTL_COOKIE_MAX_LEN && !mercure_has_control(cookie, strlen(cookie)))
+		out->cookie = xstrdup(cookie);
 	if (origin && *origin && strlen(origin) <= MERCURE_ORIGIN_MAX_LEN &&
 	    !mercure_has_control(origin, strlen(origin)))
 		out->origin = xstrdup(origin);

@@ -53,7 +53,9 @@ void mercure_put_credentials(struct buf *p, const char *authorization,
 			     const struct http_form *q, const char *cookie,
 			     const char *origin);
 /* The same credentials into *out (zeroed first; the caller clears it with
- * ctl_credentials_clear). Cannot fail. */
+ * ctl_credentials_clear), and, when there is no Authorization header, the
+ * Cookie header itself (cookie), where hubd looks for a draft-08 token.
+ * Cannot fail. */
 void mercure_credentials(struct ctl_credentials *out, const char *authorization,
 			 const struct http_form *q, const char *cookie, const char *origin);
 

@@ -122,7 +122,31 @@ void msg_unref(struct msg *m)
 	free(m->type);
 	free(m->data);
 	free(m->sse);
+	if (m->urls) {
+		for (int i = 0; i < m->ntopics; i++)
+			url_clear(&m->urls[i].url);
+		free(m->urls);
+	}
 	free(m);
+}
+
+const struct msg_url *msg_topic_urls(struct msg *m, const struct url *base)
+{
+	struct msg_url *have = __atomic_load_n(&m->urls, __ATOMIC_ACQUIRE);
+	if (have)
+		return have;
+	struct msg_url *urls = xcalloc((size_t)m->ntopics, sizeof *urls);
+	for (int i = 0; i < m->ntopics; i++)
+		urls[i].ok = url_parse(&urls[i].url, m->topics[i], strlen(m->topics[i]), base,
+				       NULL, 0) == 0;
+	struct msg_url *expected = NULL;
+	if (__atomic_compare_exchange_n(&m->urls, &expected, urls, false, __ATOMIC_ACQ_REL,
+					__ATOMIC_ACQUIRE))
+		return urls;
+	for (int i = 0; i < m->ntopics; i++) /* another thread was first */
+		url_clear(&urls[i].url);
+	free(urls);
+	return expected;
 }
 
 const char *msg_sse(struct msg *m, size_t *len)

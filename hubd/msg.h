@@ -9,7 +9,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "url.h"
+
 #define MSG_MAX_TOPICS 64
+
+/* A topic parsed as a URL (for URL pattern matchers). */
+struct msg_url {
+	struct url url; /* when ok */
+	bool ok;        /* false: the topic is no URL reference (no pattern
+			 * matches it) */
+};
 
 struct msg {
 	int refs;
@@ -31,6 +40,8 @@ struct msg {
 	size_t sse_len;
 	size_t mem;      /* msg_mem once the encoding is built (fixed from then
 			  * on), else 0 */
+	struct msg_url *urls; /* the topics as URLs, parsed on first need
+			       * (msg_topic_urls), or NULL */
 };
 
 /* Creates a message with one reference. Every string argument is copied;
@@ -45,6 +56,13 @@ void msg_set_id(struct msg *m, const char *id);
  * one thread makes only grow (in byte order). Returns a malloc'ed string;
  * cannot fail. */
 char *msg_make_id(void);
+
+/* The topics of m (ntopics entries) parsed as URL references against base
+ * (borrowed: the hub's URL, the same for every caller), parsed once, on the
+ * first call, and kept with m. Safe on any thread that holds a reference
+ * (two threads racing to parse keep one result). Cannot fail (aborts on
+ * OOM). */
+const struct msg_url *msg_topic_urls(struct msg *m, const struct url *base);
 
 struct msg *msg_ref(struct msg *m);
 /* Drops one reference; frees at zero. msg_unref(NULL) is a no-op. */

@@ -51,14 +51,33 @@ struct pending_publish {
 	struct evhttp_request *req;
 };
 
+/* Adds the header lines extra ("Name: value\r\n"..., built by hubd) to h. */
+static void add_header_lines(struct evkeyvalq *h, const char *extra)
+{
+	while (extra && *extra) {
+		size_t n = strcspn(extra, "\r"), colon = strcspn(extra, ":");
+		if (colon < n) {
+			char *name = xmemdup(extra, colon);
+			const char *v = extra + colon + 1 + strspn(extra + colon + 1, " ");
+			char *value = xmemdup(v, (size_t)(extra + n - v));
+			evhttp_add_header(h, name, value);
+			free(name);
+			free(value);
+		}
+		extra += n + (extra[n] ? 2 : 0);
+	}
+}
+
 /* Sends the whole answer: 200 with the update's id, or status with text
- * as a text/plain line. */
-static void answer(struct evhttp_request *req, int status, const char *text)
+ * as a text/plain line; extra: more header lines, or NULL. */
+static void answer_with(struct evhttp_request *req, int status, const char *text,
+			const char *extra)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
 	evhttp_add_header(h, "Cache-Control", "no-store");
-	if (status == 401)
+	add_header_lines(h, extra);
+	if (status == 401 && !evhttp_find_header(h, "WWW-Authenticate"))
 		evhttp_add_header(h, "WWW-Authenticate", "Bearer realm=\"hubd\"");
 	if (status == 405)
 		evhttp_add_header(h, "Allow", "POST");
@@ -77,12 +96,29 @@ static void answer(struct evhttp_request *req, int status, const char *text)
 	evbuffer_free(body);
 }
 
-static void publish_done(void *arg, int status, const char *text)
+static void answer(struct evhttp_request *req, int status, const char *text)
+{
+	answer_with(req, status, text, NULL);
+}
+
+static void publish_done(void *arg, int status, const char *text, const char *headers)
 {
 	struct pending_publish *pp = arg;
 	pp->l->pending--;
-	answer(pp->req, status, text);
+	answer_with(pp->req, status, text, headers);
 	free(pp);
+}
+
+/* The hub's URL as a request with this Host header (borrowed, may be
+ * NULL) reached the listener (plain HTTP), or NULL for a missing or odd
+ * one. Malloc'ed. */
+static char *listener_hub_url(const char *host)
+{
+	if (!http_host_ok(host))
+		return NULL;
+	struct buf b = {0};
+	buf_printf(&b, "http://%s%s", host, HUB_PATH);
+	return buf_steal(&b, NULL);
 }
 
 /* Checks the request and fills pub (zeroed before the call; the caller
@@ -124,9 +160,11 @@ static int read_publish(struct evhttp_request *req, struct ctl_publish *pub, cha
 	} else {
 		status = mercure_publish_form(&f, pub, err, errlen);
 	}
-	if (!status)
+	if (!status) {
 		mercure_credentials(&pub->cred, evhttp_find_header(h, "Authorization"), &q,
 				    evhttp_find_header(h, "Cookie"), evhttp_find_header(h, "Origin"));
+		pub->cred.hub_url = listener_hub_url(evhttp_find_header(h, "Host"));
+	}
 	http_form_free(&f);
 	http_form_free(&q);
 	return status;

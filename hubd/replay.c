@@ -92,7 +92,7 @@ static void query(struct replay *r)
 		.max_bytes = r->env->max_queue / 4,
 		.encode = true,
 		.include_private = priv,
-		.filter = (priv || rules->has_templates) ? match_rules_accept : NULL,
+		.filter = (priv || rules->has_patterns) ? match_rules_accept : NULL,
 		.filter_arg = rules,
 	};
 	r->inflight = true;

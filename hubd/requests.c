@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "auth.h"
-#include "auth_cache.h"
+#include "authz.h"
 #include "cors.h"
 #include "ctl_request.h"
 #include "hub.h"
@@ -20,6 +20,8 @@
 #include "settings.h"
 #include "store/store.h"
 #include "subscriptions.h"
+#include "url.h"
+#include "utf8.h"
 
 #define TOPIC_MAX_LEN CTL_MATCHER_MAX_LEN
 #define ID_MAX_LEN CTL_ID_MAX_LEN
@@ -85,10 +87,14 @@ static void answer_ok(const struct answer *a, struct buf *fields)
 /* Answers with an error status and text; retry (CTL_RETRY_*, 0: none)
  * says when a retry can cure it, for hub.fcgi's retry answer. */
 static void answer_refusal(const struct answer *a, int status, const char *text,
-			   uint32_t retry)
+			   uint32_t retry, const char *extra)
 {
+	struct buf h = {0};
+	buf_adds(&h, a->headers ? a->headers : "");
+	buf_adds(&h, extra ? extra : "");
 	if (!a->peer) {
-		a->done(a->done_arg, status, text);
+		a->done(a->done_arg, status, text, h.p);
+		buf_free(&h);
 		return;
 	}
 	struct buf b = {0};
@@ -96,79 +102,67 @@ static void answer_refusal(const struct answer *a, int status, const char *text,
 	ctl_put_str(&b, CTL_T_MESSAGE, text);
 	if (retry)
 		ctl_put_u32(&b, CTL_T_RETRY, retry);
-	if (a->headers)
-		ctl_put_str(&b, CTL_T_HEADERS, a->headers);
+	if (h.len)
+		ctl_put(&b, CTL_T_HEADERS, h.p, h.len);
 	ctl_peer_reply(a->peer, CTL_ERROR, a->request, b.p, b.len);
 	buf_free(&b);
+	buf_free(&h);
 }
 
 static void answer_error(const struct answer *a, int status, const char *text)
 {
-	answer_refusal(a, status, text, 0);
+	answer_refusal(a, status, text, 0, NULL);
 }
 
-/* Verifies the token of c with key; 0 on success (claims filled), else
- * the HTTP status (401) with a reason in err. */
-static int verify_token(const struct requests *rq, const struct ctl_credentials *c,
-			const char *key, struct auth_claims *claims, char *err, size_t errlen)
+/* Answers an authorization refusal (with its challenge) and frees it. */
+static void answer_authz(const struct answer *a, struct authz_refusal *r)
 {
-	memset(claims, 0, sizeof *claims);
-	if (!c->token) {
-		snprintf(err, errlen, "a JWT is required (Authorization: Bearer)");
-		return 401;
-	}
-	if (!key) {
-		snprintf(err, errlen, "no key is configured to verify this token");
-		return 401;
-	}
-	if (strlen(c->token) != c->token_len) { /* ?authorization=...%00...: not cut short */
-		snprintf(err, errlen, "malformed token");
-		return 401;
-	}
-	enum auth_status st = auth_cache_verify(rq->tokens, c->token, key, strlen(key),
-						now_ms() / 1000, claims, err, errlen);
-	return st == AUTH_OK ? 0 : 401;
+	answer_refusal(a, r->status, r->text, 0, r->headers);
+	free(r->headers);
+	r->headers = NULL;
 }
 
-/* Who a subscriber (or history reader) is: a token, when one was sent,
- * must be valid (401 otherwise, even where anonymous access is allowed);
- * without one, anonymous access must be allowed. Fills claims (empty for
- * an anonymous subscriber; the caller frees them). Returns 0 or 401. */
-static int check_subscriber(const struct requests *rq, const struct ctl_credentials *c,
-			    struct auth_claims *claims, char *err, size_t errlen)
+static struct authz_env env_of(const struct requests *rq)
 {
-	memset(claims, 0, sizeof *claims);
-	if (!c->token && rq->cfg->allow_anonymous)
-		return 0;
-	return verify_token(rq, c, rq->cfg->subscriber_key, claims, err, errlen);
+	return (struct authz_env){.cfg = rq->cfg, .tokens = rq->tokens, .hub_url = rq->hub_url};
 }
 
 /* ---- subscribe --------------------------------------------------------- */
 
-/* The match rules of a checked subscribe with the token's claims. */
-static struct match_rules *subscribe_rules(const struct ctl_subscribe *sub,
-					   const struct auth_claims *claims)
+/* The match rules of a checked subscribe with its authorization, or NULL
+ * with err for a URL pattern that does not compile. */
+static struct match_rules *subscribe_rules(const struct requests *rq,
+					   const struct ctl_subscribe *sub,
+					   const struct authz *az, char *err, size_t errlen)
 {
+	static const enum match_syntax syntax_of[] = {
+		[CTL_MATCHER_TOPIC] = MATCH_TOPIC_SELECTOR,
+		[CTL_MATCHER_EXACT] = MATCH_EXACT,
+		[CTL_MATCHER_URLPATTERN] = MATCH_URLPATTERN,
+	};
 	struct match_spec topics[CTL_MATCHERS_MAX];
 	for (int i = 0; i < sub->nmatchers; i++)
-		topics[i] = (struct match_spec){
-			sub->matchers[i].kind == CTL_MATCHER_TOPIC ? MATCH_TOPIC_SELECTOR
-								   : MATCH_EXACT,
-			sub->matchers[i].text};
-	struct match_spec *allowed = xcalloc((size_t)claims->nsubscribe + 1, sizeof *allowed);
-	for (int i = 0; i < claims->nsubscribe; i++)
-		allowed[i] = (struct match_spec){MATCH_TOPIC_SELECTOR, claims->subscribe[i]};
-	struct match_rules *r = match_rules_build(topics, sub->nmatchers, allowed,
-						  claims->nsubscribe);
+		topics[i] = (struct match_spec){syntax_of[sub->matchers[i].kind],
+						sub->matchers[i].text};
+	int nallowed;
+	struct match_spec *allowed = authz_read_specs(az, &nallowed);
+	struct match_rules *r = match_rules_build(topics, sub->nmatchers, allowed, nallowed,
+						  rq->hub_url, err, errlen);
 	free(allowed);
 	return r;
 }
 
 /* Opens the stream of a checked subscribe; answers it. */
 static void open_stream(struct requests *rq, const struct answer *a, struct ctl_subscribe *sub,
-			struct auth_claims *claims)
+			const struct authz *az)
 {
 	char err[256];
+	struct match_rules *rules = subscribe_rules(rq, sub, az, err, sizeof err);
+	if (!rules) {
+		answer_error(a, 400, err);
+		return;
+	}
+	struct authz_env env = env_of(rq);
 	struct hub_sub_request req = {
 		.fd = sub->fd,
 		.mode = (int)sub->mode,
@@ -176,18 +170,18 @@ static void open_stream(struct requests *rq, const struct answer *a, struct ctl_
 		.no_x_accel = (sub->stream_opts & CTL_STREAM_NO_X_ACCEL) != 0,
 		.probe_twice = (sub->stream_opts & CTL_STREAM_PROBE_TWICE) != 0,
 		.draft08 = ctl_subscribe_is_draft08(sub),
-		.rules = subscribe_rules(sub, claims),
-		.exp_s = claims->exp,
+		.rules = rules,
+		.exp_s = az->exp_s,
 		.last_event_id = sub->last_event_id,
 		.extra_headers = a->headers,
-		.payload = claims->payload,
+		.payload = authz_payload(&env, az, sub),
 		.client_addr = sub->client_addr,
 	};
 	sub->fd = -1; /* hub_subscribe takes it, and the rules */
 	int status = hub_subscribe(rq->hub, &req, err, sizeof err);
 	if (status == 503 || status == 429)
 		answer_refusal(a, status, err,
-			       hub_shutting_down(rq->hub) ? CTL_RETRY_SOON : CTL_RETRY_LATER);
+			       hub_shutting_down(rq->hub) ? CTL_RETRY_SOON : CTL_RETRY_LATER, NULL);
 	else if (status)
 		answer_error(a, status, err);
 	else /* the CORS headers go out on the stream itself */
@@ -207,15 +201,18 @@ static void handle_subscribe(struct requests *rq, struct ctl_peer *p, struct ctl
 	}
 	struct answer a;
 	answer_init(&a, rq, p, m->request, sub.cred.origin, false);
-	struct auth_claims claims = {0};
-	if (!status)
-		status = check_subscriber(rq, &sub.cred, &claims, err, sizeof err);
+	struct authz az = {0};
+	struct authz_refusal refused;
+	struct authz_env env = env_of(rq);
 	if (status)
 		answer_error(&a, status, err);
+	else if (authz_check(&env, &sub.cred, ctl_subscribe_is_draft08(&sub) ? 8 : 7,
+			     AUTHZ_SUBSCRIBER, !rq->cfg->allow_anonymous, &az, &refused))
+		answer_authz(&a, &refused);
 	else
-		open_stream(rq, &a, &sub, &claims);
+		open_stream(rq, &a, &sub, &az);
 	ctl_subscribe_clear(&sub);
-	auth_claims_free(&claims);
+	authz_clear(&az);
 	answer_done(&a);
 }
 
@@ -225,7 +222,7 @@ static void published_cb(void *arg, int status, const char *text)
 {
 	struct answer *a = arg;
 	if (status == 200 && !a->peer) {
-		a->done(a->done_arg, status, text);
+		a->done(a->done_arg, status, text, NULL);
 	} else if (status == 200) {
 		struct buf b = {0};
 		ctl_put_str(&b, CTL_T_ID, text);
@@ -238,30 +235,94 @@ static void published_cb(void *arg, int status, const char *text)
 	free(a);
 }
 
-/* Over HTTP a publisher JWT must cover every topic of the update. */
-static int check_publisher(const struct requests *rq, const struct ctl_publish *pub,
-			   const char *origin, char *err, size_t errlen)
+/* Draft-08's own rules for an update, whatever the token: no topic "*"
+ * or under the hub's own path (after resolution against the hub's URL and
+ * dot-segment removal), text without control or format characters, the
+ * type "mercure" and the id "earliest" reserved, data in UTF-8. Returns 0,
+ * or 400 with err. */
+static int check_publish08(const struct requests *rq, const struct ctl_publish *pub,
+			   char *err, size_t errlen)
 {
-	if (!pub->http)
-		return 0; /* local administrator, trusted by socket permissions */
-	/* A browser sends cookies along on any site's request: a publish
-	 * authorized by the cookie must come from a page of a listed origin
-	 * (CSRF protection). */
-	if (pub->cred.token && pub->cred.source == CTL_AUTH_COOKIE &&
-	    !cors_origin_listed(rq->cfg->publish_origins, origin)) {
-		snprintf(err, errlen, "publishing with cookie authorization is not allowed from %s",
-			 origin ? "this origin" : "a request without an Origin header");
-		return 403;
-	}
-	struct auth_claims claims;
-	int status = verify_token(rq, &pub->cred, rq->cfg->publisher_key, &claims, err, errlen);
-	for (int i = 0; !status && i < pub->topics.n; i++) {
-		if (!auth_can_publish(&claims, pub->topics.v[i])) {
-			snprintf(err, errlen, "the token does not allow publishing to this topic");
-			status = 403;
+	char why[96];
+	const char *hub_path = rq->hub_url->c[URL_PATHNAME];
+	for (int i = 0; i < pub->topics.n; i++) {
+		const char *t = pub->topics.v[i];
+		struct url u;
+		if (strcmp(t, "*") == 0) {
+			snprintf(err, errlen, "the topic * is the wildcard: it cannot be published");
+			return 400;
+		}
+		if (!utf8_matcher_ok(t, strlen(t), why, sizeof why)) {
+			snprintf(err, errlen, "a topic must be UTF-8 without control or format "
+				 "characters (%s)", why);
+			return 400;
+		}
+		if (url_parse(&u, t, strlen(t), rq->hub_url, NULL, 0) == 0) {
+			bool reserved = url_path_under(&u, hub_path);
+			url_clear(&u);
+			if (reserved) {
+				snprintf(err, errlen, "topics under %s are the hub's own", hub_path);
+				return 400;
+			}
 		}
 	}
-	auth_claims_free(&claims);
+	if ((pub->id && (strcmp(pub->id, "earliest") == 0 ||
+			 !utf8_matcher_ok(pub->id, strlen(pub->id), NULL, 0))) ||
+	    (pub->type && (strcmp(pub->type, "mercure") == 0 ||
+			   !utf8_matcher_ok(pub->type, strlen(pub->type), NULL, 0)))) {
+		snprintf(err, errlen, "the id earliest and the type mercure are reserved; neither "
+			 "may hold control or format characters");
+		return 400;
+	}
+	if (pub->data && !utf8_valid(pub->data, pub->data_len)) {
+		snprintf(err, errlen, "data must be UTF-8");
+		return 400;
+	}
+	return 0;
+}
+
+/* Over HTTP the publisher's token must cover every topic of the update
+ * (draft-07: mercure.publish; draft-08: publish grants), and a draft-08
+ * update must follow draft-08's rules. Returns 0, or the status with *r
+ * filled. */
+static int check_publisher(const struct requests *rq, const struct ctl_publish *pub,
+			   const char *origin, struct authz_refusal *r)
+{
+	memset(r, 0, sizeof *r);
+	if (!pub->http)
+		return 0; /* local administrator, trusted by socket permissions */
+	struct authz az;
+	struct authz_env env = env_of(rq);
+	char err[256];
+	int status = authz_check(&env, &pub->cred, 0, AUTHZ_PUBLISHER, true, &az, r);
+	if (status) {
+		authz_clear(&az);
+		return status;
+	}
+	/* A browser sends cookies along on any site's request: a publish
+	 * authorized by a cookie must come from a page of a listed origin
+	 * (CSRF protection). */
+	if (az.via_cookie && !cors_origin_listed(rq->cfg->publish_origins, origin)) {
+		snprintf(err, sizeof err, "publishing with cookie authorization is not allowed from %s",
+			 origin ? "this origin" : "a request without an Origin header");
+		authz_refuse(&az, 403, "insufficient_scope", err, r);
+		status = 403;
+	} else if (az.draft == 8 && (status = check_publish08(rq, pub, err, sizeof err))) {
+		authz_refuse(&az, 400, NULL, err, r);
+		free(r->headers); /* a bad update, not a bad token: no challenge */
+		r->headers = NULL;
+	} else {
+		struct match_rules *may = authz_publish_rules(&env, &az);
+		for (int i = 0; !status && i < pub->topics.n; i++) {
+			if (!may || !match_rules_allows(may, pub->topics.v[i])) {
+				authz_refuse(&az, 403, "insufficient_scope",
+					     "the token does not allow publishing to this topic", r);
+				status = 403;
+			}
+		}
+		match_rules_free(may);
+	}
+	authz_clear(&az);
 	return status;
 }
 
@@ -269,10 +330,9 @@ static int check_publisher(const struct requests *rq, const struct ctl_publish *
  * (malloc'ed, freed once answered). */
 static void publish(struct requests *rq, struct answer *a, const struct ctl_publish *pub)
 {
-	char err[256];
-	int status = check_publisher(rq, pub, a->origin, err, sizeof err);
-	if (status) {
-		answer_error(a, status, err);
+	struct authz_refusal refused;
+	if (check_publisher(rq, pub, a->origin, &refused)) {
+		answer_authz(a, &refused);
 		answer_done(a);
 		free(a);
 		return;
@@ -306,7 +366,7 @@ void requests_publish(struct requests *rq, struct ctl_publish *pub, requests_don
 	char err[200];
 	int status = ctl_publish_check(pub, rq->cfg->max_update, err, sizeof err);
 	if (status) {
-		done(arg, status, err);
+		done(arg, status, err, NULL);
 	} else {
 		struct answer *a = xmalloc(sizeof *a);
 		answer_init(a, rq, NULL, 0, pub->cred.origin, false);
@@ -407,21 +467,28 @@ static void handle_history(struct requests *rq, struct ctl_peer *p, struct ctl_m
 	answer_init(&r->a, rq, p, m->request, h.cred.origin, false);
 	/* Over HTTP the reader's token decides which private updates it sees;
 	 * a local administrator sees them all. */
-	struct auth_claims claims = {0};
-	char *everything = "*";
-	if (!h.http) {
-		claims.subscribe = &everything;
-		claims.nsubscribe = 1;
-	}
-	if (!status && h.http)
-		status = check_subscriber(rq, &h.cred, &claims, err, sizeof err);
-	if (status)
+	struct authz az = {0};
+	struct authz_refusal refused;
+	struct authz_env env = env_of(rq);
+	if (status) {
 		answer_error(&r->a, status, err);
-	else
-		r->rules = match_rules_new((const char *const *)h.topics.v, h.topics.n,
-					   claims.subscribe, claims.nsubscribe);
-	if (h.http)
-		auth_claims_free(&claims);
+	} else if (h.http && authz_check(&env, &h.cred, 0, AUTHZ_SUBSCRIBER,
+					 !rq->cfg->allow_anonymous, &az, &refused)) {
+		answer_authz(&r->a, &refused);
+	} else {
+		static const struct match_spec everything = {MATCH_TOPIC_SELECTOR, "*"};
+		struct match_spec topics[MSG_MAX_TOPICS];
+		for (int i = 0; i < h.topics.n; i++)
+			topics[i] = (struct match_spec){MATCH_TOPIC_SELECTOR, h.topics.v[i]};
+		int nallowed = 1;
+		struct match_spec *allowed = h.http ? authz_read_specs(&az, &nallowed) : NULL;
+		r->rules = match_rules_build(topics, h.topics.n, h.http ? allowed : &everything,
+					     nallowed, rq->hub_url, err, sizeof err);
+		free(allowed);
+		if (!r->rules)
+			answer_error(&r->a, 400, err);
+	}
+	authz_clear(&az);
 	if (!r->rules) {
 		ctl_history_clear(&h);
 		answer_done(&r->a);
@@ -447,22 +514,9 @@ static void handle_history(struct requests *rq, struct ctl_peer *p, struct ctl_m
 	ctl_history_clear(&h);
 }
 
-/* Whether a token with claims may read the subscriptions API's IRI iri
- * (as Mercure does: a mercure.subscribe selector matching it, e.g.
+/* The subscriptions API. Over HTTP the reader needs a token whose
+ * subscribe matchers cover the IRI asked for (as Mercure does: e.g.
  * "/.well-known/mercure/subscriptions{/topic}{/subscriber}"). */
-static bool may_read_subscriptions(const struct auth_claims *claims, const char *iri)
-{
-	const char *topics[1] = {iri};
-	struct msg *probe = msg_new("probe", topics, 1, NULL, -1, true, NULL, 0);
-	struct match_rules *r = match_rules_new(topics, 1, claims->subscribe, claims->nsubscribe);
-	bool ok = match_rules_may_see(r, probe);
-	match_rules_free(r);
-	msg_unref(probe);
-	return ok;
-}
-
-/* The subscriptions API. Over HTTP the reader needs a token covering the
- * IRI asked for (may_read_subscriptions). */
 static void handle_subscriptions(struct requests *rq, struct ctl_peer *p, struct ctl_msg *m)
 {
 	char err[256];
@@ -471,18 +525,25 @@ static void handle_subscriptions(struct requests *rq, struct ctl_peer *p, struct
 	struct answer a;
 	answer_init(&a, rq, p, m->request, sq.cred.origin, false);
 	struct buf iri = {0}, body = {0};
+	struct authz az = {0};
+	struct authz_refusal refused = {0};
 	if (!status && !rq->cfg->subscriptions) {
 		status = 404;
 		snprintf(err, sizeof err, "the subscriptions API is off (subscriptions = no)");
 	} else if (!status && sq.http) {
-		struct auth_claims claims;
-		status = verify_token(rq, &sq.cred, rq->cfg->subscriber_key, &claims, err, sizeof err);
+		struct authz_env env = env_of(rq);
+		status = authz_check(&env, &sq.cred, 0, AUTHZ_SUBSCRIBER, true, &az, &refused);
 		subscriptions_iri(&iri, sq.topic, sq.subscriber);
-		if (!status && !may_read_subscriptions(&claims, iri.p)) {
+		int n;
+		struct match_spec *allowed = authz_read_specs(&az, &n);
+		struct match_rules *r = match_rules_build(NULL, 0, allowed, n, rq->hub_url, NULL, 0);
+		free(allowed);
+		if (!status && (!r || !match_rules_allows(r, iri.p))) {
+			snprintf(err, sizeof err, "the token does not cover %s", iri.p);
+			authz_refuse(&az, 403, "insufficient_scope", err, &refused);
 			status = 403;
-			snprintf(err, sizeof err, "the token's mercure.subscribe does not cover %s", iri.p);
 		}
-		auth_claims_free(&claims);
+		match_rules_free(r);
 	}
 	if (!status)
 		status = hub_subscriptions_json(rq->hub, sq.topic, sq.subscriber, &body);
@@ -491,10 +552,13 @@ static void handle_subscriptions(struct requests *rq, struct ctl_peer *p, struct
 		ctl_put(&b, CTL_T_BODY, body.p, body.len);
 		answer_ok(&a, &b);
 		buf_free(&b);
+	} else if (refused.status) {
+		answer_authz(&a, &refused);
 	} else {
 		answer_error(&a, status, status == 404 && rq->cfg->subscriptions
 						 ? "no such subscription" : err);
 	}
+	authz_clear(&az);
 	buf_free(&iri);
 	buf_free(&body);
 	ctl_subscriptions_clear(&sq);

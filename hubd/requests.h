@@ -11,10 +11,14 @@ struct hub;
 struct settings;
 struct auth_cache;
 
+struct url;
+
 struct requests {
 	struct hub *hub;
 	const struct settings *cfg;
-	struct auth_cache *tokens; /* tokens verified before */
+	struct auth_cache *tokens; /* draft-07 tokens verified before */
+	const struct url *hub_url; /* the hub's URL (resource, or the default):
+				    * URL patterns' base, the reserved path */
 };
 
 /* A ctl_handler_fn; arg is a struct requests (borrowed, outlives every
@@ -26,8 +30,9 @@ void requests_handle(void *arg, struct ctl_peer *peer, struct ctl_msg *m);
 
 /* How a publish that did not come over the control socket is answered:
  * status 200 with the update's id as text, or an HTTP error status with
- * its reason. text is borrowed for the call. */
-typedef void (*requests_done_fn)(void *arg, int status, const char *text);
+ * its reason and headers (NULL, or response header lines each ending in
+ * CRLF: CORS, a WWW-Authenticate challenge). Both borrowed for the call. */
+typedef void (*requests_done_fn)(void *arg, int status, const char *text, const char *headers);
 
 /* Checks, authorizes and performs the publish pub exactly as a
  * CTL_PUBLISH from hub.fcgi (pub as mercure_publish_form and

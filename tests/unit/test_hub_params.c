@@ -146,18 +146,40 @@ static void test_subscribe_draft08(void)
 	CHECK(hub_params_subscribe(param, none,
 				   "match=https%3A%2F%2Fa.example%2Fx&match_exact=%7Bid%7D"
 				   "&match=%F0%9F%98%80&last_event_id=e2&lastEventID=e3"
-				   "&authorization=x.y.z&other=1",
+				   "&match_urlpattern=%2Fbooks%2F%3Aid&other=1",
 				   &q, &sub, err, sizeof err) == 0);
 	sub.mode = CTL_MODE_FCGI;
 	sub.fcgi_request_id = 1;
 	round_trip(&sub, &got);
-	CHECK(got.nmatchers == 3 && ctl_subscribe_is_draft08(&got));
+	CHECK(got.nmatchers == 4 && ctl_subscribe_is_draft08(&got));
+	CHECK(got.matchers[3].kind == CTL_MATCHER_URLPATTERN);
+	CHECK_STR_EQ(got.matchers[3].text, "/books/:id");
 	CHECK(got.matchers[0].kind == CTL_MATCHER_EXACT && got.matchers[1].kind == CTL_MATCHER_EXACT);
 	CHECK_STR_EQ(got.matchers[0].text, "https://a.example/x");
 	CHECK_STR_EQ(got.matchers[1].text, "{id}");
 	CHECK_STR_EQ(got.last_event_id, "e2");
 	CHECK(got.cred.token == NULL);
 	ctl_subscribe_clear(&got);
+	ctl_subscribe_clear(&sub);
+	http_form_free(&q);
+
+	/* A token in the query string, or an Authorization header that is no
+	 * Bearer token: RFC 6750's invalid_request. */
+	const char *basic[] = {"HTTP_AUTHORIZATION", "Basic dTpw", NULL};
+	const char *const presented[] = {"match=a&authorization=x.y.z", "match=a&access_token=x"};
+	for (size_t i = 0; i < 2; i++) {
+		CHECK(hub_params_subscribe(param, none, presented[i], &q, &sub, err, sizeof err) ==
+		      400);
+		CHECK(strncmp(err, HUB_PARAMS_INVALID_REQUEST, strlen(HUB_PARAMS_INVALID_REQUEST)) == 0);
+		ctl_subscribe_clear(&sub);
+		http_form_free(&q);
+	}
+	CHECK(hub_params_subscribe(param, basic, "match=a", &q, &sub, err, sizeof err) == 400);
+	CHECK(strncmp(err, HUB_PARAMS_INVALID_REQUEST, strlen(HUB_PARAMS_INVALID_REQUEST)) == 0);
+	ctl_subscribe_clear(&sub);
+	http_form_free(&q);
+	/* ... which draft-07 leaves as it was. */
+	CHECK(hub_params_subscribe(param, basic, "topic=a", &q, &sub, err, sizeof err) == 0);
 	ctl_subscribe_clear(&sub);
 	http_form_free(&q);
 

@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""test_mercure08_auth.py -- Mercure 1.0 (draft-08) access tokens and URL
+patterns on a real hub behind lighttpd: tokens made by hubctl token --at
+(Ed25519 and HS256 issuers, keys made by openssl here), grants in
+authorization_details for private updates (exact and URL pattern, live,
+in replay and in history), the token cookie, publishing with grants and
+draft-08's publish rules, every RFC 6750 answer with its challenge, the
+stream closed at the token's exp, match_urlpattern routing (absolute and
+relative), and draft-07 tokens beside them."""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as H  # noqa: E402
+from harness import Stack, expect, expect_eq, scaled  # noqa: E402
+
+ISS = 'https://issuer.example'
+ISS_HS = 'https://hs.example'
+BOOKS = 'https://example.com/books/'
+METADATA = '/.well-known/oauth-protected-resource/.well-known/mercure'
+
+
+class Keys:
+    """An Ed25519 key pair and an HS256 secret, in files of a temporary
+    folder (removed at the end)."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix='hubd-at-')
+        self.private = os.path.join(self.dir, 'ed25519.pem')
+        self.public = os.path.join(self.dir, 'ed25519.pub.pem')
+        self.other = os.path.join(self.dir, 'other.pem')
+        self.secret = os.path.join(self.dir, 'hs256.key')
+        for path in (self.private, self.other):
+            subprocess.run(['openssl', 'genpkey', '-algorithm', 'ed25519', '-out', path],
+                           check=True, capture_output=True)
+        subprocess.run(['openssl', 'pkey', '-in', self.private, '-pubout', '-out', self.public],
+                       check=True, capture_output=True)
+        with open(self.secret, 'w') as f:
+            f.write('a shared secret of more than thirty-two bytes, for HS256')
+
+    def close(self):
+        for name in os.listdir(self.dir):
+            os.unlink(os.path.join(self.dir, name))
+        os.rmdir(self.dir)
+
+
+KEYS = None
+
+
+def stack(**kw):
+    args = ['--token-issuer', '%s %s' % (ISS, KEYS.public),
+            '--token-issuer', '%s %s' % (ISS_HS, KEYS.secret)] + kw.pop('args', [])
+    return Stack(extra_hubd_args=args, **kw)
+
+
+def mint(s, *args, key=None, issuer=ISS, audience=None, ttl=3600):
+    """hubctl token --at with the stack's URL as audience."""
+    argv = ['token', '--at', '--issuer', issuer, '--audience',
+            audience or s.base_url + H.HUB_PATH, '--key-file', key or KEYS.private,
+            '--ttl', str(ttl)] + list(args)
+    r = s.hubctl(*argv)
+    expect_eq(r.returncode, 0, 'hubctl token --at: %s' % r.stderr)
+    return r.stdout.strip()
+
+
+def target(pairs):
+    return H.HUB_PATH + '?' + urllib.parse.urlencode(pairs, quote_via=urllib.parse.quote)
+
+
+def sub08(s, pairs, token=None, cookie=None, **kw):
+    h = dict(kw.pop('headers', {}))
+    if token:
+        h['Authorization'] = 'Bearer ' + token
+    if cookie:
+        h['Cookie'] = cookie
+    return s.subscribe(None, target=target(pairs), headers=h, **kw)
+
+
+def get(s, pairs, headers=None):
+    h = {'Accept': 'text/event-stream'}
+    h.update(headers or {})
+    return s.request('GET', target(pairs), headers=h)
+
+
+def publish08(s, topics, data='x', token=None, **kw):
+    return s.publish(topics, data, token=token, **kw)
+
+
+def test_private_with_grants():
+    """A private update reaches a draft-08 subscriber whose token grants
+    subscribe on one of its topics (exact or URL pattern, header or
+    cookie), and no one else."""
+    with stack() as s:
+        exact = mint(s, '--subscribe', BOOKS + '1')
+        pattern = mint(s, '--subscribe-urlpattern', BOOKS + ':id')
+        other = mint(s, '--subscribe', BOOKS + '2')
+        anon = sub08(s, [('match', BOOKS + '1')])
+        a = sub08(s, [('match', BOOKS + '1')], token=exact)
+        b = sub08(s, [('match', BOOKS + '1')], token=pattern)
+        c = sub08(s, [('match', BOOKS + '1')], token=other)
+        d = sub08(s, [('match', BOOKS + '1')],
+                  cookie='x=1; __Secure-mercure_access_token=%s; y=2' % exact)
+        for st in (anon, a, b, c, d):
+            expect_eq(st.status, 200, 'stream status')
+        secret = s.publish_ok(BOOKS + '1', 'secret', private=True)
+        public = s.publish_ok(BOOKS + '1', 'public')
+        for name, st in (('exact grant', a), ('URL pattern grant', b), ('cookie', d)):
+            expect_eq([e['id'] for e in st.events(2, scaled(5))], [secret, public], name)
+        for name, st in (('anonymous', anon), ('other grant', c)):
+            expect_eq(st.next_event(scaled(5))['id'], public, name + ': only the public one')
+        # An alternate topic carries the grant (the spec's example).
+        alt = mint(s, '--subscribe-urlpattern', 'https://example.com/users/42/*')
+        e = sub08(s, [('match_urlpattern', BOOKS + ':id')], token=alt)
+        via = s.publish_ok([BOOKS + '3', 'https://example.com/users/42/books/3'], 'via alt',
+                           private=True)
+        expect_eq(e.next_event(scaled(5))['id'], via, 'granted through the alternate topic')
+
+
+def test_replay_and_history_recheck_the_token():
+    """Replayed private updates follow the token presented now; history
+    too."""
+    with stack() as s:
+        first = s.publish_ok(BOOKS + '1', 'public first')
+        secret = s.publish_ok(BOOKS + '1', 'secret', private=True)
+        last = s.publish_ok(BOOKS + '1', 'public last')
+        granted = mint(s, '--subscribe', BOOKS + '1')
+        other = mint(s, '--subscribe', BOOKS + '9')
+        a = sub08(s, [('match', BOOKS + '1'), ('last_event_id', first)], token=granted)
+        expect_eq([e['id'] for e in a.events(2, scaled(5))], [secret, last], 'granted replay')
+        b = sub08(s, [('match', BOOKS + '1'), ('last_event_id', first)], token=other)
+        expect_eq(b.next_event(scaled(5))['id'], last, 'replay without the grant')
+        st, _, hist = s.history(BOOKS + '1', headers={'Authorization': 'Bearer ' + granted})
+        expect_eq((st, [u['id'] for u in hist]), (200, [first, secret, last]), 'history')
+        st, _, hist = s.history(BOOKS + '1', headers={'Authorization': 'Bearer ' + other})
+        expect_eq((st, [u['id'] for u in hist]), (200, [first, last]), 'history, no grant')
+
+
+def test_rfc6750_answers():
+    """No token: 401 with a Bearer challenge naming the metadata and no
+    error; a bad token: invalid_token; a token without the grant: 403
+    insufficient_scope; a token in the query: 400 invalid_request."""
+    with stack(args=['--anonymous', 'no']) as s:
+        meta = 'resource_metadata="%s%s"' % (s.base_url, METADATA)
+        st, h, _ = get(s, [('match', BOOKS + '1')])
+        expect_eq(st, 401, 'no token')
+        expect_eq(h['WWW-Authenticate'], 'Bearer ' + meta, 'challenge without an error')
+        bad = [
+            ('another key', mint(s, '--subscribe', '*', key=KEYS.other)),
+            ('another audience', mint(s, '--subscribe', '*', audience='https://other.example/')),
+            ('an unknown issuer', mint(s, '--subscribe', '*', issuer='https://nobody.example',
+                                       key=KEYS.private)),
+            ('a draft-07 JWT', s.token(subscribe=['*'])),
+            ('garbage', 'not.a.token'),
+        ]
+        for name, tok in bad:
+            st, h, _ = get(s, [('match', BOOKS + '1')], {'Authorization': 'Bearer ' + tok})
+            expect_eq(st, 401, name)
+            expect_eq(h['WWW-Authenticate'], 'Bearer error="invalid_token", ' + meta, name)
+        st, h, _ = get(s, [('match', BOOKS + '1'), ('authorization', 'x.y.z')])
+        expect_eq((st, h['WWW-Authenticate']), (400, 'Bearer error="invalid_request"'),
+                  'a token in the query')
+        st, h, _ = get(s, [('match', BOOKS + '1')], {'Authorization': 'Basic dTpw'})
+        expect_eq((st, h['WWW-Authenticate']), (400, 'Bearer error="invalid_request"'),
+                  'not a Bearer token')
+        # Publishing without the grant for every topic.
+        pub = mint(s, '--publish', BOOKS + '1')
+        st, h, _ = publish08(s, [BOOKS + '1', BOOKS + '2'], token=pub)
+        expect_eq((st, h['WWW-Authenticate']),
+                  (403, 'Bearer error="insufficient_scope", ' + meta), 'one topic not granted')
+        st, h, _ = publish08(s, BOOKS + '1', token=mint(s, '--publish', '*', key=KEYS.other))
+        expect_eq((st, h['WWW-Authenticate']), (401, 'Bearer error="invalid_token", ' + meta),
+                  'a publisher token with a bad signature')
+        # Draft-07 keeps its own answers.
+        st, h, _ = s.request('GET', H.HUB_PATH + '?topic=x', headers={'Accept': 'text/plain'})
+        expect_eq((st, h['WWW-Authenticate']), (401, 'Bearer realm="hubd"'), 'draft-07')
+
+
+def test_publish_with_grants_and_rules():
+    """A draft-08 publisher needs a grant for every topic; draft-08's own
+    rules refuse *, the hub's path, type mercure and id earliest (400)
+    whatever the grant."""
+    with stack() as s:
+        pub = mint(s, '--publish-urlpattern', 'https://example.com/*', '--publish', 'urn:x')
+        every = mint(s, '--publish', '*')
+        sub = sub08(s, [('match', BOOKS + '5')])
+        st, h, body = publish08(s, [BOOKS + '5', 'urn:x'], token=pub)
+        expect_eq(st, 200, 'granted publish: %s' % body)
+        expect_eq(h['Content-Type'], 'text/plain; charset=utf-8', 'content type')
+        expect_eq(sub.next_event(scaled(5))['id'], body, 'delivered')
+        refused = [
+            (['*'], {}), (['/.well-known/mercure/subscriptions/x'], {}),
+            (['https://hub.example/.well-known/%6Dercure/x'], {}),
+            (['https://h.example/a/../.well-known/mercure'], {}),
+            ([BOOKS + '5'], {'type': 'mercure'}), ([BOOKS + '5'], {'id': 'earliest'}),
+            ([BOOKS + '5', 'a\u200bb'], {}),
+        ]
+        for topics, extra in refused:
+            st, _, body = s.publish(topics, 'x', token=every, **extra)
+            expect_eq(st, 400, 'refused %r %r: %s' % (topics, extra, body))
+        # Draft-07 publishers keep draft-07's rules.
+        st, _, body = s.publish(BOOKS + '5', 'x', type='mercure')
+        expect_eq(st, 200, 'draft-07 publish with type mercure: %s' % body)
+
+
+def test_stream_ends_at_exp():
+    """The stream of a subscriber with a token ends at its exp."""
+    with stack() as s:
+        tok = mint(s, '--subscribe', '*', ttl=2)
+        t0 = time.monotonic()
+        sub = sub08(s, [('match', BOOKS + '1')], token=tok)
+        expect(sub.wait_closed(scaled(6)), 'the stream ended cleanly')
+        took = time.monotonic() - t0
+        expect(took <= scaled(4), 'ended %.1f s after it opened (exp 2 s)' % took)
+
+
+def test_urlpattern_routing():
+    """match_urlpattern selects topics by pattern; relative patterns and
+    topics resolve against the hub's URL; a bad pattern is 400."""
+    with stack(args=['--resource', 'https://hub.example/.well-known/mercure']) as s:
+        abs_ = sub08(s, [('match_urlpattern', BOOKS + ':id(\\d+)')])
+        rel = sub08(s, [('match_urlpattern', '/books/:id')])
+        s.publish_ok(BOOKS + 'x1', 'not digits')
+        s.publish_ok('https://example.com/authors/1', 'not a book')
+        one = s.publish_ok(BOOKS + '1', 'a book')
+        two = s.publish_ok('/books/2', 'a relative topic')
+        three = s.publish_ok('https://hub.example/books/3', 'the hub host')
+        expect_eq(abs_.next_event(scaled(5))['id'], one, 'absolute pattern')
+        expect_eq([e['id'] for e in rel.events(2, scaled(5))], [two, three],
+                  'relative pattern: relative topic and the hub host')
+        for bad in ('https://example.com/(', '/books/:id(', '{', '/a/(?<x>b)'):
+            st, _, body = get(s, [('match_urlpattern', bad)])
+            expect_eq(st, 400, 'bad pattern %r: %s' % (bad, body))
+
+
+if __name__ == '__main__':
+    KEYS = Keys()
+    try:
+        H.run_tests(globals())
+    finally:
+        KEYS.close()
