@@ -177,7 +177,8 @@ int authz_check(const struct authz_env *e, const struct ctl_credentials *c, int 
 {
 	memset(out, 0, sizeof *out);
 	memset(r, 0, sizeof *r);
-	out->draft = draft ? draft : draft_of(e, c);
+	/* With draft-07 off, every token is checked as a draft-08 one. */
+	out->draft = !e->cfg->draft07 ? 8 : draft ? draft : draft_of(e, c);
 	if (out->draft == 8)
 		out->challenge_url = metadata_url(resource_of(e, c));
 	char *tok;

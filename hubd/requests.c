@@ -204,6 +204,11 @@ static void handle_subscribe(struct requests *rq, struct ctl_peer *p, struct ctl
 	struct authz az = {0};
 	struct authz_refusal refused;
 	struct authz_env env = env_of(rq);
+	if (!status && !ctl_subscribe_is_draft08(&sub) && !rq->cfg->draft07) {
+		status = 400;
+		snprintf(err, sizeof err, "this hub speaks Mercure 1.0 (draft-08) only: subscribe "
+			 "with match (or match_urlpattern), not topic");
+	}
 	if (status)
 		answer_error(&a, status, err);
 	else if (authz_check(&env, &sub.cred, ctl_subscribe_is_draft08(&sub) ? 8 : 7,

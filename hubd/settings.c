@@ -59,6 +59,7 @@ void settings_defaults(struct settings *c)
 	c->token_algs = JWS_ALGS_ALL;
 	c->token_cookie = xstrdup("__Secure-mercure_access_token");
 	c->allow_anonymous = true;
+	c->draft07 = true;
 	c->log_level = LOG_INFO;
 }
 
@@ -510,6 +511,11 @@ int settings_set(struct settings *c, const char *key, const char *value,
 			snprintf(err, errlen, "anonymous: expected yes or no, got \"%s\"", value);
 			return -1;
 		}
+	} else if (!strcmp(key, "draft-07")) {
+		if (parse_bool(value, &c->draft07) < 0) {
+			snprintf(err, errlen, "draft-07: expected yes or no, got \"%s\"", value);
+			return -1;
+		}
 	} else if (!strcmp(key, "subscriptions")) {
 		if (parse_bool(value, &c->subscriptions) < 0) {
 			snprintf(err, errlen, "subscriptions: expected yes or no, got \"%s\"", value);
@@ -641,6 +647,7 @@ void settings_usage(void *fp)
 		"  --cors-origins 'O1 O2'     origins allowed cross-origin (or *; none)\n"
 		"  --publish-origins 'O1 O2'  origins allowed to publish with cookie auth (none)\n"
 		"  --subscriptions yes|no     the subscriptions API and its events (no)\n"
+		"  --draft-07 yes|no          also serve Mercure draft-07 clients (yes)\n"
 		"  --publish-listen ADDR:PORT also take publishes over HTTP here, directly (off)\n"
 		"  --pidfile FILE             write the process id here\n"
 		"  --log-level LEVEL          error, warn, info or debug (info)\n"

@@ -61,6 +61,9 @@ struct settings {
 				 * caller derives it from the request) */
 	char *token_cookie;     /* token-cookie = __Secure-mercure_access_token */
 	bool allow_anonymous;   /* anonymous = yes | no */
+	bool draft07;           /* draft-07 = yes | no: also serve Mercure
+				 * draft-07 (topic subscriptions, JWTs with a
+				 * mercure claim) next to draft-08 */
 	char *cors_origins;     /* cors-origins = origins allowed cross-origin
 				 * (space-separated, or *); none by default */
 	bool subscriptions;     /* subscriptions = yes | no (the subscriptions

@@ -13,14 +13,21 @@ is not received by an anonymous draft-08 subscriber; a publisher-chosen id
 is the event's lastEventId; data with empty lines arrives intact;
 last_event_id replays what followed; a stream the hub ends
 (max-stream-lifetime) is resumed by the browser itself with Last-Event-ID,
-losing nothing; a draft-07 and a draft-08 EventSource on one page receive
+losing nothing; a URL pattern matcher with a regular-expression group;
+a private update received with a Mercure 1.0 access token (hubctl token
+--at, an Ed25519 issuer made by openssl) in the token cookie, granting a
+URL pattern; a draft-07 and a draft-08 EventSource on one page receive
 the same updates. Needs what test_browser.py needs (skipped without it,
 exit 77, except when CI is set: then it fails).
 """
 
+import atexit
 import json
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -30,10 +37,35 @@ import test_browser as TB  # noqa: E402
 import test_browser_mercure as BM  # noqa: E402  (the shared page, stack and browser)
 from test_browser_mercure import check, es_state, m, open_page, pub, tag, wait_got, wait_open  # noqa: E402,E501
 
+# Keys of a Mercure 1.0 issuer (Ed25519, made by openssl), for tokens made
+# by hubctl token --at.
+ISS = 'https://issuer.example'
+KEYDIR = tempfile.mkdtemp(prefix='hubd-browser-at-')
+atexit.register(shutil.rmtree, KEYDIR, True)
+PRIVATE, PUBLIC = os.path.join(KEYDIR, 'k.pem'), os.path.join(KEYDIR, 'k.pub.pem')
+subprocess.run(['openssl', 'genpkey', '-algorithm', 'ed25519', '-out', PRIVATE], check=True,
+               capture_output=True)
+subprocess.run(['openssl', 'pkey', '-in', PRIVATE, '-pubout', '-out', PUBLIC], check=True,
+               capture_output=True)
+
 # The shared stack ends every stream after 2-3 s here (the reconnection
 # check); the other checks finish well within that or survive it, since
 # EventSource resumes by itself with Last-Event-ID.
-BM.STACK_ARGS = ['--max-stream-lifetime', '3']
+# The cookie: a browser sets a __Secure- cookie over HTTPS only, and these
+# pages are plain http://127.0.0.1, so the stack names another one
+# (token-cookie; test_mercure08_auth.py covers the default name).
+COOKIE = 'hubd_access_token'
+BM.STACK_ARGS = ['--max-stream-lifetime', '3', '--token-issuer', '%s %s' % (ISS, PUBLIC),
+                 '--token-cookie', COOKIE]
+
+
+def mint(*args):
+    """A Mercure 1.0 access token for the shared stack (hubctl token --at)."""
+    st = BM.env().stack
+    r = st.hubctl('token', '--at', '--issuer', ISS, '--audience', st.base_url + H.HUB_PATH,
+                  '--key-file', PRIVATE, *args)
+    expect_eq(r.returncode, 0, 'hubctl token --at: %s' % r.stderr)
+    return r.stdout.strip()
 
 
 def es_open08(name, pairs):
@@ -155,6 +187,43 @@ def test_resumed_after_the_hub_ends_it():
     expect(es_state('s')['opens'] >= 2, 'the browser reconnected: %r' % es_state('s'))
     want.append(pub(t, 'after the reconnection'))
     wait_got('s', want, 'every update, once, across the reconnection', timeout=8)
+
+
+@check
+def test_url_pattern_matcher():
+    """match_urlpattern with a named group and a regular-expression group;
+    topics it does not match are not received."""
+    t = tag()
+    base = 'https://example.com/%s/books/' % t
+    open_page()
+    es_open08('s', [['match_urlpattern', base + ':id(\\d+)']])
+    wait_open('s')
+    pub(base + 'abc', 'not digits')
+    pub('https://example.com/%s/authors/1' % t, 'not a book')
+    want = [pub(base + '1', 'book 1'), pub(base + '42', 'book 42')]
+    wait_got('s', want, 'the books with a number')
+    BM.still({'s': want}, 'nothing else')
+
+
+@check
+def test_private_with_access_token_cookie():
+    """A private update is received with a Mercure 1.0 access token in the
+    token cookie (set by the page; the same-origin EventSource sends it)
+    granting a URL pattern; an anonymous stream does not get it."""
+    t = tag()
+    topic = 'https://example.com/%s/private/1' % t
+    tok = mint('--subscribe-urlpattern', 'https://example.com/%s/private/:n' % t)
+    open_page()
+    es_open08('anon', [['match', topic]])
+    wait_open('anon')
+    # (path: the hub's, so the page itself does not see it in document.cookie)
+    BM.js("document.cookie = '%s=%s; path=%s'" % (COOKIE, tok, H.HUB_PATH))
+    es_open08('cookie', [['match', topic]])
+    wait_open('cookie')
+    secret = pub(topic, 'private: for the token holder', private=True)
+    marker = pub(topic, 'public marker')
+    wait_got('cookie', [secret, marker], 'the private update, token in the cookie')
+    wait_got('anon', [marker], 'only the public marker, anonymously')
 
 
 @check

@@ -237,6 +237,23 @@ def test_urlpattern_routing():
             expect_eq(st, 400, 'bad pattern %r: %s' % (bad, body))
 
 
+def test_draft07_off():
+    """draft-07 = no: topic subscriptions get 400, draft-07 JWTs 401
+    invalid_token; draft-08 goes on."""
+    with stack(args=['--draft-07', 'no']) as s:
+        meta = 'resource_metadata="%s%s"' % (s.base_url, METADATA)
+        st, _, body = s.request('GET', H.HUB_PATH + '?topic=' + urllib.parse.quote(BOOKS + '1'),
+                                headers={'Accept': 'text/event-stream'})
+        expect_eq(st, 400, 'a topic subscription: %s' % body)
+        expect('match' in body, 'the answer says what to use: %r' % body)
+        st, h, _ = s.publish(BOOKS + '1', 'x')  # the harness's draft-07 JWT
+        expect_eq((st, h['WWW-Authenticate']), (401, 'Bearer error="invalid_token", ' + meta),
+                  'a draft-07 publisher')
+        sub = sub08(s, [('match', BOOKS + '1')])
+        uid = s.publish_ok(BOOKS + '1', 'x', token=mint(s, '--publish', '*'))
+        expect_eq(sub.next_event(scaled(5))['id'], uid, 'draft-08 on a draft-08-only hub')
+
+
 if __name__ == '__main__':
     KEYS = Keys()
     try:

@@ -102,6 +102,9 @@ def run_quickstart(server, nodes=1, redis=None):
         m = re.search(r'Demo publisher JWT[^\n]*\n\s*(\S+)', shown)
         expect(m, 'no token printed:\n%s', shown)
         token = m.group(1)
+        m = re.search(r'Mercure 1\.0 \(draft-08\) access token[^\n]*\n\s*(\S+)', shown)
+        expect(m, 'no Mercure 1.0 token printed:\n%s', shown)
+        token08 = m.group(1)
         expect('http://127.0.0.1:%d/' % port in shown, 'the URL is printed')
         run_dir = re.search(r'(/tmp/hubd-quickstart\.\w+)', '\n'.join(
             c for _, c in processes_naming(state)) or '')
@@ -135,6 +138,30 @@ def run_quickstart(server, nodes=1, redis=None):
         ev = parser.sse.events.popleft()
         expect_eq((ev['id'], ev['data']), (uid, 'via ' + server), 'the update')
         sub.close()
+        # The printed Mercure 1.0 token: a draft-08 stream gets a private
+        # update published with it (on every node: one resource for all).
+        sub = socket.create_connection(('127.0.0.1', sub_port), timeout=scaled(10))
+        sub.sendall(('GET /.well-known/mercure?match=%s HTTP/1.1\r\nHost: x\r\n'
+                     'Authorization: Bearer %s\r\n\r\n'
+                     % (urllib.parse.quote(TOPIC, safe=''), token08)).encode())
+        parser = H.ResponseParser(sse=True, keep_body=False)
+        H.wait_for(lambda: parser.feed(sub.recv(65536)) or parser.sse.comments or parser.status,
+                   scaled(10), 'the draft-08 stream to open', interval=0)
+        expect_eq(parser.status, 200, 'draft-08 subscribe status with the printed token')
+        c = http.client.HTTPConnection('127.0.0.1', port, timeout=scaled(10))
+        c.request('POST', '/.well-known/mercure',
+                  urllib.parse.urlencode({'topic': TOPIC, 'data': 'private 1.0', 'private': 'on'}),
+                  {'Authorization': 'Bearer ' + token08,
+                   'Content-Type': 'application/x-www-form-urlencoded'})
+        r = c.getresponse()
+        uid = r.read().decode()
+        c.close()
+        expect_eq(r.status, 200, 'publish with the printed 1.0 token (%r)' % uid)
+        H.wait_for(lambda: parser.sse.events or parser.feed(sub.recv(65536)),
+                   scaled(10), 'the private update on the draft-08 stream', interval=0)
+        ev = parser.sse.events.popleft()
+        expect_eq((ev['id'], ev['data']), (uid, 'private 1.0'), 'the private update')
+        sub.close()
 
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(scaled(30))
@@ -159,8 +186,9 @@ def run_quickstart(server, nodes=1, redis=None):
                'the run directory is removed')
         if redis:
             expect(redis.ping(), 'the Redis of HUBD_REDIS is left running')
-            expect_eq(redis.command('XLEN', 'hubd-quickstart:log'), 1,
-                      'the update is in its log, under the quickstart prefix')
+            expect_eq(redis.command('XLEN', 'hubd-quickstart:log'), 2,
+                      'the two updates (draft-07, draft-08) are in its log, under the '
+                      'quickstart prefix')
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

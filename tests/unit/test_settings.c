@@ -28,6 +28,9 @@ static void test_values(void)
 	CHECK(c.heartbeat_s == 20 && c.sync_full && c.allow_anonymous);
 	CHECK(settings_set(&c, "heartbeat", "5", err, sizeof err) == 0 && c.heartbeat_s == 5);
 	CHECK(c.max_lifetime_s == 0);
+	CHECK(c.draft07);
+	CHECK(settings_set(&c, "draft-07", "no", err, sizeof err) == 0 && !c.draft07);
+	CHECK(settings_set(&c, "draft-07", "maybe", err, sizeof err) == -1);
 	CHECK(settings_set(&c, "max-stream-lifetime", "3600", err, sizeof err) == 0 &&
 	      c.max_lifetime_s == 3600);
 	CHECK(settings_set(&c, "max-stream-lifetime", "-1", err, sizeof err) == -1);
