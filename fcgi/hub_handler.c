@@ -641,6 +641,33 @@ out:
 	http_form_free(&q);
 }
 
+/* GET METADATA_PATH: the hub's RFC 9728 protected resource metadata, as
+ * hubd writes it. */
+static void metadata(struct req *r)
+{
+	struct buf p = {0};
+	struct ctl_msg reply;
+	char *hub_url = hub_params_hub_url(param_of, r);
+	if (hub_url)
+		ctl_put_str(&p, CTL_T_HUB_URL, hub_url);
+	free(hub_url);
+	mercure_put_credentials(&p, NULL, NULL, NULL, req_param(r, "HTTP_ORIGIN"));
+	bool answered = call_hub(r, CTL_METADATA, &p, -1, &reply);
+	buf_free(&p);
+	if (!answered)
+		return;
+	const struct ctl_field *body = ctl_find(&reply, CTL_T_BODY);
+	if (reply.type == CTL_OK && body) {
+		struct buf extra = {0};
+		add_reply_headers(&extra, &reply);
+		respond(r, 200, "application/json", extra.p ? extra.p : "", body->val, body->len);
+		buf_free(&extra);
+	} else {
+		respond_ctl_error(r, &reply);
+	}
+	ctl_msg_clear(&reply);
+}
+
 /* OPTIONS: a CORS preflight, answered 204 with what hubd allows. */
 static void preflight(struct req *r)
 {
@@ -689,6 +716,8 @@ static void handle(struct req *r)
 		history(r, query);
 	} else if (t.route == HUB_ROUTE_SUBSCRIPTIONS) {
 		subscriptions(r, t.rest, query);
+	} else if (t.route == HUB_ROUTE_METADATA) {
+		metadata(r);
 	} else {
 		respond_text(r, t.status, t.allow, "%s", t.text);
 	}

@@ -51,16 +51,20 @@ char *hub_params_hub_url(hub_param_fn get, void *arg)
 	buf_adds(&b, tls ? "https://" : "http://");
 	const char *host = get(arg, "HTTP_HOST");
 	const char *name = get(arg, "SERVER_NAME"), *port = get(arg, "SERVER_PORT");
-	if (http_host_ok(host)) {
-		buf_adds(&b, host);
-	} else if (http_host_ok(name)) {
-		buf_adds(&b, name);
-		if (port && http_host_ok(port) && strcmp(port, tls ? "443" : "80") != 0)
-			buf_printf(&b, ":%s", port);
-	} else {
+	if (!http_host_ok(host))
+		host = http_host_ok(name) ? name : NULL;
+	if (!host) {
 		buf_free(&b);
 		return NULL;
 	}
+	buf_adds(&b, host);
+	/* A host without a port (nginx passes Host so, and SERVER_NAME has
+	 * none) is on the server's port, unless that is the scheme's. */
+	const char *colon = strrchr(host, ':'), *bracket = strrchr(host, ']');
+	bool has_port = colon && (!bracket || colon > bracket);
+	if (!has_port && port && strspn(port, "0123456789") == strlen(port) && *port &&
+	    strcmp(port, tls ? "443" : "80") != 0)
+		buf_printf(&b, ":%s", port);
 	buf_adds(&b, HUB_PATH);
 	return buf_steal(&b, NULL);
 }
@@ -95,6 +99,9 @@ struct hub_target hub_params_route(const char *path, const char *method)
 	}
 	if (strcmp(path, HISTORY_PATH) == 0)
 		return by_method(method, HUB_ROUTE_HISTORY, HUB_ROUTE_REFUSED,
+				 "Allow: GET, OPTIONS\r\n");
+	if (strcmp(path, METADATA_PATH) == 0)
+		return by_method(method, HUB_ROUTE_METADATA, HUB_ROUTE_REFUSED,
 				 "Allow: GET, OPTIONS\r\n");
 	return (struct hub_target){.route = HUB_ROUTE_REFUSED, .rest = "", .status = 404,
 				   .allow = "", .text = "not found"};

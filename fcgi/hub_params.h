@@ -16,6 +16,8 @@
 #define HUB_PATH "/.well-known/mercure"
 #define HISTORY_PATH "/.well-known/mercure/history"
 #define SUBSCRIPTIONS_PATH "/.well-known/mercure/subscriptions"
+/* RFC 9728: the protected resource metadata of HUB_PATH. */
+#define METADATA_PATH "/.well-known/oauth-protected-resource/.well-known/mercure"
 
 /* Looks up the request parameter name: its value (borrowed, valid for the
  * request), or NULL when the request has none. FCGX_GetParam or getenv. */
@@ -24,9 +26,10 @@ typedef const char *(*hub_param_fn)(void *arg, const char *name);
 enum hub_route {
 	HUB_ROUTE_SUBSCRIBE,     /* GET HUB_PATH */
 	HUB_ROUTE_PUBLISH,       /* POST HUB_PATH */
-	HUB_ROUTE_PREFLIGHT,     /* OPTIONS on any of the three paths */
+	HUB_ROUTE_PREFLIGHT,     /* OPTIONS on any of the four paths */
 	HUB_ROUTE_HISTORY,       /* GET HISTORY_PATH */
 	HUB_ROUTE_SUBSCRIPTIONS, /* GET SUBSCRIPTIONS_PATH[/...] */
+	HUB_ROUTE_METADATA,      /* GET METADATA_PATH */
 	HUB_ROUTE_REFUSED,       /* answered with status (and allow) */
 };
 
@@ -47,7 +50,9 @@ char *hub_params_path(hub_param_fn get, void *arg);
 
 /* The hub's URL as this request reached it: "https://" when HTTPS is on
  * (or REQUEST_SCHEME says https), else "http://", then the Host header
- * (else SERVER_NAME and a port other than the scheme's), then HUB_PATH.
+ * (else SERVER_NAME), with SERVER_PORT when it has no port of its own and
+ * that is not the scheme's, then HUB_PATH. (Behind a proxy that changes
+ * the port, set hubd's resource instead.)
  * Returns a malloc'ed string, or NULL when neither names a plausible
  * host. Cannot fail otherwise. */
 char *hub_params_hub_url(hub_param_fn get, void *arg);

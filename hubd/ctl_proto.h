@@ -65,6 +65,10 @@
  *       the subscription is unknown, 401/403 without authorization.
  *   CTL_PREFLIGHT  c->d  ORIGIN (0..1): a CORS preflight (HTTP OPTIONS).
  *       Reply: CTL_OK with HEADERS (0..1) for a 204 answer.
+ *   CTL_METADATA   c->d  HUB_URL (0..1), ORIGIN (0..1): the RFC 9728
+ *       protected resource metadata of the hub (draft-08 discovery).
+ *       Reply: CTL_OK with BODY (a JSON object); CTL_ERROR 404 when hubd
+ *       knows no resource (no resource setting, no HUB_URL).
  *
  *   SUBSCRIBE, PUBLISH, HISTORY and SUBSCRIPTIONS coming over HTTP may
  *   carry COOKIE (0..1, the Cookie request header, at most 8 KiB, when the
@@ -104,6 +108,7 @@ enum ctl_type {
 	CTL_STATS = 4,
 	CTL_PREFLIGHT = 5,
 	CTL_SUBSCRIPTIONS = 6,
+	CTL_METADATA = 7,
 	CTL_OK = 0x100,
 	CTL_ERROR = 0x101,
 };

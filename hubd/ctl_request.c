@@ -50,6 +50,8 @@ static const struct field_rule history_rules[] = {
 };
 static const struct field_rule stats_rules[] = {{0, 0, 0}};
 static const struct field_rule preflight_rules[] = {{CTL_T_ORIGIN, 0, 1}, {0, 0, 0}};
+static const struct field_rule metadata_rules[] = {
+	{CTL_T_HUB_URL, 0, 1}, {CTL_T_ORIGIN, 0, 1}, {0, 0, 0}};
 static const struct field_rule subscriptions_rules[] = {
 	{CTL_T_TOPIC, 0, 1},       {CTL_T_SUBSCRIBER, 0, 1}, {CTL_T_HTTP, 0, 1}, {CTL_T_AUTH, 0, 1},
 	{CTL_T_AUTH_SOURCE, 0, 1}, {CTL_T_ORIGIN, 0, 1},     {CTL_T_COOKIE, 0, 1},
@@ -71,6 +73,7 @@ static const struct field_rule *rules_of(uint16_t type)
 	case CTL_STATS: return stats_rules;
 	case CTL_PREFLIGHT: return preflight_rules;
 	case CTL_SUBSCRIPTIONS: return subscriptions_rules;
+	case CTL_METADATA: return metadata_rules;
 	default: return NULL;
 	}
 }

@@ -570,6 +570,38 @@ static void handle_subscriptions(struct requests *rq, struct ctl_peer *p, struct
 	answer_done(&a);
 }
 
+/* RFC 9728: the hub's protected resource metadata (draft-08 discovery). */
+static void handle_metadata(struct requests *rq, struct ctl_peer *p, struct ctl_msg *m)
+{
+	struct answer a;
+	answer_init_msg(&a, rq, p, m, false);
+	struct ctl_credentials c;
+	ctl_credentials_decode(m, &c);
+	const char *resource = rq->cfg->resource ? rq->cfg->resource : c.hub_url;
+	if (!resource) {
+		answer_error(&a, 404, "no resource: set resource in hubd's settings");
+	} else {
+		struct buf body = {0}, b = {0};
+		buf_adds(&body, "{\"resource\":");
+		buf_add_json_string(&body, resource, strlen(resource));
+		buf_adds(&body, ",\"authorization_details_types_supported\":"
+				"[\"https://mercure.rocks/authorization-detail\"]"
+				",\"bearer_methods_supported\":[\"header\"]"
+				",\"mercure_cookie\":");
+		buf_add_json_string(&body, rq->cfg->token_cookie, strlen(rq->cfg->token_cookie));
+		buf_adds(&body, ",\"mercure_matcher_types_supported\":[\"exact\",\"urlpattern\"]");
+		if (rq->cfg->subscriptions)
+			buf_adds(&body, ",\"mercure_subscriptions\":true");
+		buf_adds(&body, "}");
+		ctl_put(&b, CTL_T_BODY, body.p, body.len);
+		answer_ok(&a, &b);
+		buf_free(&b);
+		buf_free(&body);
+	}
+	ctl_credentials_clear(&c);
+	answer_done(&a);
+}
+
 /* A CORS preflight: the headers for a 204. */
 static void handle_preflight(struct requests *rq, struct ctl_peer *p, struct ctl_msg *m)
 {
@@ -602,6 +634,7 @@ void requests_handle(void *arg, struct ctl_peer *p, struct ctl_msg *m)
 	case CTL_HISTORY: handle_history(rq, p, m); break;
 	case CTL_PREFLIGHT: handle_preflight(rq, p, m); break;
 	case CTL_SUBSCRIPTIONS: handle_subscriptions(rq, p, m); break;
+	case CTL_METADATA: handle_metadata(rq, p, m); break;
 	case CTL_STATS: {
 		struct buf body = {0}, b = {0};
 		hub_stats_json(rq->hub, &body);

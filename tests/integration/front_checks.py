@@ -9,6 +9,7 @@ back with nothing lost, and N concurrent streams receiving a burst complete
 and in order. main() runs them on a list of fronts, skipping (exit 77) a
 front whose server or module is missing, except in CI, where that fails."""
 
+import json
 import os
 import signal
 import sys
@@ -57,6 +58,10 @@ def check_subscribe_publish_receive(front):
                                 + urllib.parse.quote(T, safe=''))
         expect(st in (200, 401, 404) and 'not found' != body.strip(),
                'subscriptions path routed to the hub: %r %r', st, body)
+        # Mercure 1.0 discovery: the metadata path reaches the hub too.
+        st, h, body = s.request('GET', H.METADATA_PATH)
+        expect_eq((st, h['Content-Type']), (200, 'application/json'), 'metadata: %r' % body)
+        expect_eq(json.loads(body)['resource'], s.base_url + H.HUB_PATH, 'metadata resource')
         st, _, body = s.request('GET', '/.well-known/mercure/nothing-here')
         expect_eq((st, body.strip()), (404, 'not found'), 'an unknown path under the hub')
         # The Authorization header does reach the handler, or every publish

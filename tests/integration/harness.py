@@ -83,6 +83,8 @@ BUILDDIR = os.path.abspath(os.environ.get('HUBD_BUILDDIR') or os.getcwd())
 VALGRIND = os.environ.get('HUBD_VALGRIND', '') not in ('', '0', 'no')
 TIMEOUT_SCALE = float(os.environ.get('HUBD_TIMEOUT_SCALE') or (8 if VALGRIND else 1))
 HUB_PATH = '/.well-known/mercure'
+# RFC 9728: the hub's protected resource metadata (Mercure 1.0 discovery).
+METADATA_PATH = '/.well-known/oauth-protected-resource/.well-known/mercure'
 DEFAULT = object()  # "use the default" marker for keyword arguments
 
 
@@ -859,6 +861,7 @@ APACHE_FCGI_CONF = r'''LoadModule proxy_module {moddir}/mod_proxy.so
 LoadModule proxy_fcgi_module {moddir}/mod_proxy_fcgi.so
 ProxyTimeout 360
 ProxyPass "{hub_path}" "unix:{fcgi_sock}|fcgi://localhost{hub_path}" flushpackets=on
+ProxyPass "{meta_path}" "unix:{fcgi_sock}|fcgi://localhost{meta_path}"
 '''
 
 # ... or hub.cgi run by mod_cgid (front='apache-cgi').
@@ -866,6 +869,10 @@ APACHE_CGI_CONF = r'''LoadModule alias_module {moddir}/mod_alias.so
 LoadModule cgid_module {moddir}/mod_cgid.so
 ScriptSock "{tmpdir}/cgid.sock"
 ScriptAlias "{hub_path}" "{hub_cgi}"
+ScriptAlias "{meta_path}" "{hub_cgi}"
+<Location "{meta_path}">
+{set_env}
+</Location>
 <Directory "{hub_cgi_dir}">
   Require all granted
 </Directory>
@@ -910,8 +917,8 @@ mimetype.assign = ( ".html" => "text/html; charset=utf-8", ".js" => "text/javasc
 index-file.names = ( "index.html" )
 # The hub's path and everything below it runs hub.cgi (REQUEST_URI keeps
 # the path as sent; hub.cgi routes by it).
-alias.url = ( "{hub_path}" => "{hub_cgi}" )
-$HTTP["url"] =~ "^{hub_path_re}(/|$)" {{
+alias.url = ( "{hub_path}" => "{hub_cgi}", "{meta_path}" => "{hub_cgi}" )
+$HTTP["url"] =~ "^({hub_path_re}|{meta_path_re})(/|$)" {{
   cgi.assign = ( "" => "" )
   setenv.add-environment = ( {cgi_env} )
 }}
@@ -1403,6 +1410,7 @@ class Stack:
                 docroot=self.docroot, bind=bind, port=self.port, tmpdir=self.tmpdir,
                 max_fds=self.max_fds, max_conns=max_conns, snippet=snippet,
                 hub_path=HUB_PATH, hub_path_re=HUB_PATH.replace('.', '\\.'),
+                meta_path=METADATA_PATH, meta_path_re=METADATA_PATH.replace('.', '\\.'),
                 hub_cgi=program('fcgi/hub.cgi'), cgi_env=bin_env,
                 workers=self.lighttpd_workers)
             self.lighttpd_conf = os.path.join(self.tmpdir, 'lighttpd.conf')
@@ -1545,7 +1553,8 @@ class Stack:
                 tmpdir=self.tmpdir, bind=bind, port=self.port, docroot=self.docroot,
                 moddir=apache_modules_dir(), user=user, threads=threads,
                 server_limit=server_limit, max_workers=threads * server_limit,
-                hub_path=HUB_PATH, fcgi_sock=getattr(self, 'fcgi_socket_path', ''),
+                hub_path=HUB_PATH, meta_path=METADATA_PATH,
+                fcgi_sock=getattr(self, 'fcgi_socket_path', ''),
                 hub_cgi=hub_cgi, hub_cgi_dir=os.path.dirname(hub_cgi), set_env=set_env,
                 fcgid_env=fcgid_env,
                 log_level=os.environ.get('HUBD_APACHE_LOG_LEVEL', 'warn'))

@@ -8,6 +8,7 @@ draft-08's publish rules, every RFC 6750 answer with its challenge, the
 stream closed at the token's exp, match_urlpattern routing (absolute and
 relative), and draft-07 tokens beside them."""
 
+import json
 import os
 import subprocess
 import sys
@@ -235,6 +236,38 @@ def test_urlpattern_routing():
         for bad in ('https://example.com/(', '/books/:id(', '{', '/a/(?<x>b)'):
             st, _, body = get(s, [('match_urlpattern', bad)])
             expect_eq(st, 400, 'bad pattern %r: %s' % (bad, body))
+
+
+def test_metadata():
+    """The RFC 9728 metadata document: the resource (the request's hub URL,
+    or the resource setting), the detail type, header bearer method, the
+    cookie, the matcher types, subscriptions when on; the address in every
+    challenge serves it."""
+    with stack(args=['--subscriptions', 'yes']) as s:
+        st, _, _ = get(s, [('match', BOOKS + '1')], {'Authorization': 'Bearer x.y.z'})
+        st, h, _ = get(s, [('match', BOOKS + '1')], {'Authorization': 'Bearer x.y.z'})
+        url = h['WWW-Authenticate'].split('resource_metadata="')[1].rstrip('"')
+        expect_eq(url, s.base_url + METADATA, 'the challenge names the metadata')
+        st, h, body = s.request('GET', METADATA)
+        expect_eq((st, h['Content-Type']), (200, 'application/json'), 'metadata: %r' % body)
+        doc = json.loads(body)
+        expect_eq(doc, {
+            'resource': s.base_url + H.HUB_PATH,
+            'authorization_details_types_supported':
+                ['https://mercure.rocks/authorization-detail'],
+            'bearer_methods_supported': ['header'],
+            'mercure_cookie': '__Secure-mercure_access_token',
+            'mercure_matcher_types_supported': ['exact', 'urlpattern'],
+            'mercure_subscriptions': True,
+        }, 'the document')
+        st, _, _ = s.request('POST', METADATA, body='x')
+        expect_eq(st, 405, 'POST to the metadata')
+    with stack(args=['--resource', 'https://hub.example/.well-known/mercure',
+                     '--token-cookie', 'at']) as s:
+        doc = json.loads(s.request('GET', METADATA)[2])
+        expect_eq((doc['resource'], doc['mercure_cookie'], 'mercure_subscriptions' in doc),
+                  ('https://hub.example/.well-known/mercure', 'at', False),
+                  'resource and cookie from the settings')
 
 
 def test_draft07_off():

@@ -40,6 +40,29 @@ static void test_path(void)
 	free(p);
 }
 
+static void test_hub_url(void)
+{
+	const char *tls[] = {"HTTPS", "on", "HTTP_HOST", "hub.example", "SERVER_PORT", "443", NULL};
+	const char *port[] = {"HTTP_HOST", "hub.example:8080", "SERVER_PORT", "8080", NULL};
+	const char *nginx[] = {"HTTP_HOST", "127.0.0.1", "SERVER_PORT", "34001", NULL};
+	const char *v6[] = {"HTTP_HOST", "[::1]", "SERVER_PORT", "81", NULL};
+	const char *name[] = {"SERVER_NAME", "h.example", "SERVER_PORT", "80",
+			      "REQUEST_SCHEME", "http", NULL};
+	const char *bad[] = {"HTTP_HOST", "a b", NULL};
+	const char *const *in[] = {tls, port, nginx, v6, name, bad};
+	const char *want[] = {"https://hub.example" HUB_PATH, "http://hub.example:8080" HUB_PATH,
+			      "http://127.0.0.1:34001" HUB_PATH, "http://[::1]:81" HUB_PATH,
+			      "http://h.example" HUB_PATH, NULL};
+	for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+		char *u = hub_params_hub_url(param, (void *)in[i]);
+		if (want[i])
+			CHECK_STR_EQ(u, want[i]);
+		else
+			CHECK(u == NULL);
+		free(u);
+	}
+}
+
 struct route_case {
 	const char *path, *method;
 	enum hub_route route;
@@ -394,7 +417,7 @@ static void test_subscriptions(void)
 	}
 }
 
-TEST_MAIN(TEST(test_path), TEST(test_route), TEST(test_subscribe_draft07),
+TEST_MAIN(TEST(test_path), TEST(test_hub_url), TEST(test_route), TEST(test_subscribe_draft07),
 	  TEST(test_subscribe_draft08), TEST(test_subscribe_refused),
 	  TEST(test_subscribe_decode), TEST(test_history),
 	  TEST(test_subscriptions))
