@@ -629,7 +629,11 @@ static void subscriptions(struct req *r, const char *rest, const char *query)
 	if (reply.type == CTL_OK && body) {
 		struct buf extra = {0};
 		add_reply_headers(&extra, &reply);
-		respond(r, 200, "application/ld+json", extra.p ? extra.p : "", body->val, body->len);
+		/* draft-07: JSON-LD; draft-08 (hubd says so): plain JSON. */
+		const struct ctl_field *type = ctl_find(&reply, CTL_T_TYPE);
+		bool json = type && type->len == 16 && memcmp(type->val, "application/json", 16) == 0;
+		respond(r, 200, json ? "application/json" : "application/ld+json",
+			extra.p ? extra.p : "", body->val, body->len);
 		buf_free(&extra);
 	} else {
 		respond_ctl_error(r, &reply);

@@ -256,14 +256,14 @@ int hub_params_history(hub_param_fn get, void *arg, const char *query,
 	return ctl_history_check(h, err, errlen);
 }
 
-/* Decodes the segments of rest ("/a/b") into seg[0..1]; 400 for a
- * malformed one, 404 for a third or a path that is no resource. */
-static int path_segments(const char *rest, char *seg[2], char *err, size_t errlen)
+/* Decodes the segments of rest ("/a/b/c") into seg[0..2]; 400 for a
+ * malformed one, 404 for a fourth or a path that is no resource. */
+static int path_segments(const char *rest, char *seg[3], char *err, size_t errlen)
 {
 	int nseg = 0;
-	while (*rest == '/' && rest[1] && nseg < 3) {
+	while (*rest == '/' && rest[1] && nseg < 4) {
 		size_t n = strcspn(rest + 1, "/");
-		if (nseg == 2)
+		if (nseg == 3)
 			return refuse(404, err, errlen, "not found");
 		if (!(seg[nseg] = http_path_decode(rest + 1, n)))
 			return refuse(400, err, errlen, "malformed path segment");
@@ -279,17 +279,18 @@ int hub_params_subscriptions(hub_param_fn get, void *arg, const char *rest,
 			     const char *query, struct http_form *q, struct ctl_subscriptions *sq,
 			     char *err, size_t errlen)
 {
-	char *seg[2] = {NULL, NULL};
+	char *seg[3] = {NULL, NULL, NULL};
 	int status = parse_query(query, q, err, errlen);
 	if (!status)
 		status = path_segments(rest, seg, err, errlen);
 	if (status) {
-		free(seg[0]);
-		free(seg[1]);
+		for (int i = 0; i < 3; i++)
+			free(seg[i]);
 		return status;
 	}
 	sq->topic = seg[0];
 	sq->subscriber = seg[1];
+	sq->third = seg[2];
 	sq->http = true;
 	mercure_credentials(&sq->cred, get(arg, "HTTP_AUTHORIZATION"), q, get(arg, "HTTP_COOKIE"),
 			    get(arg, "HTTP_ORIGIN"));

@@ -58,10 +58,15 @@
  *       names no retained update.
  *   CTL_STATS      c->d  (no fields)
  *       Reply: CTL_OK with BODY, a JSON object of counters.
- *   CTL_SUBSCRIPTIONS c->d  TOPIC (0..1), SUBSCRIBER (0..1), HTTP, AUTH,
- *       AUTH_SOURCE, ORIGIN: the active subscriptions (all, those of one
- *       topic selector, or one), when the subscriptions API is on.
- *       Reply: CTL_OK with BODY (JSON-LD); CTL_ERROR 404 when it is off or
+ *   CTL_SUBSCRIPTIONS c->d  TOPIC (0..1), SUBSCRIBER (0..1), THIRD_SEGMENT
+ *       (0..1), HTTP, AUTH, AUTH_SOURCE, ORIGIN: the active subscriptions,
+ *       when the subscriptions API is on. The fields are the decoded path
+ *       segments after /subscriptions, in order; the token's draft says
+ *       what they are: draft-07 /{topic}/{subscriber} (two at most),
+ *       draft-08 /{match_type}/{match}/{subscriber}.
+ *       Reply: CTL_OK with BODY (draft-07 JSON-LD; draft-08 JSON, TYPE
+ *       then says "application/json"), and HEADERS (draft-08: the Link
+ *       header with the last event id); CTL_ERROR 404 when it is off or
  *       the subscription is unknown, 401/403 without authorization.
  *   CTL_PREFLIGHT  c->d  ORIGIN (0..1): a CORS preflight (HTTP OPTIONS).
  *       Reply: CTL_OK with HEADERS (0..1) for a 204 answer.
@@ -141,7 +146,8 @@ enum ctl_tag {
 	CTL_T_MATCH_URLPATTERN = 25,
 	CTL_T_COOKIE = 26,
 	CTL_T_HUB_URL = 27,
-	CTL_T_MAX_ = 28
+	CTL_T_THIRD_SEGMENT = 28,
+	CTL_T_MAX_ = 29
 };
 
 /* AUTH_SOURCE: where the HTTP request carried its token. */

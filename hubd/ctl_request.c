@@ -53,7 +53,8 @@ static const struct field_rule preflight_rules[] = {{CTL_T_ORIGIN, 0, 1}, {0, 0,
 static const struct field_rule metadata_rules[] = {
 	{CTL_T_HUB_URL, 0, 1}, {CTL_T_ORIGIN, 0, 1}, {0, 0, 0}};
 static const struct field_rule subscriptions_rules[] = {
-	{CTL_T_TOPIC, 0, 1},       {CTL_T_SUBSCRIBER, 0, 1}, {CTL_T_HTTP, 0, 1}, {CTL_T_AUTH, 0, 1},
+	{CTL_T_TOPIC, 0, 1},       {CTL_T_SUBSCRIBER, 0, 1}, {CTL_T_THIRD_SEGMENT, 0, 1},
+	{CTL_T_HTTP, 0, 1},        {CTL_T_AUTH, 0, 1},
 	{CTL_T_AUTH_SOURCE, 0, 1}, {CTL_T_ORIGIN, 0, 1},     {CTL_T_COOKIE, 0, 1},
 	{CTL_T_HUB_URL, 0, 1},     {0, 0, 0},
 };
@@ -500,9 +501,11 @@ void ctl_history_clear(struct ctl_history *h)
 
 int ctl_subscriptions_check(const struct ctl_subscriptions *s, char *err, size_t errlen)
 {
-	size_t n = s->topic ? strlen(s->topic) : 0;
+	size_t n = s->topic ? strlen(s->topic) : 0, k = s->subscriber ? strlen(s->subscriber) : 0;
 	if ((s->topic && (n == 0 || n > CTL_MATCHER_MAX_LEN)) ||
-	    (s->subscriber && (!s->topic || !line_ok(s->subscriber, CTL_ID_MAX_LEN, false))))
+	    (s->subscriber && (!s->topic || k == 0 || k > CTL_MATCHER_MAX_LEN ||
+			       mercure_has_control(s->subscriber, k))) ||
+	    (s->third && (!s->subscriber || !line_ok(s->third, CTL_ID_MAX_LEN, false))))
 		return fail(400, err, errlen, "a subscriber needs a topic; both must be short text");
 	return 0;
 }
@@ -512,7 +515,9 @@ int ctl_subscriptions_decode(const struct ctl_msg *m, struct ctl_subscriptions *
 {
 	memset(out, 0, sizeof *out);
 	const struct ctl_field *t = ctl_find(m, CTL_T_TOPIC), *sb = ctl_find(m, CTL_T_SUBSCRIBER);
-	if ((t && !take_text(t, &out->topic)) || (sb && !take_text(sb, &out->subscriber)))
+	const struct ctl_field *th = ctl_find(m, CTL_T_THIRD_SEGMENT);
+	if ((t && !take_text(t, &out->topic)) || (sb && !take_text(sb, &out->subscriber)) ||
+	    (th && !take_text(th, &out->third)))
 		return fail(400, err, errlen, "a topic or subscriber holds a NUL byte");
 	uint32_t v;
 	out->http = ctl_field_u32(ctl_find(m, CTL_T_HTTP), &v) && v != 0;
@@ -526,6 +531,8 @@ void ctl_subscriptions_encode(const struct ctl_subscriptions *s, struct buf *b)
 		ctl_put_str(b, CTL_T_TOPIC, s->topic);
 	if (s->subscriber)
 		ctl_put_str(b, CTL_T_SUBSCRIBER, s->subscriber);
+	if (s->third)
+		ctl_put_str(b, CTL_T_THIRD_SEGMENT, s->third);
 	if (s->http)
 		ctl_put_u32(b, CTL_T_HTTP, 1);
 	ctl_credentials_encode(&s->cred, b);
@@ -535,6 +542,7 @@ void ctl_subscriptions_clear(struct ctl_subscriptions *s)
 {
 	free(s->topic);
 	free(s->subscriber);
+	free(s->third);
 	ctl_credentials_clear(&s->cred);
 	memset(s, 0, sizeof *s);
 }

@@ -164,16 +164,19 @@ void ctl_history_encode(const struct ctl_history *h, struct buf *b);
 /* Frees what h holds; h is left zeroed. */
 void ctl_history_clear(struct ctl_history *h);
 
-/* CTL_SUBSCRIPTIONS. */
+/* CTL_SUBSCRIPTIONS: the path segments after /subscriptions, decoded
+ * (draft-07: topic, subscriber; draft-08: match_type, match, subscriber). */
 struct ctl_subscriptions {
-	char *topic;                  /* malloc'ed topic selector, or NULL: all */
-	char *subscriber;             /* malloc'ed, or NULL; only with a topic */
+	char *topic;                  /* malloc'ed first segment, or NULL: all */
+	char *subscriber;             /* malloc'ed second, or NULL; only with a topic */
+	char *third;                  /* malloc'ed third, or NULL; only after both */
 	bool http;
 	struct ctl_credentials cred;
 };
 
 /* Checks the values of s: a topic of 1..CTL_MATCHER_MAX_LEN bytes, a
- * subscriber only with a topic, of one line, 1..CTL_ID_MAX_LEN bytes.
+ * subscriber only with a topic, of 1..CTL_MATCHER_MAX_LEN bytes (a draft-08
+ * matcher), a third only after both, of one line, 1..CTL_ID_MAX_LEN bytes.
  * Returns 0, or 400 with the reason in err. */
 int ctl_subscriptions_check(const struct ctl_subscriptions *s, char *err, size_t errlen);
 /* Decodes a SUBSCRIPTIONS that passed ctl_request_check into *out (zeroed

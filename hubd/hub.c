@@ -531,16 +531,60 @@ static void announced_cb(void *arg, int status, const char *text)
 static void announce(struct hub *h, struct sub *u, bool active)
 {
 	for (int i = 0; i < u->rules->ntopics; i++) {
-		const char *topic = match_rules_text(u->rules, i);
+		const char *m = match_rules_text(u->rules, i), *id = SUB_X(u)->id;
+		const char *type = match_rules_type(u->rules, i);
 		struct buf iri = {0}, doc = {0};
-		subscriptions_iri(&iri, topic, SUB_X(u)->id);
-		subscriptions_object(&doc, topic, SUB_X(u)->id, active, SUB_X(u)->payload, true);
+		/* Draft-08: on /subscriptions/{match_type}/{match}/{subscriber},
+		 * with the hub's own event type; draft-07: /{topic}/{subscriber}. */
+		if (u->stream.draft08) {
+			subscriptions_iri08(&iri, type, m, id);
+			subscriptions_object08(&doc, type, m, id, active, SUB_X(u)->payload);
+		} else {
+			subscriptions_iri(&iri, m, id);
+			subscriptions_object(&doc, m, id, active, SUB_X(u)->payload, true);
+		}
 		const char *topics[1] = {iri.p};
-		hub_publish(h, msg_new(NULL, topics, 1, NULL, -1, true, doc.p, doc.len),
+		hub_publish(h, msg_new(NULL, topics, 1, u->stream.draft08 ? "mercure" : NULL, -1, true,
+				       doc.p, doc.len),
 			    announced_cb, NULL);
 		buf_free(&iri);
 		buf_free(&doc);
 	}
+}
+
+/* The active subscriptions of one draft matching the filter (NULLs:
+ * any): draft-07 by topic (a), draft-08 by match type (a) and matcher (b);
+ * and by subscriber. One subscription's object goes to out and 200 comes
+ * back when subscriber is given (404 when none); else the objects, comma
+ * separated, go to list and their count comes back. */
+static int each_subscription(struct hub *h, bool draft08, const char *a, const char *b,
+			     const char *subscriber, struct buf *out, struct buf *list)
+{
+	int n = 0;
+	for (struct stream *s = stream_set_first(h->streams); s; s = s->next) {
+		const struct sub *u = sub_of(s);
+		const struct sub_extra *x = SUB_X(u);
+		if (!x || !x->id || s->state == STREAM_ENDING || (draft08 && !s->draft08) ||
+		    (subscriber && strcmp(x->id, subscriber) != 0))
+			continue;
+		for (int i = 0; i < u->rules->ntopics; i++) {
+			const char *m = match_rules_text(u->rules, i);
+			const char *type = match_rules_type(u->rules, i);
+			if (a && (draft08 ? strcmp(type, a) != 0 || strcmp(m, b) != 0 : strcmp(m, a) != 0))
+				continue;
+			struct buf *to = subscriber ? out : list;
+			if (!subscriber && n)
+				buf_addc(to, ',');
+			n++;
+			if (draft08)
+				subscriptions_object08(to, type, m, x->id, true, x->payload);
+			else
+				subscriptions_object(to, m, x->id, true, x->payload, subscriber != NULL);
+			if (subscriber)
+				return 200;
+		}
+	}
+	return subscriber ? 404 : n;
 }
 
 int hub_subscriptions_json(struct hub *h, const char *topic, const char *subscriber,
@@ -548,34 +592,12 @@ int hub_subscriptions_json(struct hub *h, const char *topic, const char *subscri
 {
 	if (!h->cfg->subscriptions)
 		return 404;
-	struct buf list = {0};
-	int n = 0;
-	for (struct stream *s = stream_set_first(h->streams); s; s = s->next) {
-		const struct sub *u = sub_of(s);
-		const struct sub_extra *x = SUB_X(u);
-		if (!x || !x->id || s->state == STREAM_ENDING)
-			continue;
-		if (subscriber && strcmp(x->id, subscriber) != 0)
-			continue;
-		for (int i = 0; i < u->rules->ntopics; i++) {
-			const char *t = match_rules_text(u->rules, i);
-			if (topic && strcmp(t, topic) != 0)
-				continue;
-			if (subscriber) { /* one subscription: the object itself */
-				subscriptions_object(out, t, x->id, true, x->payload, true);
-				buf_free(&list);
-				return 200;
-			}
-			if (n++)
-				buf_addc(&list, ',');
-			subscriptions_object(&list, t, x->id, true, x->payload, false);
-		}
-	}
+	struct buf list = {0}, iri = {0};
+	int n = each_subscription(h, false, topic, NULL, subscriber, out, &list);
 	if (subscriber) {
 		buf_free(&list);
-		return 404;
+		return n;
 	}
-	struct buf iri = {0};
 	subscriptions_iri(&iri, topic, NULL);
 	buf_adds(out, "{\"@context\":\"https://mercure.rocks/\",\"id\":");
 	buf_add_json_string(out, iri.p, iri.len);
@@ -588,6 +610,33 @@ int hub_subscriptions_json(struct hub *h, const char *topic, const char *subscri
 	buf_free(&iri);
 	buf_free(&list);
 	return 200;
+}
+
+int hub_subscriptions_json08(struct hub *h, const char *match_type, const char *match,
+			     const char *subscriber, struct buf *out)
+{
+	if (!h->cfg->subscriptions)
+		return 404;
+	struct buf list = {0}, iri = {0};
+	int n = each_subscription(h, true, match_type, match, subscriber, out, &list);
+	if (subscriber) {
+		buf_free(&list);
+		return n;
+	}
+	subscriptions_iri08(&iri, match_type, match, NULL);
+	buf_adds(out, "{\"id\":");
+	buf_add_json_string(out, iri.p, iri.len);
+	buf_adds(out, ",\"type\":\"subscriptions\",\"subscriptions\":[");
+	buf_add(out, list.p ? list.p : "", list.len);
+	buf_adds(out, "]}");
+	buf_free(&iri);
+	buf_free(&list);
+	return 200;
+}
+
+const char *hub_last_id(const struct hub *h)
+{
+	return h->last_id;
 }
 
 /* ---- stats, shutdown ------------------------------------------------------ */

@@ -61,6 +61,17 @@ int hub_subscribe(struct hub *h, const struct hub_sub_request *req, char *err, s
 int hub_subscriptions_json(struct hub *h, const char *topic, const char *subscriber,
 			   struct buf *out);
 
+/* Draft-08's document of the active draft-08 subscriptions -- all, those
+ * of match_type and match (both or neither), or the one of match_type,
+ * match and subscriber -- appended to out (plain JSON). Returns 200, or
+ * 404 when the API is off or the one subscription does not exist. */
+int hub_subscriptions_json08(struct hub *h, const char *match_type, const char *match,
+			     const char *subscriber, struct buf *out);
+
+/* The id of the last update the feed delivered, or NULL (borrowed, valid
+ * until the next one). */
+const char *hub_last_id(const struct hub *h);
+
 /* Called once per publish with status 200 (then text is the id), 409
  * (duplicate id) or 500/503, text a reason. */
 typedef void (*hub_publish_cb)(void *arg, int status, const char *text);

@@ -131,6 +131,11 @@ const char *match_rules_text(const struct match_rules *r, int i)
 	return r->m[i].sel ? selector_text(r->m[i].sel) : r->m[i].text;
 }
 
+const char *match_rules_type(const struct match_rules *r, int i)
+{
+	return r->m[i].up ? "urlpattern" : "exact";
+}
+
 bool match_rules_is_pattern(const struct match_rules *r, int i)
 {
 	return !r->m[i].sel || selector_kind(r->m[i].sel) == SELECTOR_TEMPLATE;

@@ -67,6 +67,9 @@ void match_rules_free(struct match_rules *r);
 
 /* The text topic matcher i (0 <= i < ntopics) was built from. */
 const char *match_rules_text(const struct match_rules *r, int i);
+/* Draft-08's name of topic matcher i's type: "urlpattern" for a URL
+ * pattern, else "exact". */
+const char *match_rules_type(const struct match_rules *r, int i);
 /* True when topic matcher i must be tried on every update (a template or
  * a URL pattern), false when it names one topic, or "*", for the index. */
 bool match_rules_is_pattern(const struct match_rules *r, int i);

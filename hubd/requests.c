@@ -27,6 +27,7 @@
 #define ID_MAX_LEN CTL_ID_MAX_LEN
 #define TYPE_MAX_LEN 256
 #define HISTORY_BODY_MAX (8u * 1024 * 1024)
+#define HUB_PATH_OF_LINK "/.well-known/mercure" /* no hub URL known: the path */
 
 /* Where and how one request is answered: the peer (referenced), the
  * request id, and the CORS header lines every reply to it carries
@@ -519,9 +520,57 @@ static void handle_history(struct requests *rq, struct ctl_peer *p, struct ctl_m
 	ctl_history_clear(&h);
 }
 
+/* Where a subscriptions API request points, in its draft. */
+struct subs_target {
+	bool draft08;
+	const char *match_type, *match, *subscriber; /* draft-08 */
+	const char *topic;                           /* draft-07, and subscriber */
+};
+
+/* The target of sq under az's draft into *t and its IRI into iri (the
+ * topic a token must grant); 404 for a draft-08 path that is no
+ * resource (one segment, an unknown matcher type), a draft-07 one with
+ * three segments. */
+static int subs_target(const struct ctl_subscriptions *sq, const struct authz *az,
+		       struct subs_target *t, struct buf *iri)
+{
+	memset(t, 0, sizeof *t);
+	t->draft08 = az->draft == 8;
+	if (!t->draft08) {
+		if (sq->third)
+			return 404;
+		t->topic = sq->topic;
+		t->subscriber = sq->subscriber;
+		subscriptions_iri(iri, t->topic, t->subscriber);
+		return 0;
+	}
+	if ((sq->topic && !sq->subscriber) ||
+	    (sq->topic && strcmp(sq->topic, "exact") != 0 && strcmp(sq->topic, "urlpattern") != 0))
+		return 404;
+	t->match_type = sq->topic;
+	t->match = sq->subscriber;
+	t->subscriber = sq->third;
+	subscriptions_iri08(iri, t->match_type, t->match, t->subscriber);
+	return 0;
+}
+
+/* The Link header of a draft-08 subscriptions answer: the hub, with the
+ * cursor to subscribe to its events from. */
+static char *subs_link(const struct requests *rq, const struct ctl_subscriptions *sq)
+{
+	const char *hub = rq->cfg->resource ? rq->cfg->resource : sq->cred.hub_url;
+	const char *last = hub_last_id(rq->hub);
+	struct buf b = {0};
+	buf_printf(&b, "Link: <%s>; rel=\"mercure\"; last-event-id=\"%s\"; type=\"mercure\"; "
+		       "content-type=\"application/json\"\r\n",
+		   hub ? hub : HUB_PATH_OF_LINK, last ? last : "earliest");
+	return buf_steal(&b, NULL);
+}
+
 /* The subscriptions API. Over HTTP the reader needs a token whose
  * subscribe matchers cover the IRI asked for (as Mercure does: e.g.
- * "/.well-known/mercure/subscriptions{/topic}{/subscriber}"). */
+ * "/.well-known/mercure/subscriptions{/topic}{/subscriber}"); the token's
+ * draft says which API it is. */
 static void handle_subscriptions(struct requests *rq, struct ctl_peer *p, struct ctl_msg *m)
 {
 	char err[256];
@@ -532,18 +581,24 @@ static void handle_subscriptions(struct requests *rq, struct ctl_peer *p, struct
 	struct buf iri = {0}, body = {0};
 	struct authz az = {0};
 	struct authz_refusal refused = {0};
+	struct subs_target t = {0};
+	struct authz_env env = env_of(rq);
 	if (!status && !rq->cfg->subscriptions) {
 		status = 404;
 		snprintf(err, sizeof err, "the subscriptions API is off (subscriptions = no)");
 	} else if (!status && sq.http) {
-		struct authz_env env = env_of(rq);
 		status = authz_check(&env, &sq.cred, 0, AUTHZ_SUBSCRIBER, true, &az, &refused);
-		subscriptions_iri(&iri, sq.topic, sq.subscriber);
+	} else if (!status) {
+		az.draft = sq.third ? 8 : 7; /* a local reader: the path says */
+	}
+	if (!status && (status = subs_target(&sq, &az, &t, &iri)))
+		snprintf(err, sizeof err, "not found");
+	if (!status && sq.http) {
 		int n;
 		struct match_spec *allowed = authz_read_specs(&az, &n);
 		struct match_rules *r = match_rules_build(NULL, 0, allowed, n, rq->hub_url, NULL, 0);
 		free(allowed);
-		if (!status && (!r || !match_rules_allows(r, iri.p))) {
+		if (!r || !match_rules_allows(r, iri.p)) {
 			snprintf(err, sizeof err, "the token does not cover %s", iri.p);
 			authz_refuse(&az, 403, "insufficient_scope", err, &refused);
 			status = 403;
@@ -551,11 +606,25 @@ static void handle_subscriptions(struct requests *rq, struct ctl_peer *p, struct
 		match_rules_free(r);
 	}
 	if (!status)
-		status = hub_subscriptions_json(rq->hub, sq.topic, sq.subscriber, &body);
+		status = t.draft08 ? hub_subscriptions_json08(rq->hub, t.match_type, t.match,
+							      t.subscriber, &body)
+				   : hub_subscriptions_json(rq->hub, t.topic, t.subscriber, &body);
 	if (status == 200) {
 		struct buf b = {0};
 		ctl_put(&b, CTL_T_BODY, body.p, body.len);
-		answer_ok(&a, &b);
+		if (t.draft08) {
+			char *link = subs_link(rq, &sq);
+			struct buf h = {0};
+			buf_adds(&h, a.headers ? a.headers : "");
+			buf_adds(&h, link);
+			ctl_put_str(&b, CTL_T_TYPE, "application/json");
+			ctl_put(&b, CTL_T_HEADERS, h.p, h.len);
+			free(link);
+			buf_free(&h);
+			ctl_peer_reply(a.peer, CTL_OK, a.request, b.p, b.len);
+		} else {
+			answer_ok(&a, &b);
+		}
 		buf_free(&b);
 	} else if (refused.status) {
 		answer_authz(&a, &refused);

@@ -22,6 +22,17 @@ static void add_encoded(struct buf *out, const char *s)
 	}
 }
 
+/* The members both drafts end a subscription's object with, and its end. */
+static void add_end(struct buf *out, const char *subscriber, bool active, const char *payload)
+{
+	buf_adds(out, ",\"subscriber\":");
+	buf_add_json_string(out, subscriber, strlen(subscriber));
+	buf_printf(out, ",\"active\":%s", active ? "true" : "false");
+	if (payload)
+		buf_printf(out, ",\"payload\":%s", payload);
+	buf_addc(out, '}');
+}
+
 void subscriptions_iri(struct buf *out, const char *topic, const char *subscriber)
 {
 	buf_adds(out, SUBSCRIPTIONS_PATH);
@@ -47,11 +58,32 @@ void subscriptions_object(struct buf *out, const char *topic, const char *subscr
 	buf_add_json_string(out, iri.p, iri.len);
 	buf_adds(out, ",\"type\":\"Subscription\",\"topic\":");
 	buf_add_json_string(out, topic, strlen(topic));
-	buf_adds(out, ",\"subscriber\":");
-	buf_add_json_string(out, subscriber, strlen(subscriber));
-	buf_printf(out, ",\"active\":%s", active ? "true" : "false");
-	if (payload)
-		buf_printf(out, ",\"payload\":%s", payload);
-	buf_addc(out, '}');
+	add_end(out, subscriber, active, payload);
+	buf_free(&iri);
+}
+
+void subscriptions_iri08(struct buf *out, const char *match_type, const char *match,
+			 const char *subscriber)
+{
+	const char *parts[3] = {match_type, match, subscriber};
+	buf_adds(out, SUBSCRIPTIONS_PATH);
+	for (int i = 0; i < 3 && parts[i]; i++) {
+		buf_addc(out, '/');
+		add_encoded(out, parts[i]);
+	}
+}
+
+void subscriptions_object08(struct buf *out, const char *match_type, const char *match,
+			    const char *subscriber, bool active, const char *payload)
+{
+	struct buf iri = {0};
+	subscriptions_iri08(&iri, match_type, match, subscriber);
+	buf_adds(out, "{\"id\":");
+	buf_add_json_string(out, iri.p, iri.len);
+	buf_adds(out, ",\"type\":\"subscription\",\"match_type\":");
+	buf_add_json_string(out, match_type, strlen(match_type));
+	buf_adds(out, ",\"match\":");
+	buf_add_json_string(out, match, strlen(match));
+	add_end(out, subscriber, active, payload);
 	buf_free(&iri);
 }

@@ -270,6 +270,71 @@ def test_metadata():
                   'resource and cookie from the settings')
 
 
+def test_subscriptions_api_and_events():
+    """Draft-08 subscription events (one per matcher, on
+    /subscriptions/{match_type}/{match}/{subscriber}, private, event type
+    mercure, plain JSON) and the JSON API with the cursor in the Link
+    header; a draft-07 token keeps the draft-07 API."""
+    SUBS = H.HUB_PATH + '/subscriptions'
+    q = lambda v: urllib.parse.quote(v, safe='')  # noqa: E731
+    with stack(args=['--subscriptions', 'yes']) as s:
+        # (the collection itself needs its own matcher: /* needs a slash)
+        watch = mint(s, '--subscribe-urlpattern', SUBS + '/*', '--subscribe', SUBS)
+        watcher = sub08(s, [('match_urlpattern', SUBS + '/*')], token=watch)
+        own = watcher.next_event(scaled(5))  # its own subscription, first
+        expect_eq(own['event'], 'mercure', 'the event type')
+        pattern = BOOKS + ':id'
+        # (a's token ends its stream in 6 s: the end events come then)
+        who = mint(s, '--subscribe', BOOKS + '1', '--payload', '{"tenant":"t1"}', ttl=6)
+        a = sub08(s, [('match', BOOKS + '1'), ('match_urlpattern', pattern)], token=who)
+        evs = [watcher.next_event(scaled(5)) for _ in range(2)]
+        docs = [json.loads(e['data']) for e in evs]
+        subscriber = docs[0]['subscriber']
+        expect_eq([(d['match_type'], d['match'], d['active']) for d in docs],
+                  [('exact', BOOKS + '1', True), ('urlpattern', pattern, True)], 'the events')
+        for e, d in zip(evs, docs):
+            expect_eq(e['event'], 'mercure', 'event type')
+            expect_eq(d['id'], '%s/%s/%s/%s' % (SUBS, d['match_type'], q(d['match']),
+                                                q(subscriber)), 'id: the topic, encoded once')
+            expect_eq(d['type'], 'subscription', 'type')
+            expect_eq(d['subscriber'], subscriber, 'one subscriber for both')
+        expect_eq(docs[0].get('payload'), {'tenant': 't1'}, 'the grant payload')
+        # The API: the collection, one matcher's, one subscription.
+        auth = {'Authorization': 'Bearer ' + watch}
+        st, h, body = s.request('GET', SUBS, headers=auth)
+        expect_eq((st, h['Content-Type']), (200, 'application/json'), 'collection: %s' % body)
+        coll = json.loads(body)
+        expect_eq((coll['id'], coll['type']), (SUBS, 'subscriptions'), 'collection id, type')
+        expect_eq(len(coll['subscriptions']), 3, 'the watcher and a\'s two')
+        link = h['Link']
+        expect(link.startswith('<%s%s>; rel="mercure"; last-event-id="' % (s.base_url, H.HUB_PATH))
+               and 'type="mercure"' in link, 'the Link header: %r' % link)
+        path = '%s/urlpattern/%s' % (SUBS, q(pattern))
+        st, _, body = s.request('GET', path, headers=auth)
+        expect_eq((st, [x['match'] for x in json.loads(body)['subscriptions']]), (200, [pattern]),
+                  'one matcher\'s collection')
+        st, _, body = s.request('GET', path + '/' + q(subscriber), headers=auth)
+        expect_eq((st, json.loads(body)), (200, docs[1]), 'one subscription: the event document')
+        st, _, _ = s.request('GET', path + '/urn%3Anobody', headers=auth)
+        expect_eq(st, 404, 'an unknown subscriber')
+        st, _, _ = s.request('GET', SUBS + '/regex/x', headers=auth)
+        expect_eq(st, 404, 'an unknown matcher type')
+        narrow = mint(s, '--subscribe', SUBS + '/exact/x')
+        st, h, _ = s.request('GET', SUBS, headers={'Authorization': 'Bearer ' + narrow})
+        expect_eq((st, h['WWW-Authenticate'].split(',')[0]),
+                  (403, 'Bearer error="insufficient_scope"'), 'a token not covering it')
+        # A draft-07 token: the draft-07 API (JSON-LD).
+        st, h, body = s.request('GET', SUBS, headers={
+            'Authorization': 'Bearer ' + s.token(publish=None, subscribe=['*'])})
+        expect_eq((st, h['Content-Type'], json.loads(body)['type']),
+                  (200, 'application/ld+json', 'Subscriptions'), 'draft-07 API')
+        # a's stream ends (its token's exp): both subscriptions end.
+        expect(a.wait_closed(scaled(10)), 'a ended at its exp')
+        gone = [json.loads(watcher.next_event(scaled(5))['data']) for _ in range(2)]
+        expect_eq(sorted((d['match_type'], d['active']) for d in gone),
+                  [('exact', False), ('urlpattern', False)], 'the end events')
+
+
 def test_draft07_off():
     """draft-07 = no: topic subscriptions get 400, draft-07 JWTs 401
     invalid_token; draft-08 goes on."""

@@ -385,7 +385,8 @@ static void test_subscriptions(void)
 		{"/a%2Fb", 0, "a/b", NULL},
 		{"/a/s1", 0, "a", "s1"},
 		{"/a/s1/", 0, "a", "s1"},
-		{"/a/s1/x", 404, NULL, NULL},
+		{"/exact/a/s1", 0, "exact", "a"}, /* draft-08: a third segment */
+		{"/a/s1/x/y", 404, NULL, NULL},
 		{"//a", 400, NULL, NULL}, /* an empty topic */
 		{"/a%", 400, NULL, NULL},
 		{"/a%00", 400, NULL, NULL},
