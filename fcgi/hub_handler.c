@@ -388,10 +388,10 @@ static enum body_result read_body(struct req *r, struct buf *b, size_t limit)
 }
 
 /* Answers a read_body failure. */
-static void respond_body_error(struct req *r, enum body_result br)
+static void respond_body_error(struct req *r, enum body_result br, size_t limit)
 {
 	if (br == BODY_TOO_LARGE)
-		respond_text(r, 413, "", "request body larger than %zu bytes", max_body);
+		respond_text(r, 413, "", "request body larger than %zu bytes", limit);
 	else if (br == BODY_SHORT)
 		respond_text(r, 400, "", "request body shorter than its Content-Length");
 	else if (br == BODY_BAD_LENGTH)
@@ -417,14 +417,34 @@ static bool call_hub(struct req *r, uint16_t type, const struct buf *p, int pass
 }
 
 /* GET /.well-known/mercure: hand the connection to hubd. */
-static void subscribe(struct req *r, const char *query)
+static void subscribe(struct req *r, const char *query, bool with_body)
 {
-	struct http_form q = {0};
+	struct http_form q = {0}, bf = {0};
 	struct ctl_subscribe sub = {.fd = -1};
-	struct buf p = {0};
+	struct buf p = {0}, body = {0};
 	struct ctl_msg reply;
 	char err[256];
-	int status = hub_params_subscribe(param_of, r, query, &q, &sub, err, sizeof err);
+	/* QUERY: the matchers (too many for a URL) may come in a form body,
+	 * read whole first; GET: a body is read and dropped below. */
+	if (with_body) {
+		/* The body is read first, even when it is refused: a CGI front
+		 * (mod_cgid) cuts the answer of a script that leaves it unread. */
+		enum body_result br = read_body(r, &body, QUERY_MAX);
+		if (br != BODY_OK) {
+			respond_body_error(r, br, QUERY_MAX);
+			goto out;
+		}
+		if (!http_media_type_is(req_param(r, "CONTENT_TYPE"), MERCURE_FORM_TYPE)) {
+			respond_text(r, 415, "", "Content-Type must be " MERCURE_FORM_TYPE);
+			goto out;
+		}
+		if (http_form_parse(&bf, body.p ? body.p : "", body.len, err, sizeof err) < 0) {
+			respond_text(r, 400, "", "malformed form: %s", err);
+			goto out;
+		}
+	}
+	int status = hub_params_subscribe(param_of, r, query, with_body ? &bf : NULL, &q, &sub, err,
+					  sizeof err);
 	size_t prefix = strlen(HUB_PARAMS_INVALID_REQUEST);
 	if (status && strncmp(err, HUB_PARAMS_INVALID_REQUEST, prefix) == 0) {
 		respond_text(r, status, "WWW-Authenticate: Bearer error=\"invalid_request\"\r\n",
@@ -437,9 +457,9 @@ static void subscribe(struct req *r, const char *query)
 	}
 	r->stream = true;
 
-	enum body_result br = read_body(r, NULL, max_body);
+	enum body_result br = with_body ? BODY_OK : read_body(r, NULL, max_body);
 	if (br != BODY_OK) {
-		respond_body_error(r, br);
+		respond_body_error(r, br, max_body);
 		goto out;
 	}
 
@@ -490,7 +510,9 @@ static void subscribe(struct req *r, const char *query)
 out:
 	ctl_subscribe_clear(&sub);
 	buf_free(&p);
+	buf_free(&body);
 	http_form_free(&q);
+	http_form_free(&bf);
 }
 
 /* POST /.well-known/mercure: check the form, forward it to hubd. */
@@ -509,7 +531,7 @@ static void publish(struct req *r)
 	}
 	enum body_result br = read_body(r, &body, max_body);
 	if (br != BODY_OK) {
-		respond_body_error(r, br);
+		respond_body_error(r, br, max_body);
 		goto out;
 	}
 	if (http_form_parse(&f, body.p ? body.p : "", body.len, why, sizeof why) < 0) {
@@ -685,7 +707,7 @@ static void preflight(struct req *r)
 		return;
 	if (reply.type == CTL_OK) {
 		struct buf extra = {0};
-		buf_adds(&extra, "Allow: GET, POST, OPTIONS\r\n");
+		buf_adds(&extra, "Allow: GET, POST, QUERY, OPTIONS\r\n");
 		add_reply_headers(&extra, &reply);
 		respond(r, 204, "text/plain; charset=utf-8", extra.p, "", 0);
 		buf_free(&extra);
@@ -711,7 +733,7 @@ static void handle(struct req *r)
 	} else if (strlen(query) > QUERY_MAX) {
 		respond_text(r, 414, "", "query string longer than %d bytes", QUERY_MAX);
 	} else if (t.route == HUB_ROUTE_SUBSCRIBE) {
-		subscribe(r, query);
+		subscribe(r, query, t.body);
 	} else if (t.route == HUB_ROUTE_PUBLISH) {
 		publish(r);
 	} else if (t.route == HUB_ROUTE_PREFLIGHT) {

@@ -88,9 +88,11 @@ static struct hub_target by_method(const char *method, enum hub_route get,
 struct hub_target hub_params_route(const char *path, const char *method)
 {
 	size_t n = strlen(SUBSCRIPTIONS_PATH);
+	if (strcmp(path, HUB_PATH) == 0 && strcmp(method, "QUERY") == 0)
+		return (struct hub_target){.route = HUB_ROUTE_SUBSCRIBE, .rest = "", .body = true};
 	if (strcmp(path, HUB_PATH) == 0)
 		return by_method(method, HUB_ROUTE_SUBSCRIBE, HUB_ROUTE_PUBLISH,
-				 "Allow: GET, POST, OPTIONS\r\n");
+				 "Allow: GET, POST, QUERY, OPTIONS\r\n");
 	if (strncmp(path, SUBSCRIPTIONS_PATH, n) == 0 && (path[n] == '\0' || path[n] == '/')) {
 		struct hub_target t = by_method(method, HUB_ROUTE_SUBSCRIPTIONS, HUB_ROUTE_REFUSED,
 						"Allow: GET, OPTIONS\r\n");
@@ -137,14 +139,16 @@ static int matcher_param(const char *name, size_t n, enum ctl_matcher_kind *kind
 	return -1;
 }
 
-/* Adds the matchers of q to sub: its topic parameters (draft-07) or its
- * match parameters (draft-08), never both. 0 or 400. */
-static int put_matchers(const struct http_form *q, struct ctl_subscribe *sub, char *err,
-			size_t errlen)
+/* Adds the matchers of q and b (NULL: none; a QUERY's body, as if its
+ * pairs followed q's) to sub: topic parameters (draft-07) or match
+ * parameters (draft-08), never both. 0 or 400. */
+static int put_matchers(const struct http_form *q, const struct http_form *b,
+			struct ctl_subscribe *sub, char *err, size_t errlen)
 {
-	size_t ntopics = http_form_count(q, "topic"), nmatch = 0;
-	for (size_t i = 0; i < q->n; i++) {
-		const struct http_field *f = &q->fields[i];
+	size_t ntopics = http_form_count(q, "topic") + (b ? http_form_count(b, "topic") : 0);
+	size_t nmatch = 0, nq = q->n, nall = q->n + (b ? b->n : 0);
+	for (size_t i = 0; i < nall; i++) {
+		const struct http_field *f = i < nq ? &q->fields[i] : &b->fields[i - nq];
 		enum ctl_matcher_kind kind;
 		int m = matcher_param(f->name, f->name_len, &kind);
 		if (m < 0)
@@ -170,6 +174,8 @@ static int put_matchers(const struct http_form *q, struct ctl_subscribe *sub, ch
 	}
 	if (nmatch > 0)
 		return 0;
+	if (b && http_form_count(b, "topic") > 0)
+		return refuse(400, err, errlen, "topic parameters go in the query string");
 	int status = mercure_check_topics(q, err, errlen);
 	for (const struct http_field *t = http_form_find(q, "topic"); t && !status;
 	     t = http_form_next(q, t, "topic"))
@@ -178,19 +184,22 @@ static int put_matchers(const struct http_form *q, struct ctl_subscribe *sub, ch
 }
 
 int hub_params_subscribe(hub_param_fn get, void *arg, const char *query,
-			 struct http_form *q, struct ctl_subscribe *sub, char *err,
-			 size_t errlen)
+			 const struct http_form *body, struct http_form *q,
+			 struct ctl_subscribe *sub, char *err, size_t errlen)
 {
 	int status = parse_query(query, q, err, errlen);
 	if (!status)
-		status = put_matchers(q, sub, err, errlen);
+		status = put_matchers(q, body, sub, err, errlen);
 	if (status)
 		return status;
 	bool draft08 = ctl_subscribe_is_draft08(sub);
 	/* The header wins over the parameter: lastEventID in draft-07,
-	 * last_event_id in draft-08. */
+	 * last_event_id in draft-08 (the query's over a QUERY body's). */
 	const char *hdr = get(arg, "HTTP_LAST_EVENT_ID");
-	const struct http_field *le = http_form_find(q, draft08 ? "last_event_id" : "lastEventID");
+	const char *name = draft08 ? "last_event_id" : "lastEventID";
+	const struct http_field *le = http_form_find(q, name);
+	if (!le && body)
+		le = http_form_find(body, name);
 	if (hdr || le) {
 		const char *v = hdr ? hdr : le->value;
 		size_t n = hdr ? strlen(hdr) : le->value_len;
@@ -202,7 +211,9 @@ int hub_params_subscribe(hub_param_fn get, void *arg, const char *query,
 	 * Authorization header must be a Bearer token (RFC 6750's
 	 * invalid_request otherwise). */
 	const char *authorization = get(arg, "HTTP_AUTHORIZATION");
-	if (draft08 && (http_form_find(q, "access_token") || http_form_find(q, "authorization")))
+	if (draft08 && (http_form_find(q, "access_token") || http_form_find(q, "authorization") ||
+			(body && (http_form_find(body, "access_token") ||
+				  http_form_find(body, "authorization")))))
 		return refuse(400, err, errlen, "%s", HUB_PARAMS_INVALID_REQUEST
 			      "a token in the query string is not taken (Mercure 1.0): send it "
 			      "in the Authorization header or the cookie");

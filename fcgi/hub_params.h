@@ -24,7 +24,7 @@
 typedef const char *(*hub_param_fn)(void *arg, const char *name);
 
 enum hub_route {
-	HUB_ROUTE_SUBSCRIBE,     /* GET HUB_PATH */
+	HUB_ROUTE_SUBSCRIBE,     /* GET (or QUERY, with a form body) HUB_PATH */
 	HUB_ROUTE_PUBLISH,       /* POST HUB_PATH */
 	HUB_ROUTE_PREFLIGHT,     /* OPTIONS on any of the four paths */
 	HUB_ROUTE_HISTORY,       /* GET HISTORY_PATH */
@@ -41,6 +41,7 @@ struct hub_target {
 	int status;        /* REFUSED: 404, or 405 */
 	const char *allow; /* REFUSED: "" or the Allow header line (static) */
 	const char *text;  /* REFUSED: the answer's text (static) */
+	bool body;         /* SUBSCRIBE: a QUERY, its parameters also in the body */
 };
 
 /* The request's path: REQUEST_URI up to its '?', else SCRIPT_NAME +
@@ -67,7 +68,9 @@ struct hub_target hub_params_route(const char *path, const char *method);
 #define HUB_PARAMS_INVALID_REQUEST "invalid_request: "
 
 /* The subscribe a request asks for, from query (borrowed) parsed into q
- * (empty before the call) and the Last-Event-ID, Authorization, Cookie and
+ * (empty before the call), with body (NULL, or a QUERY request's form
+ * body, parsed: its pairs count as if they followed the query's; the
+ * query's last_event_id wins over the body's) and the Last-Event-ID, Authorization, Cookie and
  * Origin headers, into sub (zeroed, fd -1, before the call): its matchers
  * (topic parameters: Mercure draft-07; match and match_exact: draft-08;
  * never both), its Last-Event-ID (the header, else lastEventID in draft-07
@@ -76,8 +79,8 @@ struct hub_target hub_params_route(const char *path, const char *method);
  * with the answer's text in err; q and sub then hold whatever was done so
  * far: the caller frees both either way. */
 int hub_params_subscribe(hub_param_fn get, void *arg, const char *query,
-			 struct http_form *q, struct ctl_subscribe *sub, char *err,
-			 size_t errlen);
+			 const struct http_form *body, struct http_form *q,
+			 struct ctl_subscribe *sub, char *err, size_t errlen);
 
 /* The history request a request asks for, from query parsed into q as
  * above, into h (zeroed before the call): topics, after (or since),

@@ -112,7 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	switch (t.route) {
 	case HUB_ROUTE_SUBSCRIBE:
 		FUZZ_ASSERT(strcmp(path, HUB_PATH) == 0 && strcmp(method, "GET") == 0);
-		st = hub_params_subscribe(param, envp, query, &q, &sub, err, sizeof err);
+		st = hub_params_subscribe(param, envp, query, NULL, &q, &sub, err, sizeof err);
 		if (!st) {
 			/* What hub.fcgi sends, hubd's checks take. */
 			sub.mode = CTL_MODE_CGI;

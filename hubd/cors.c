@@ -34,7 +34,7 @@ void cors_headers(const char *list, const char *origin, bool preflight, struct b
 		   "Vary: Origin\r\n",
 		   origin);
 	if (preflight)
-		buf_adds(out, "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
+		buf_adds(out, "Access-Control-Allow-Methods: GET, POST, QUERY, OPTIONS\r\n"
 			      "Access-Control-Allow-Headers: Authorization, Cache-Control, "
 			      "Content-Type, Last-Event-ID\r\n"
 			      "Access-Control-Max-Age: 600\r\n");

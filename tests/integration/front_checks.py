@@ -62,6 +62,11 @@ def check_subscribe_publish_receive(front):
         st, h, body = s.request('GET', H.METADATA_PATH)
         expect_eq((st, h['Content-Type']), (200, 'application/json'), 'metadata: %r' % body)
         expect_eq(json.loads(body)['resource'], s.base_url + H.HUB_PATH, 'metadata resource')
+        # A QUERY subscribe (draft-08: matchers in a form body) reaches the
+        # hub too: a body that is no form is the hub's 415, not the front's.
+        st, _, body = s.request('QUERY', H.HUB_PATH, body='match=a',
+                                headers={'Content-Type': 'text/plain'})
+        expect_eq(st, 415, 'QUERY with a text body: %r' % body)
         st, _, body = s.request('GET', '/.well-known/mercure/nothing-here')
         expect_eq((st, body.strip()), (404, 'not found'), 'an unknown path under the hub')
         # The Authorization header does reach the handler, or every publish

@@ -6,6 +6,7 @@ the Mercure-Last-Event-ID response header, and both drafts receiving the
 same updates at once."""
 
 import os
+import socket
 import sys
 import time
 import urllib.parse
@@ -151,6 +152,54 @@ def test_private_not_for_anonymous():
         pub = s.publish_ok(A, 'public')
         expect_eq(sub.next_event(scaled(5))['id'], pub, 'only the public update')
         sub.close()
+
+
+class QueryStream:
+    """A QUERY subscription (draft-08: the matchers in a form body) on a raw
+    connection, read with the harness's parser."""
+
+    def __init__(self, s, query, pairs, headers=None):
+        body = urllib.parse.urlencode(pairs, quote_via=urllib.parse.quote).encode()
+        head = ['QUERY %s?%s HTTP/1.1' % (H.HUB_PATH, query), 'Host: %s:%d' % (s.host, s.port),
+                'Accept: text/event-stream',
+                'Content-Type: application/x-www-form-urlencoded',
+                'Content-Length: %d' % len(body)] + ['%s: %s' % kv for kv in (headers or {}).items()]
+        self.sock = socket.create_connection((s.host, s.port), timeout=scaled(10))
+        self.sock.sendall(('\r\n'.join(head) + '\r\n\r\n').encode() + body)
+        self.parser = H.ResponseParser(sse=True, keep_body=False)
+        H.wait_for(lambda: self.parser.feed(self.sock.recv(65536)) or self.parser.head_done,
+                   scaled(10), 'the QUERY answer', interval=0)
+
+    def next_event(self, timeout):
+        H.wait_for(lambda: self.parser.sse.events or self.parser.feed(self.sock.recv(65536)),
+                   timeout, 'an event on the QUERY stream', interval=0)
+        return self.parser.sse.events.popleft()
+
+    def close(self):
+        self.sock.close()
+
+
+def test_query_method():
+    """QUERY carries the matchers in its body (more than a URL holds: 60
+    matchers of 300 bytes); last_event_id may be in the query; a bad body
+    is 400 or 415."""
+    with Stack() as s:
+        first = s.publish_ok(A, 'before')
+        many = [('match', 'https://example.com/m08/%s/%03d' % ('x' * 260, i)) for i in range(59)]
+        qs = QueryStream(s, 'last_event_id=' + urllib.parse.quote(first), many + [('match', A)])
+        expect_eq(qs.parser.status, 200, 'QUERY status')
+        expect_eq(qs.parser.header('mercure-last-event-id'), first, 'cursor from the query')
+        uid = s.publish_ok(A, 'to the last matcher')
+        expect_eq(qs.next_event(scaled(5))['id'], uid, 'the update on a body matcher')
+        qs.close()
+        st, _, body = s.request('QUERY', H.HUB_PATH, body='match=a',
+                                headers={'Content-Type': 'text/plain'})
+        expect_eq(st, 415, 'a body that is no form: %s' % body)
+        st, _, body = s.request('QUERY', H.HUB_PATH, body='topic=a',
+                                headers={'Content-Type': 'application/x-www-form-urlencoded'})
+        expect_eq(st, 400, 'topic in a QUERY body: %s' % body)
+        st, h, _ = s.request('OPTIONS', H.HUB_PATH)
+        expect('QUERY' in h.get('Allow', ''), 'Allow names QUERY: %r' % h.get('Allow'))
 
 
 def test_max_stream_lifetime():

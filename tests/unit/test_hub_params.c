@@ -74,6 +74,8 @@ static void test_route(void)
 {
 	static const struct route_case cases[] = {
 		{HUB_PATH, "GET", HUB_ROUTE_SUBSCRIBE, 0, ""},
+		{HUB_PATH, "QUERY", HUB_ROUTE_SUBSCRIBE, 0, ""},
+		{HISTORY_PATH, "QUERY", HUB_ROUTE_REFUSED, 405, ""},
 		{HUB_PATH, "POST", HUB_ROUTE_PUBLISH, 0, ""},
 		{HUB_PATH, "OPTIONS", HUB_ROUTE_PREFLIGHT, 0, ""},
 		{HUB_PATH, "PUT", HUB_ROUTE_REFUSED, 405, ""},
@@ -133,7 +135,7 @@ static void test_subscribe_draft07(void)
 	struct http_form q = {0};
 	struct ctl_subscribe sub = {.fd = -1}, got;
 	char err[256];
-	CHECK(hub_params_subscribe(param, hdrs, "topic=a&topic=b%2Fc&lastEventID=e2", &q, &sub,
+	CHECK(hub_params_subscribe(param, hdrs, "topic=a&topic=b%2Fc&lastEventID=e2", NULL, &q, &sub,
 				   err, sizeof err) == 0);
 	sub.mode = CTL_MODE_CGI;
 	round_trip(&sub, &got);
@@ -150,7 +152,7 @@ static void test_subscribe_draft07(void)
 
 	/* Draft-07 takes the token from the query. */
 	const char *none[] = {NULL};
-	CHECK(hub_params_subscribe(param, none, "topic=a&authorization=x.y.z&lastEventID=e2", &q,
+	CHECK(hub_params_subscribe(param, none, "topic=a&authorization=x.y.z&lastEventID=e2", NULL, &q,
 				   &sub, err, sizeof err) == 0);
 	CHECK(sub.cred.source == CTL_AUTH_QUERY);
 	CHECK_STR_EQ(sub.last_event_id, "e2");
@@ -170,7 +172,7 @@ static void test_subscribe_draft08(void)
 				   "match=https%3A%2F%2Fa.example%2Fx&match_exact=%7Bid%7D"
 				   "&match=%F0%9F%98%80&last_event_id=e2&lastEventID=e3"
 				   "&match_urlpattern=%2Fbooks%2F%3Aid&other=1",
-				   &q, &sub, err, sizeof err) == 0);
+				   NULL, &q, &sub, err, sizeof err) == 0);
 	sub.mode = CTL_MODE_FCGI;
 	sub.fcgi_request_id = 1;
 	round_trip(&sub, &got);
@@ -191,24 +193,52 @@ static void test_subscribe_draft08(void)
 	const char *basic[] = {"HTTP_AUTHORIZATION", "Basic dTpw", NULL};
 	const char *const presented[] = {"match=a&authorization=x.y.z", "match=a&access_token=x"};
 	for (size_t i = 0; i < 2; i++) {
-		CHECK(hub_params_subscribe(param, none, presented[i], &q, &sub, err, sizeof err) ==
+		CHECK(hub_params_subscribe(param, none, presented[i], NULL, &q, &sub, err, sizeof err) ==
 		      400);
 		CHECK(strncmp(err, HUB_PARAMS_INVALID_REQUEST, strlen(HUB_PARAMS_INVALID_REQUEST)) == 0);
 		ctl_subscribe_clear(&sub);
 		http_form_free(&q);
 	}
-	CHECK(hub_params_subscribe(param, basic, "match=a", &q, &sub, err, sizeof err) == 400);
+	CHECK(hub_params_subscribe(param, basic, "match=a", NULL, &q, &sub, err, sizeof err) == 400);
 	CHECK(strncmp(err, HUB_PARAMS_INVALID_REQUEST, strlen(HUB_PARAMS_INVALID_REQUEST)) == 0);
 	ctl_subscribe_clear(&sub);
 	http_form_free(&q);
 	/* ... which draft-07 leaves as it was. */
-	CHECK(hub_params_subscribe(param, basic, "topic=a", &q, &sub, err, sizeof err) == 0);
+	CHECK(hub_params_subscribe(param, basic, "topic=a", NULL, &q, &sub, err, sizeof err) == 0);
 	ctl_subscribe_clear(&sub);
 	http_form_free(&q);
 
+	/* QUERY: the body's pairs count too; the query's last_event_id wins. */
+	struct http_form body = {0};
+	char why[64];
+	static const char form[] = "match=b&match_urlpattern=%2Fx%2F%3Aid&last_event_id=body";
+	CHECK(http_form_parse(&body, form, strlen(form), why, sizeof why) == 0);
+	CHECK(hub_params_subscribe(param, none, "match=a&last_event_id=query", &body, &q, &sub, err,
+				   sizeof err) == 0);
+	CHECK(sub.nmatchers == 3 && sub.matchers[2].kind == CTL_MATCHER_URLPATTERN);
+	CHECK_STR_EQ(sub.last_event_id, "query");
+	ctl_subscribe_clear(&sub);
+	http_form_free(&q);
+	CHECK(hub_params_subscribe(param, none, "", &body, &q, &sub, err, sizeof err) == 0);
+	CHECK_STR_EQ(sub.last_event_id, "body");
+	ctl_subscribe_clear(&sub);
+	http_form_free(&q);
+	http_form_free(&body);
+	static const char *const bad_bodies[] = {"topic=a", "match=a&topic=b", "match=a&authorization=t",
+						 "matchx=a"};
+	for (size_t i = 0; i < sizeof bad_bodies / sizeof bad_bodies[0]; i++) {
+		CHECK(http_form_parse(&body, bad_bodies[i], strlen(bad_bodies[i]), why,
+				      sizeof why) == 0);
+		CHECK(hub_params_subscribe(param, none, i == 0 ? "topic=x" : "match=x", &body, &q, &sub,
+					   err, sizeof err) == 400);
+		ctl_subscribe_clear(&sub);
+		http_form_free(&q);
+		http_form_free(&body);
+	}
+
 	/* The header wins over last_event_id. */
 	const char *hdr[] = {"HTTP_LAST_EVENT_ID", "e1", NULL};
-	CHECK(hub_params_subscribe(param, hdr, "match=a&last_event_id=e2", &q, &sub, err,
+	CHECK(hub_params_subscribe(param, hdr, "match=a&last_event_id=e2", NULL, &q, &sub, err,
 				   sizeof err) == 0);
 	CHECK_STR_EQ(sub.last_event_id, "e1");
 	ctl_subscribe_clear(&sub);
@@ -304,7 +334,7 @@ static void test_subscribe_refused(void)
 	char err[256];
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		err[0] = '\0';
-		int status = hub_params_subscribe(param, none, bad[i], &q, &sub, err, sizeof err);
+		int status = hub_params_subscribe(param, none, bad[i], NULL, &q, &sub, err, sizeof err);
 		if (status != 400)
 			fprintf(stderr, "case %zu (%.40s): %d\n", i, bad[i], status);
 		CHECK(status == 400);
@@ -313,7 +343,7 @@ static void test_subscribe_refused(void)
 		http_form_free(&q);
 	}
 	/* At the limits: taken. */
-	CHECK(hub_params_subscribe(param, none, most, &q, &sub, err, sizeof err) == 0);
+	CHECK(hub_params_subscribe(param, none, most, NULL, &q, &sub, err, sizeof err) == 0);
 	CHECK(sub.nmatchers == CTL_MATCHERS_MAX);
 	ctl_subscribe_clear(&sub);
 	http_form_free(&q);
