@@ -3,6 +3,7 @@
 
 #include "authz.h"
 
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +107,22 @@ static void find_token(const struct authz_env *e, const struct ctl_credentials *
 	}
 }
 
+/* key (33 bytes) gets the hex of the first 16 bytes of tok's SHA-256: the
+ * token's name under the per-token cap, the token itself never kept. */
+static void token_digest(const char *tok, size_t len, char key[33])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	static const char hex[] = "0123456789abcdef";
+	if (!EVP_Digest(tok, len, md, &n, EVP_sha256(), NULL) || n < 16)
+		abort(); /* out of memory in OpenSSL */
+	for (int i = 0; i < 16; i++) {
+		key[2 * i] = hex[md[i] >> 4];
+		key[2 * i + 1] = hex[md[i] & 15];
+	}
+	key[32] = '\0';
+}
+
 /* The draft of a request that does not say (0): that of the token. */
 static int draft_of(const struct authz_env *e, const struct ctl_credentials *c)
 {
@@ -185,6 +202,8 @@ int authz_check(const struct authz_env *e, const struct ctl_credentials *c, int 
 	size_t len;
 	find_token(e, c, out->draft, &tok, &len, &out->via_cookie);
 	out->has_token = tok != NULL;
+	if (tok)
+		token_digest(tok, len, out->token_key);
 	int status = 0;
 	if (!tok && required) {
 		refusal(r, 401, out->draft == 8 ? "an access token is required"

@@ -43,6 +43,8 @@ struct authz {
 	struct auth_claims c07;  /* draft-07 claims */
 	struct at_claims *c08;   /* draft-08 claims, or NULL */
 	char *challenge_url;     /* draft-08: the resource_metadata URL, or NULL */
+	char token_key[33];      /* with a token: the hex of its SHA-256's first
+				  * 16 bytes (the per-token cap), else "" */
 };
 
 /* A refusal to answer with. */

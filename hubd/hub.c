@@ -33,6 +33,9 @@
 _Static_assert(MSG_MAX_TOPICS <= UINT8_MAX, "a stream counts its topic links in a uint8_t");
 
 
+/* The per-client caps: streams per address, streams per token. */
+enum { CAP_ADDRESS, CAP_TOKEN, NCAPS };
+
 /* What only some subscribers have (sub_extra): the stream's extra part,
  * extended; kept for the stream's life. */
 struct sub_extra {
@@ -40,8 +43,13 @@ struct sub_extra {
 	char *id;                 /* subscriber id (subscriptions API), or NULL */
 	char *payload;            /* its JWT's mercure.payload JSON, or NULL */
 	struct topic_link *links; /* several topics: their links, or NULL */
-	struct client *client;    /* its address's entry (max-streams-per-client) */
-	struct sub *client_prev, *client_next; /* that client's streams */
+	/* Its entries under the caps: its address's (max-streams-per-client)
+	 * and its token's (max-streams-per-token), each with the list of that
+	 * entry's streams. */
+	struct cap_link {
+		struct client *c;
+		struct sub *prev, *next;
+	} caps[NCAPS];
 	uint8_t nlinks;           /* links[0..nlinks) are linked */
 };
 
@@ -93,7 +101,7 @@ struct hub {
 	struct topic_registry *topics;
 	struct stream_set *streams;   /* every open stream (struct sub) */
 	struct replay_env replay;     /* what the replays share */
-	struct client_table *clients; /* streams per address (the per-client cap) */
+	struct client_table *clients[NCAPS]; /* streams per address, per token (the caps) */
 	struct liveness *liveness;    /* heartbeats, probes, sweeps, stall cut */
 	store_pos last_seq; /* the last update the feed delivered */
 	char *last_id;    /* its id, or NULL while the store is empty */
@@ -107,7 +115,7 @@ struct hub {
 	/* counters */
 	uint64_t published, duplicates, conflicts, store_errors, deliveries;
 	uint64_t streams_opened, streams_closed;
-	uint64_t refused_capacity, refused_client, feed_resets;
+	uint64_t refused_capacity, refused_client, refused_token, feed_resets;
 };
 
 static void done_cb(evutil_socket_t fd, short what, void *arg);
@@ -127,7 +135,8 @@ struct hub *hub_new(struct event_base *base, const struct settings *cfg,
 	h->cfg = cfg;
 	h->store = store;
 	h->topics = topic_registry_new();
-	h->clients = clients_new();
+	for (int k = 0; k < NCAPS; k++)
+		h->clients[k] = clients_new();
 	h->last_seq = store->last_seq;
 	h->last_id = store->last_id ? xstrdup(store->last_id) : NULL;
 	store->ops->subscribe(store, &(struct store_feed){
@@ -165,7 +174,8 @@ void hub_free(struct hub *h)
 	event_free(h->done_ev);
 	event_free(h->deadline_ev);
 	topic_registry_free(h->topics);
-	clients_free(h->clients);
+	for (int k = 0; k < NCAPS; k++)
+		clients_free(h->clients[k]);
 	free(h->last_id);
 	free(h);
 }
@@ -184,44 +194,48 @@ bool hub_shutting_down(const struct hub *h)
 
 static void announce(struct hub *h, struct sub *u, bool active);
 
-/* Probes the streams of client c (at its cap: a browser that keeps
- * reconnecting leaves dead streams behind it), at most once a second. */
-static void probe_client(struct hub *h, struct client *c, int64_t now)
+/* Probes the streams of client c under cap k (at its cap: a browser that
+ * keeps reconnecting leaves dead streams behind it), at most once a
+ * second. */
+static void probe_client(struct hub *h, int k, struct client *c, int64_t now)
 {
 	if (now - c->probed_ms < CLIENT_PROBE_GAP_MS)
 		return;
 	c->probed_ms = now;
-	for (struct sub *u = c->streams; u; u = SUB_X(u)->client_next)
+	for (struct sub *u = c->streams; u; u = SUB_X(u)->caps[k].next)
 		liveness_probe(h->liveness, &u->stream);
 }
 
-/* Takes a place for a new stream from addr under the per-client cap.
- * Returns the client (NULL when no cap applies), or sets *refused. */
-static struct client *client_take(struct hub *h, const char *addr, bool *refused)
+/* Takes a place for a new stream under cap k (limit streams per key; 0 or
+ * no key: no cap). Returns the entry (NULL when no cap applies), or sets
+ * *refused and probes the entry's streams. */
+static struct client *client_take(struct hub *h, int k, const char *key, int limit,
+				  bool *refused)
 {
-	char key[40];
 	*refused = false;
-	if (h->cfg->max_per_client == 0 || !clients_key(addr, key))
+	if (limit == 0 || !key)
 		return NULL;
-	struct client *c = clients_get(h->clients, key);
-	if (c->nstreams >= (uint32_t)h->cfg->max_per_client) {
-		probe_client(h, c, mono_ms());
+	struct client *c = clients_get(h->clients[k], key);
+	if (c->nstreams >= (uint32_t)limit) {
+		probe_client(h, k, c, mono_ms());
+		clients_put(h->clients[k], c);
 		*refused = true;
 		return NULL;
 	}
 	return c;
 }
 
-/* Links s into client c's streams (c from client_take, or NULL). */
-static void client_link(struct sub *s, struct client *c)
+/* Links s into entry c's streams under cap k (c from client_take, or
+ * NULL). */
+static void client_link(struct sub *s, int k, struct client *c)
 {
 	if (!c)
 		return;
-	struct sub_extra *x = sub_extra(s);
-	x->client = c;
-	x->client_next = c->streams;
+	struct cap_link *l = &sub_extra(s)->caps[k];
+	l->c = c;
+	l->next = c->streams;
 	if (c->streams)
-		SUB_X(c->streams)->client_prev = s;
+		SUB_X(c->streams)->caps[k].prev = s;
 	c->streams = s;
 	c->nstreams++;
 }
@@ -229,19 +243,21 @@ static void client_link(struct sub *s, struct client *c)
 static void client_unlink(struct hub *h, struct sub *s)
 {
 	struct sub_extra *x = SUB_X(s);
-	if (!x || !x->client)
-		return;
-	struct client *c = x->client;
-	if (x->client_prev)
-		SUB_X(x->client_prev)->client_next = x->client_next;
-	else
-		c->streams = x->client_next;
-	if (x->client_next)
-		SUB_X(x->client_next)->client_prev = x->client_prev;
-	x->client = NULL;
-	x->client_prev = x->client_next = NULL;
-	c->nstreams--;
-	clients_put(h->clients, c);
+	for (int k = 0; x && k < NCAPS; k++) {
+		struct cap_link *l = &x->caps[k];
+		struct client *c = l->c;
+		if (!c)
+			continue;
+		if (l->prev)
+			SUB_X(l->prev)->caps[k].next = l->next;
+		else
+			c->streams = l->next;
+		if (l->next)
+			SUB_X(l->next)->caps[k].prev = l->prev;
+		memset(l, 0, sizeof *l);
+		c->nstreams--;
+		clients_put(h->clients[k], c);
+	}
 }
 
 /* Links u under each of its selectors: exact topics and "*" in the index,
@@ -269,13 +285,23 @@ static void link_topics(struct hub *h, struct sub *u)
 	}
 }
 
-/* Whether a new stream from addr may open; sets err and counts the
- * refusal when not. Returns 0, 503 or 429; *client gets the address's
- * entry when a per-client cap applies. */
-static int admit(struct hub *h, const char *addr, struct client **client, char *err,
-		 size_t errlen)
+/* Gives back the entries of got[] (from client_take) no stream took. */
+static void clients_release(struct hub *h, struct client *got[NCAPS])
 {
-	*client = NULL;
+	for (int k = 0; k < NCAPS; k++)
+		if (got[k])
+			clients_put(h->clients[k], got[k]);
+}
+
+/* Whether req's stream may open; sets err and counts the refusal when not.
+ * Returns 0, 503 or 429; got[] gets the entries of the caps that apply
+ * (its address's, its token's). */
+static int admit(struct hub *h, const struct hub_sub_request *req, struct client *got[NCAPS],
+		 char *err, size_t errlen)
+{
+	static const char *const why[NCAPS] = {"too many streams from this address",
+					       "too many streams with this token"};
+	memset(got, 0, NCAPS * sizeof got[0]);
 	if (h->shutting_down) {
 		snprintf(err, errlen, "hub is shutting down");
 		return 503;
@@ -287,12 +313,20 @@ static int admit(struct hub *h, const char *addr, struct client **client, char *
 		snprintf(err, errlen, "too many subscribers");
 		return 503;
 	}
-	bool over_client_cap;
-	*client = client_take(h, addr, &over_client_cap);
-	if (over_client_cap) {
-		h->refused_client++;
-		snprintf(err, errlen, "too many streams from this address");
-		return 429;
+	char addr[40];
+	const char *keys[NCAPS] = {clients_key(req->client_addr, addr) ? addr : NULL,
+				   req->token_key};
+	const int limits[NCAPS] = {h->cfg->max_per_client, h->cfg->max_per_token};
+	for (int k = 0; k < NCAPS; k++) {
+		bool refused;
+		got[k] = client_take(h, k, keys[k], limits[k], &refused);
+		if (refused) {
+			clients_release(h, got);
+			memset(got, 0, NCAPS * sizeof got[0]);
+			*(k == CAP_ADDRESS ? &h->refused_client : &h->refused_token) += 1;
+			snprintf(err, errlen, "%s", why[k]);
+			return 429;
+		}
 	}
 	return 0;
 }
@@ -300,8 +334,8 @@ static int admit(struct hub *h, const char *addr, struct client **client, char *
 int hub_subscribe(struct hub *h, const struct hub_sub_request *req, char *err, size_t errlen)
 {
 	liveness_note_arrival(h->liveness);
-	struct client *client;
-	int status = admit(h, req->client_addr, &client, err, errlen);
+	struct client *got[NCAPS];
+	int status = admit(h, req, got, err, errlen);
 	if (status != 0) {
 		close(req->fd);
 		match_rules_free(req->rules);
@@ -310,14 +344,14 @@ int hub_subscribe(struct hub *h, const struct hub_sub_request *req, char *err, s
 	struct stream *s = stream_open(h->streams, req->fd, req->mode, req->request_id);
 	if (!s) {
 		match_rules_free(req->rules);
-		if (client)
-			clients_put(h->clients, client);
+		clients_release(h, got);
 		snprintf(err, errlen, "cannot watch the connection");
 		return 503;
 	}
 	struct sub *u = sub_of(s);
 	u->rules = req->rules;
-	client_link(u, client);
+	for (int k = 0; k < NCAPS; k++)
+		client_link(u, k, got[k]);
 	s->no_x_accel = req->no_x_accel;
 	s->probe_twice = req->probe_twice;
 	s->draft08 = req->draft08;
@@ -655,6 +689,7 @@ void hub_stats_json(struct hub *h, struct buf *out)
 		   ",\"streams_opened\":%" PRIu64 ",\"streams_closed\":%" PRIu64
 		   ",\"probes\":%" PRIu64 ",\"sweeps\":%" PRIu64 ",\"stalled\":%" PRIu64
 		   ",\"refused_capacity\":%" PRIu64 ",\"refused_client\":%" PRIu64
+		   ",\"refused_token\":%" PRIu64
 		   ",\"clients\":%zu"
 		   ",\"commits\":%" PRId64 ",\"expired\":%" PRId64
 		   ",\"store\":\"%s\",\"store_connected\":%s,\"store_reconnects\":%" PRId64
@@ -666,7 +701,8 @@ void hub_stats_json(struct hub *h, struct buf *out)
 		   stream_set_drops(h->streams), h->duplicates, h->conflicts,
 		   h->store_errors + (uint64_t)st.errors, h->streams_opened,
 		   h->streams_closed, ls.probes, ls.sweeps, ls.stalled,
-		   h->refused_capacity, h->refused_client, clients_count(h->clients),
+		   h->refused_capacity, h->refused_client, h->refused_token,
+		   clients_count(h->clients[CAP_ADDRESS]),
 		   st.commits, st.expired, h->store->name ? h->store->name : "?",
 		   st.connected ? "true" : "false", st.reconnects, st.lag_ms, h->feed_resets);
 	if (h->last_id)

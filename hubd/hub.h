@@ -46,12 +46,15 @@ struct hub_sub_request {
 	const char *extra_headers; /* response header lines, or NULL; copied */
 	const char *payload;       /* mercure.payload JSON, or NULL; copied */
 	const char *client_addr;   /* the client's address (REMOTE_ADDR), or NULL */
+	const char *token_key;     /* a digest of its token (the per-token cap),
+				    * or NULL: none */
 };
 
 /* Opens the stream req describes. Returns 0, or an HTTP status with a
  * reason in err: 503 (shutting down, at max-subscribers: then every idle
  * stream is probed soon, to release those whose clients left) or 429 (its
- * address has max-streams-per-client open: their idle ones are probed). */
+ * address has max-streams-per-client open, or its token
+ * max-streams-per-token: their idle ones are probed). */
 int hub_subscribe(struct hub *h, const struct hub_sub_request *req, char *err, size_t errlen);
 
 /* Appends the JSON-LD document of the active subscriptions -- all, those

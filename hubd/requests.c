@@ -177,6 +177,7 @@ static void open_stream(struct requests *rq, const struct answer *a, struct ctl_
 		.extra_headers = a->headers,
 		.payload = authz_payload(&env, az, sub),
 		.client_addr = sub->client_addr,
+		.token_key = az->has_token ? az->token_key : NULL,
 	};
 	sub->fd = -1; /* hub_subscribe takes it, and the rules */
 	int status = hub_subscribe(rq->hub, &req, err, sizeof err);

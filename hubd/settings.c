@@ -426,6 +426,10 @@ int settings_set(struct settings *c, const char *key, const char *value,
 		if (parse_num(key, value, 0, 31536000, &n, err, errlen) < 0)
 			return -1;
 		c->max_lifetime_s = (int)n;
+	} else if (!strcmp(key, "max-streams-per-token")) {
+		if (parse_num(key, value, 0, 10000000, &n, err, errlen) < 0)
+			return -1;
+		c->max_per_token = (int)n;
 	} else if (!strcmp(key, "max-streams-per-client")) {
 		if (parse_num(key, value, 0, 10000000, &n, err, errlen) < 0)
 			return -1;
@@ -629,6 +633,7 @@ void settings_usage(void *fp)
 		"  --history-limit N          most updates per history page (1000)\n"
 		"  --max-subscribers N        open streams at most (100000)\n"
 		"  --max-streams-per-client N open streams per client address, 0 = no cap (0)\n"
+		"  --max-streams-per-token N  open streams per token, 0 = no cap (0)\n"
 		"  --max-stream-lifetime SECONDS  end each stream cleanly after 90-100%% of\n"
 		"                             this, 0 = never (0): clients reconnect\n"
 		"  --publisher-key KEY        HS256 secret for publisher JWTs\n"

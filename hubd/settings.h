@@ -45,6 +45,7 @@ struct settings {
 	int history_limit;      /* history-limit = 1000 (max updates per page) */
 	int max_subscribers;    /* max-subscribers = 100000 */
 	int max_per_client;     /* max-streams-per-client = 0 (0: no cap) */
+	int max_per_token;      /* max-streams-per-token = 0 (0: no cap) */
 	int max_lifetime_s;     /* max-stream-lifetime = 0 (seconds, 0: none): a
 				 * stream ends cleanly after 90-100% of it */
 	char *publisher_key;    /* publisher-key = HS256 secret, or -file (also

@@ -335,6 +335,34 @@ def test_subscriptions_api_and_events():
                   [('exact', False), ('urlpattern', False)], 'the end events')
 
 
+def test_per_token_cap():
+    """max-streams-per-token: a token's third stream is refused (429; an
+    EventSource gets the retry answer), another token's is not, and a place
+    comes back when one of the token's streams goes."""
+    with stack(args=['--max-streams-per-token', '2']) as s:
+        tok = mint(s, '--subscribe', '*')
+        subs = [sub08(s, [('match', BOOKS + str(i))], token=tok) for i in range(2)]
+        st, _, body = s.request('GET', target([('match', BOOKS + 'x')]),
+                                headers={'Authorization': 'Bearer ' + tok, 'Accept': '*/*'})
+        expect_eq(st, 429, 'the third stream of one token: %s' % body)
+        third = sub08(s, [('match', BOOKS + 'x')], token=tok, wait_ok=False)
+        expect_eq((third.status, third.header('x-hubd-status')), (200, '429'),
+                  'an EventSource: the retry answer')
+        third.close()
+        other = sub08(s, [('match', BOOKS + 'x')], token=mint(s, '--subscribe', '*'))
+        expect_eq(other.status, 200, 'another token')
+        expect(s.stats()['refused_token'] >= 2, 'counted: %r' % s.stats()['refused_token'])
+        subs[0].close()
+
+        def place_back():
+            again = sub08(s, [('match', BOOKS + 'y')], token=tok, wait_ok=False)
+            ok = again.status == 200 and again.header('x-hubd-status') is None
+            again.close()
+            return ok
+        H.wait_for(place_back, scaled(15), 'a place for the token once a stream went',
+                   interval=0.5)
+
+
 def test_draft07_off():
     """draft-07 = no: topic subscriptions get 400, draft-07 JWTs 401
     invalid_token; draft-08 goes on."""

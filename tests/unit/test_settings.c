@@ -29,6 +29,9 @@ static void test_values(void)
 	CHECK(settings_set(&c, "heartbeat", "5", err, sizeof err) == 0 && c.heartbeat_s == 5);
 	CHECK(c.max_lifetime_s == 0);
 	CHECK(c.draft07);
+	CHECK(c.max_per_token == 0);
+	CHECK(settings_set(&c, "max-streams-per-token", "3", err, sizeof err) == 0 &&
+	      c.max_per_token == 3);
 	CHECK(settings_set(&c, "draft-07", "no", err, sizeof err) == 0 && !c.draft07);
 	CHECK(settings_set(&c, "draft-07", "maybe", err, sizeof err) == -1);
 	CHECK(settings_set(&c, "max-stream-lifetime", "3600", err, sizeof err) == 0 &&
