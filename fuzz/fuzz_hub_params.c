@@ -29,15 +29,18 @@ struct allow {
 static const struct allow subscribe_allows[] = {
 	{CTL_T_TOPIC, MSG_MAX_TOPICS},       {CTL_T_MATCH_EXACT, MSG_MAX_TOPICS},
 	{CTL_T_MATCH_URLPATTERN, MSG_MAX_TOPICS}, {CTL_T_LAST_EVENT_ID, 1},
-	{CTL_T_AUTH, 1}, {CTL_T_AUTH_SOURCE, 1}, {CTL_T_ORIGIN, 1}, {CTL_T_MODE, 1}, {0, 0}};
+	{CTL_T_AUTH, 1}, {CTL_T_AUTH_SOURCE, 1}, {CTL_T_ORIGIN, 1}, {CTL_T_MODE, 1},
+	{CTL_T_COOKIE, 1}, {CTL_T_HUB_URL, 1}, {0, 0}};
 static const struct allow history_allows[] = {
 	{CTL_T_TOPIC, MSG_MAX_TOPICS}, {CTL_T_AFTER, 1},  {CTL_T_LIMIT, 1},  {CTL_T_HTTP, 1},
-	{CTL_T_AUTH, 1},               {CTL_T_AUTH_SOURCE, 1}, {CTL_T_ORIGIN, 1}, {0, 0}};
+	{CTL_T_AUTH, 1},               {CTL_T_AUTH_SOURCE, 1}, {CTL_T_ORIGIN, 1},
+	{CTL_T_COOKIE, 1},             {CTL_T_HUB_URL, 1},     {0, 0}};
 static const struct allow credentials_allows[] = {
-	{CTL_T_AUTH, 1}, {CTL_T_AUTH_SOURCE, 1}, {CTL_T_ORIGIN, 1}, {0, 0}};
+	{CTL_T_AUTH, 1}, {CTL_T_AUTH_SOURCE, 1}, {CTL_T_ORIGIN, 1}, {CTL_T_COOKIE, 1}, {0, 0}};
 static const struct allow subscriptions_allows[] = {
-	{CTL_T_TOPIC, 1}, {CTL_T_SUBSCRIBER, 1}, {CTL_T_HTTP, 1}, {CTL_T_AUTH, 1},
-	{CTL_T_AUTH_SOURCE, 1}, {CTL_T_ORIGIN, 1}, {0, 0}};
+	{CTL_T_TOPIC, 1}, {CTL_T_SUBSCRIBER, 1}, {CTL_T_THIRD_SEGMENT, 1}, {CTL_T_HTTP, 1},
+	{CTL_T_AUTH, 1}, {CTL_T_AUTH_SOURCE, 1}, {CTL_T_ORIGIN, 1}, {CTL_T_COOKIE, 1},
+	{CTL_T_HUB_URL, 1}, {0, 0}};
 
 /* The fields in p are well formed and only those allows lists, each text
  * field free of what hubd would refuse, with at least min_topics TOPIC
@@ -66,6 +69,8 @@ static void check_fields(struct buf *p, const struct allow *allows, int min_topi
 			break;
 		case CTL_T_LAST_EVENT_ID:
 		case CTL_T_ORIGIN:
+		case CTL_T_COOKIE:
+		case CTL_T_HUB_URL:
 			FUZZ_ASSERT(!fuzz_has_control(f->val, f->len));
 			break;
 		case CTL_T_LIMIT:
@@ -111,7 +116,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int st = 0;
 	switch (t.route) {
 	case HUB_ROUTE_SUBSCRIBE:
-		FUZZ_ASSERT(strcmp(path, HUB_PATH) == 0 && strcmp(method, "GET") == 0);
+		FUZZ_ASSERT(strcmp(path, HUB_PATH) == 0 &&
+			    (strcmp(method, "GET") == 0) != (strcmp(method, "QUERY") == 0) &&
+			    t.body == (strcmp(method, "QUERY") == 0));
 		st = hub_params_subscribe(param, envp, query, NULL, &q, &sub, err, sizeof err);
 		if (!st) {
 			/* What hub.fcgi sends, hubd's checks take. */
@@ -152,6 +159,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		mercure_put_credentials(&p, param(envp, "HTTP_AUTHORIZATION"), NULL,
 					param(envp, "HTTP_COOKIE"), param(envp, "HTTP_ORIGIN"));
 		check_fields(&p, credentials_allows, 0, 0);
+		break;
+	case HUB_ROUTE_METADATA:
+		FUZZ_ASSERT(strcmp(path, METADATA_PATH) == 0 && strcmp(method, "GET") == 0);
 		break;
 	case HUB_ROUTE_PREFLIGHT:
 		FUZZ_ASSERT(strcmp(method, "OPTIONS") == 0);
