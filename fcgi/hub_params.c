@@ -240,10 +240,7 @@ int hub_params_history(hub_param_fn get, void *arg, const char *query,
 	if (http_form_count(q, "after") + http_form_count(q, "since") > 1 ||
 	    http_form_count(q, "limit") > 1)
 		return refuse(400, err, errlen, "give at most one after (or since) and one limit");
-	status = mercure_check_topics(q, err, errlen);
-	for (const struct http_field *t = http_form_find(q, "topic"); t && !status;
-	     t = http_form_next(q, t, "topic"))
-		(void)ctl_topics_add(&h->topics, t->value, t->value_len);
+	status = mercure_take_topics(q, &h->topics, err, errlen);
 	if (status)
 		return status;
 	const struct http_field *after = http_form_find(q, "after");

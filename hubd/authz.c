@@ -82,31 +82,6 @@ void authz_refuse(const struct authz *a, int status, const char *error, const ch
 
 /* ---- finding the token --------------------------------------------------- */
 
-/* The token c presents under draft's rules, into *tok (malloc'ed; NULL:
- * none) and *len; *cookie says it came in a cookie. */
-static void find_token(const struct authz_env *e, const struct ctl_credentials *c, int draft,
-		       char **tok, size_t *len, bool *cookie)
-{
-	*tok = NULL;
-	*len = 0;
-	*cookie = false;
-	if (c->token && (draft == 7 || c->source == CTL_AUTH_HEADER)) {
-		*tok = xmemdup(c->token, c->token_len);
-		*len = c->token_len;
-		*cookie = c->source == CTL_AUTH_COOKIE;
-		return;
-	}
-	if (draft == 8 && c->cookie) {
-		*tok = http_cookie_get(c->cookie, e->cfg->token_cookie);
-		if (*tok && !**tok) {
-			free(*tok);
-			*tok = NULL;
-		}
-		*len = *tok ? strlen(*tok) : 0;
-		*cookie = *tok != NULL;
-	}
-}
-
 /* key (33 bytes) gets the hex of the first 16 bytes of tok's SHA-256: the
  * token's name under the per-token cap, the token itself never kept. */
 static void token_digest(const char *tok, size_t len, char key[33])
@@ -123,16 +98,38 @@ static void token_digest(const char *tok, size_t len, char key[33])
 	key[32] = '\0';
 }
 
-/* The draft of a request that does not say (0): that of the token. */
-static int draft_of(const struct authz_env *e, const struct ctl_credentials *c)
+/* The token c presents under *draft's rules into *tok (malloc'ed; NULL:
+ * none) and *len; *cookie says it came in a cookie. *draft 0 (the request
+ * does not say) becomes that of the token: a header token of typ at+jwt,
+ * or one in the token-cookie, is draft-08; any other, or none, draft-07. */
+static void find_token(const struct authz_env *e, const struct ctl_credentials *c, int *draft,
+		       char **tok, size_t *len, bool *cookie)
 {
-	if (c->token)
-		return c->source == CTL_AUTH_HEADER && at_is_access_token(c->token, c->token_len) ? 8
-														  : 7;
-	char *tok = c->cookie ? http_cookie_get(c->cookie, e->cfg->token_cookie) : NULL;
-	bool eight = tok && *tok;
-	free(tok);
-	return eight ? 8 : 7;
+	*tok = NULL;
+	*len = 0;
+	*cookie = false;
+	bool header = c->token && c->source == CTL_AUTH_HEADER;
+	if (*draft == 0 && c->token)
+		*draft = header && at_is_access_token(c->token, c->token_len) ? 8 : 7;
+	if (c->token && (*draft == 7 || header)) {
+		*tok = xmemdup(c->token, c->token_len);
+		*len = c->token_len;
+		*cookie = c->source == CTL_AUTH_COOKIE;
+		return;
+	}
+	if (*draft != 7 && c->cookie) {
+		*tok = http_cookie_get(c->cookie, e->cfg->token_cookie);
+		if (*tok && !**tok) {
+			free(*tok);
+			*tok = NULL;
+		}
+		*len = *tok ? strlen(*tok) : 0;
+		*cookie = *tok != NULL;
+		if (*tok)
+			*draft = 8;
+	}
+	if (*draft == 0)
+		*draft = 7;
 }
 
 /* ---- verification -------------------------------------------------------- */
@@ -195,12 +192,12 @@ int authz_check(const struct authz_env *e, const struct ctl_credentials *c, int 
 	memset(out, 0, sizeof *out);
 	memset(r, 0, sizeof *r);
 	/* With draft-07 off, every token is checked as a draft-08 one. */
-	out->draft = !e->cfg->draft07 ? 8 : draft ? draft : draft_of(e, c);
-	if (out->draft == 8)
-		out->challenge_url = metadata_url(resource_of(e, c));
+	out->draft = !e->cfg->draft07 ? 8 : draft;
 	char *tok;
 	size_t len;
-	find_token(e, c, out->draft, &tok, &len, &out->via_cookie);
+	find_token(e, c, &out->draft, &tok, &len, &out->via_cookie);
+	if (out->draft == 8)
+		out->challenge_url = metadata_url(resource_of(e, c));
 	out->has_token = tok != NULL;
 	if (tok)
 		token_digest(tok, len, out->token_key);

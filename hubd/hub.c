@@ -709,7 +709,10 @@ void hub_stats_json(struct hub *h, struct buf *out)
 		buf_add_json_string(out, h->last_id, strlen(h->last_id));
 	else
 		buf_adds(out, "null");
-	buf_printf(out, ",\"uptime_s\":%" PRId64 "}", (mono_ms() - h->started_ms) / 1000);
+	/* URL pattern matches cut off by the cost limit (each counted as no
+	 * match): a pattern someone should look at. */
+	buf_printf(out, ",\"urlpattern_aborted\":%llu,\"uptime_s\":%" PRId64 "}",
+		   match_patterns_aborted(), (mono_ms() - h->started_ms) / 1000);
 }
 
 static void done_cb(evutil_socket_t fd, short what, void *arg)

@@ -48,12 +48,13 @@ int mercure_check_topics(const struct http_form *f, char *err, size_t errlen)
 	return 0;
 }
 
-int mercure_put_topics(const struct http_form *f, struct buf *p, char *err, size_t errlen)
+int mercure_take_topics(const struct http_form *f, struct ctl_topics *out, char *err,
+			size_t errlen)
 {
 	int status = mercure_check_topics(f, err, errlen);
 	for (const struct http_field *t = http_form_find(f, "topic"); t && !status;
 	     t = http_form_next(f, t, "topic"))
-		ctl_put(p, CTL_T_TOPIC, t->value, t->value_len);
+		(void)ctl_topics_add(out, t->value, t->value_len);
 	return status;
 }
 
@@ -78,10 +79,7 @@ int mercure_publish_form(const struct http_form *f, struct ctl_publish *out, cha
 	for (size_t i = 0; i < sizeof single_fields / sizeof single_fields[0]; i++)
 		if (http_form_count(f, single_fields[i]) > 1)
 			return fail(err, errlen, "duplicate field: %s", single_fields[i]);
-	int status = mercure_check_topics(f, err, errlen);
-	for (const struct http_field *t = http_form_find(f, "topic"); t && !status;
-	     t = http_form_next(f, t, "topic"))
-		(void)ctl_topics_add(&out->topics, t->value, t->value_len);
+	int status = mercure_take_topics(f, &out->topics, err, errlen);
 	if (status)
 		return status;
 

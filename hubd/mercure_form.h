@@ -26,10 +26,10 @@ bool mercure_has_control(const char *s, size_t n);
  * too many, an empty, too long or control-character topic). */
 int mercure_check_topics(const struct http_form *f, char *err, size_t errlen);
 
-/* Appends every "topic" field of f as a TOPIC field to p. Returns 0, or
- * 400 with a reason in err (none, too many, an empty, too long or
- * control-character topic); p may then hold some topics: discard it. */
-int mercure_put_topics(const struct http_form *f, struct buf *p, char *err, size_t errlen);
+/* Adds every "topic" field of f to out, after mercure_check_topics.
+ * Returns 0, or its 400 (out then holds nothing new). */
+int mercure_take_topics(const struct http_form *f, struct ctl_topics *out, char *err,
+			size_t errlen);
 
 /* Fills out (zeroed before the call) from a publish form body f: its
  * topics, data, id, type, retry, private, and http (the update came over

@@ -23,9 +23,6 @@
 #include "url.h"
 #include "utf8.h"
 
-#define TOPIC_MAX_LEN CTL_MATCHER_MAX_LEN
-#define ID_MAX_LEN CTL_ID_MAX_LEN
-#define TYPE_MAX_LEN 256
 #define HISTORY_BODY_MAX (8u * 1024 * 1024)
 #define HUB_PATH_OF_LINK "/.well-known/mercure" /* no hub URL known: the path */
 
@@ -643,10 +640,10 @@ static void handle_subscriptions(struct requests *rq, struct ctl_peer *p, struct
 /* RFC 9728: the hub's protected resource metadata (draft-08 discovery). */
 static void handle_metadata(struct requests *rq, struct ctl_peer *p, struct ctl_msg *m)
 {
-	struct answer a;
-	answer_init_msg(&a, rq, p, m, false);
 	struct ctl_credentials c;
 	ctl_credentials_decode(m, &c);
+	struct answer a;
+	answer_init(&a, rq, p, m->request, c.origin, false);
 	const char *resource = rq->cfg->resource ? rq->cfg->resource : c.hub_url;
 	if (!resource) {
 		answer_error(&a, 404, "no resource: set resource in hubd's settings");

@@ -233,6 +233,16 @@ def test_urlpattern_routing():
         expect_eq(abs_.next_event(scaled(5))['id'], one, 'absolute pattern')
         expect_eq([e['id'] for e in rel.events(2, scaled(5))], [two, three],
                   'relative pattern: relative topic and the hub host')
+        # A pathological regexp group: cut off by the cost limit, counted,
+        # no match, and the stream stays.
+        expect_eq(s.stats()['urlpattern_aborted'], 0, 'no match cut off yet')
+        slow = sub08(s, [('match_urlpattern', '/x/:v((?:a+)+b)')])
+        s.publish_ok('/x/' + 'a' * 40 + '!b', 'would take forever to match')
+        marker = s.publish_ok('/books/4', 'marker')
+        expect_eq(rel.next_event(scaled(5))['id'], marker, 'delivery goes on')
+        H.wait_for(lambda: s.stats()['urlpattern_aborted'] >= 1, scaled(5),
+                   'the cut-off match counted')
+        expect(not slow.closed(), 'the pathological subscriber keeps its stream')
         for bad in ('https://example.com/(', '/books/:id(', '{', '/a/(?<x>b)'):
             st, _, body = get(s, [('match_urlpattern', bad)])
             expect_eq(st, 400, 'bad pattern %r: %s' % (bad, body))

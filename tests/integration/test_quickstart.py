@@ -73,6 +73,32 @@ def free_port_pair():
     raise AssertionError('no two free ports in a row')
 
 
+def round_trip(sub_port, pub_port, param, sub_token, pub_token, fields, what):
+    """A stream on sub_port (TOPIC under param, with sub_token when not
+    None) receives the update published on pub_port with pub_token."""
+    auth = 'Authorization: Bearer %s\r\n' % sub_token if sub_token else ''
+    sub = socket.create_connection(('127.0.0.1', sub_port), timeout=scaled(10))
+    sub.sendall(('GET /.well-known/mercure?%s=%s HTTP/1.1\r\nHost: x\r\n%s\r\n'
+                 % (param, urllib.parse.quote(TOPIC, safe=''), auth)).encode())
+    parser = H.ResponseParser(sse=True, keep_body=False)
+    H.wait_for(lambda: parser.feed(sub.recv(65536)) or parser.sse.comments or parser.status,
+               scaled(10), 'the stream to open (%s)' % what, interval=0)
+    expect_eq(parser.status, 200, 'subscribe status (%s)' % what)
+    c = http.client.HTTPConnection('127.0.0.1', pub_port, timeout=scaled(10))
+    c.request('POST', '/.well-known/mercure', urllib.parse.urlencode(dict(fields, topic=TOPIC)),
+              {'Authorization': 'Bearer ' + pub_token,
+               'Content-Type': 'application/x-www-form-urlencoded'})
+    r = c.getresponse()
+    uid = r.read().decode()
+    c.close()
+    expect_eq(r.status, 200, 'publish with %s (%r)' % (what, uid))
+    H.wait_for(lambda: parser.sse.events or parser.feed(sub.recv(65536)),
+               scaled(10), 'the update on the stream (%s)' % what, interval=0)
+    ev = parser.sse.events.popleft()
+    expect_eq((ev['id'], ev['data']), (uid, fields['data']), 'the update (%s)' % what)
+    sub.close()
+
+
 def run_quickstart(server, nodes=1, redis=None):
     state = tempfile.mkdtemp(prefix='hubd-qs-test-')
     port = free_port_pair() if nodes > 1 else H.free_port()
@@ -117,51 +143,12 @@ def run_quickstart(server, nodes=1, redis=None):
         expect_eq(st, 200, 'GET /config.js')
         expect(token in body and TOPIC in body, 'config.js holds the token and topic')
 
-        sub = socket.create_connection(('127.0.0.1', sub_port), timeout=scaled(10))
-        sub.sendall(('GET /.well-known/mercure?topic=%s HTTP/1.1\r\nHost: x\r\n\r\n'
-                     % urllib.parse.quote(TOPIC, safe='')).encode())
-        parser = H.ResponseParser(sse=True, keep_body=False)
-        H.wait_for(lambda: parser.feed(sub.recv(65536)) or parser.sse.comments,
-                   scaled(10), 'the stream to open', interval=0)
-        expect_eq(parser.status, 200, 'subscribe status')
-        c = http.client.HTTPConnection('127.0.0.1', port, timeout=scaled(10))
-        c.request('POST', '/.well-known/mercure',
-                  urllib.parse.urlencode({'topic': TOPIC, 'data': 'via ' + server}),
-                  {'Authorization': 'Bearer ' + token,
-                   'Content-Type': 'application/x-www-form-urlencoded'})
-        r = c.getresponse()
-        uid = r.read().decode()
-        c.close()
-        expect_eq(r.status, 200, 'publish with the printed token (%r)' % uid)
-        H.wait_for(lambda: parser.sse.events or parser.feed(sub.recv(65536)),
-                   scaled(10), 'the update on the stream', interval=0)
-        ev = parser.sse.events.popleft()
-        expect_eq((ev['id'], ev['data']), (uid, 'via ' + server), 'the update')
-        sub.close()
+        round_trip(sub_port, port, 'topic', None, token, {'data': 'via ' + server},
+                   'the printed token')
         # The printed Mercure 1.0 token: a draft-08 stream gets a private
         # update published with it (on every node: one resource for all).
-        sub = socket.create_connection(('127.0.0.1', sub_port), timeout=scaled(10))
-        sub.sendall(('GET /.well-known/mercure?match=%s HTTP/1.1\r\nHost: x\r\n'
-                     'Authorization: Bearer %s\r\n\r\n'
-                     % (urllib.parse.quote(TOPIC, safe=''), token08)).encode())
-        parser = H.ResponseParser(sse=True, keep_body=False)
-        H.wait_for(lambda: parser.feed(sub.recv(65536)) or parser.sse.comments or parser.status,
-                   scaled(10), 'the draft-08 stream to open', interval=0)
-        expect_eq(parser.status, 200, 'draft-08 subscribe status with the printed token')
-        c = http.client.HTTPConnection('127.0.0.1', port, timeout=scaled(10))
-        c.request('POST', '/.well-known/mercure',
-                  urllib.parse.urlencode({'topic': TOPIC, 'data': 'private 1.0', 'private': 'on'}),
-                  {'Authorization': 'Bearer ' + token08,
-                   'Content-Type': 'application/x-www-form-urlencoded'})
-        r = c.getresponse()
-        uid = r.read().decode()
-        c.close()
-        expect_eq(r.status, 200, 'publish with the printed 1.0 token (%r)' % uid)
-        H.wait_for(lambda: parser.sse.events or parser.feed(sub.recv(65536)),
-                   scaled(10), 'the private update on the draft-08 stream', interval=0)
-        ev = parser.sse.events.popleft()
-        expect_eq((ev['id'], ev['data']), (uid, 'private 1.0'), 'the private update')
-        sub.close()
+        round_trip(sub_port, port, 'match', token08, token08,
+                   {'data': 'private 1.0', 'private': 'on'}, 'the printed 1.0 token')
 
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(scaled(30))
