@@ -30,9 +30,10 @@ void ctl_put_u32(struct buf *b, uint16_t tag, uint32_t v)
 	ctl_put(b, tag, &v, sizeof v);
 }
 
-/* Sends one datagram: header + chunk, with passfd attached when >= 0. */
+/* Sends one datagram: header + chunk, with the nfds descriptors of fds
+ * attached when nfds > 0 (at most CTL_FDS_MAX). */
 static int send_datagram(int fd, const struct ctl_header *h, const void *chunk,
-			 size_t len, int passfd)
+			 size_t len, const int *fds, int nfds)
 {
 	struct iovec iov[2] = {
 		{.iov_base = (void *)h, .iov_len = sizeof *h},
@@ -40,18 +41,18 @@ static int send_datagram(int fd, const struct ctl_header *h, const void *chunk,
 	};
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(sizeof(int) * CTL_FDS_MAX)];
 	} cbuf;
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
-	if (passfd >= 0) {
+	if (nfds > 0) {
 		memset(&cbuf, 0, sizeof cbuf);
 		mh.msg_control = cbuf.buf;
-		mh.msg_controllen = sizeof cbuf.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
 		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &passfd, sizeof(int));
+		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
 	}
 	ssize_t n;
 	do
@@ -66,12 +67,14 @@ static int send_datagram(int fd, const struct ctl_header *h, const void *chunk,
 	return 0;
 }
 
-int ctl_send_some(int fd, uint16_t type, uint32_t request, const void *payload,
-		  size_t len, size_t *offset, int passfd)
+/* Sends fragments of payload from *offset on; the descriptors go with the
+ * first. See ctl_send_some. */
+static int send_fragments(int fd, uint16_t type, uint32_t request, const void *payload,
+			  size_t len, size_t *offset, const int *fds, int nfds)
 {
 	const size_t chunk_max = CTL_DATAGRAM_MAX - sizeof(struct ctl_header);
 	const char *p = payload;
-	if (len > CTL_PAYLOAD_MAX) {
+	if (len > CTL_PAYLOAD_MAX || nfds < 0 || nfds > CTL_FDS_MAX) {
 		errno = EMSGSIZE;
 		return -1;
 	}
@@ -85,11 +88,31 @@ int ctl_send_some(int fd, uint16_t type, uint32_t request, const void *payload,
 			.request = request,
 			.length = (uint32_t)n,
 		};
-		if (send_datagram(fd, &h, p + *offset, n, *offset == 0 ? passfd : -1) < 0)
+		bool first = *offset == 0;
+		if (send_datagram(fd, &h, p + *offset, n, fds, first ? nfds : 0) < 0)
 			return (errno == EAGAIN || errno == EWOULDBLOCK) ? 1 : -1;
 		*offset += n;
 	} while (*offset < len);
 	return 0;
+}
+
+int ctl_send_some(int fd, uint16_t type, uint32_t request, const void *payload,
+		  size_t len, size_t *offset, int passfd)
+{
+	return send_fragments(fd, type, request, payload, len, offset, &passfd,
+			      passfd >= 0 ? 1 : 0);
+}
+
+int ctl_send_fds(int fd, uint16_t type, uint32_t request, const void *payload, size_t len,
+		 const int *fds, int nfds)
+{
+	size_t offset = 0;
+	int rc = send_fragments(fd, type, request, payload, len, &offset, fds, nfds);
+	if (rc == 1) {
+		errno = EAGAIN;
+		return -1;
+	}
+	return rc;
 }
 
 int ctl_send(int fd, uint16_t type, uint32_t request, const void *payload,
@@ -221,20 +244,23 @@ fail:
 	return -1;
 }
 
-ssize_t ctl_recv_datagram(int fd, char *data, int *passed_fd)
+ssize_t ctl_recv_datagram_fds(int fd, char *data, int *fds, int maxfds, int *nfds)
 {
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * 4)];
+		char buf[CMSG_SPACE(sizeof(int) * (CTL_FDS_MAX + 4))];
 	} cbuf;
 	struct iovec iov = {.iov_base = data, .iov_len = CTL_DATAGRAM_MAX};
 	struct msghdr mh = {
 		.msg_iov = &iov,
 		.msg_iovlen = 1,
 		.msg_control = cbuf.buf,
-		.msg_controllen = sizeof cbuf.buf,
+		/* Room for a few more than asked for, so that a sender passing
+		 * too many is seen (and its extra descriptors closed) rather
+		 * than cut off silently. */
+		.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)(maxfds + 4)),
 	};
-	*passed_fd = -1;
+	*nfds = 0;
 	ssize_t n;
 	do
 		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
@@ -242,7 +268,7 @@ ssize_t ctl_recv_datagram(int fd, char *data, int *passed_fd)
 	if (n < 0)
 		return -1;
 
-	int nfds = 0;
+	int seen = 0;
 	bool bad = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
@@ -253,21 +279,31 @@ ssize_t ctl_recv_datagram(int fd, char *data, int *passed_fd)
 		for (size_t i = 0; i < k; i++) {
 			int got;
 			memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
-			if (nfds++ == 0 && *passed_fd < 0)
-				*passed_fd = got;
+			if (seen++ < maxfds)
+				fds[(*nfds)++] = got;
 			else
 				close(got);
 		}
 	}
-	if (nfds > 1)
+	if (seen > maxfds)
 		bad = true;
 	if (bad) {
-		if (*passed_fd >= 0)
-			close(*passed_fd);
-		*passed_fd = -1;
+		for (int i = 0; i < *nfds; i++)
+			close(fds[i]);
+		*nfds = 0;
 		errno = EPROTO;
 		return -1;
 	}
+	return n;
+}
+
+ssize_t ctl_recv_datagram(int fd, char *data, int *passed_fd)
+{
+	int nfds;
+	*passed_fd = -1;
+	ssize_t n = ctl_recv_datagram_fds(fd, data, passed_fd, 1, &nfds);
+	if (nfds == 0)
+		*passed_fd = -1; /* none came, or it was closed (EPROTO) */
 	return n;
 }
 

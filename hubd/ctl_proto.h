@@ -105,6 +105,8 @@
 #define CTL_DATAGRAM_MAX 65536           /* header included */
 #define CTL_PAYLOAD_MAX (32u * 1024 * 1024) /* reassembled, all fragments */
 #define CTL_FIELDS_MAX 256               /* fields in one message */
+#define CTL_FDS_MAX 253                  /* descriptors with one datagram (the
+					  * kernel's SCM_MAX_FD) */
 
 enum ctl_type {
 	CTL_SUBSCRIBE = 1,
@@ -217,6 +219,12 @@ void ctl_put_u32(struct buf *b, uint16_t tag, uint32_t v);
  * non-blocking and full: use ctl_send_some there). */
 int ctl_send(int fd, uint16_t type, uint32_t request, const void *payload,
 	     size_t len, int passfd);
+/* ctl_send with the nfds (0..CTL_FDS_MAX) descriptors of fds passed with
+ * the first fragment (borrowed: the caller closes its copies). Blocking
+ * fd. Returns 0, or -1 with errno. While they are in flight the
+ * descriptors count against the sender's open-files limit (ETOOMANYREFS). */
+int ctl_send_fds(int fd, uint16_t type, uint32_t request, const void *payload, size_t len,
+		 const int *fds, int nfds);
 /* The same for a non-blocking fd, resumable: sends fragments from *offset
  * (0 at first) on, advancing it. Returns 0 when all is sent, 1 when the
  * socket is full (call again with the same arguments when writable), -1
@@ -257,6 +265,10 @@ void ctl_reader_reset(struct ctl_reader *r);
  * errno (EAGAIN when non-blocking and nothing is there; EPROTO for a bad
  * datagram, with any received fds closed). */
 ssize_t ctl_recv_datagram(int fd, char *data, int *passed_fd);
+/* The same, for up to maxfds (1..CTL_FDS_MAX) descriptors in one
+ * datagram: they go to fds[0..*nfds), close-on-exec. More than maxfds is
+ * EPROTO, every received descriptor closed. */
+ssize_t ctl_recv_datagram_fds(int fd, char *data, int *fds, int maxfds, int *nfds);
 
 /* Field access on a parsed message. ctl_find returns the first field with
  * tag or NULL; ctl_count counts them. ctl_field_u32 reads a u32 field

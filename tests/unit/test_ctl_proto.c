@@ -264,5 +264,85 @@ static void test_recv_checks(void)
 	free(p);
 }
 
+/* Descriptors open in this process (a leak check). */
+static int open_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 4096; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+/* A whole batch of CTL_FDS_MAX descriptors (what a hand-over sends) goes
+ * with the first fragment of a fragmented message and arrives in order;
+ * one more than the receiver takes is refused, every copy closed. */
+static void test_many_fds(void)
+{
+	int sv[2];
+	pair(sv);
+	int before = open_fds();
+	int pipes[CTL_FDS_MAX][2], ends[CTL_FDS_MAX];
+	for (int i = 0; i < CTL_FDS_MAX; i++) {
+		CHECK(pipe(pipes[i]) == 0);
+		ends[i] = pipes[i][1];
+	}
+	size_t len = 3 * CTL_DATAGRAM_MAX; /* several fragments */
+	char *payload = malloc(len);
+	for (size_t i = 0; i < len; i++)
+		payload[i] = (char)(i * 7);
+	struct buf b = {0};
+	ctl_put(&b, CTL_T_BODY, payload, len);
+	CHECK(ctl_send_fds(sv[0], CTL_OK, 9, b.p, b.len, ends, CTL_FDS_MAX) == 0);
+	errno = 0;
+	CHECK(ctl_send_fds(sv[0], CTL_OK, 9, b.p, b.len, ends, CTL_FDS_MAX + 1) == -1 &&
+	      errno == EMSGSIZE);
+
+	char *dg = malloc(CTL_DATAGRAM_MAX);
+	int got[CTL_FDS_MAX], ngot = 0, frags = 0;
+	struct ctl_reader r = {0};
+	struct ctl_msg m;
+	char err[128];
+	int rc;
+	do {
+		int fds[CTL_FDS_MAX], n = 0;
+		ssize_t k = ctl_recv_datagram_fds(sv[1], dg, fds, CTL_FDS_MAX, &n);
+		CHECK(k > 0);
+		CHECK(frags == 0 ? n == CTL_FDS_MAX : n == 0);
+		for (int i = 0; i < n; i++)
+			got[ngot++] = fds[i];
+		frags++;
+		rc = ctl_reader_feed(&r, dg, (size_t)k, -1, 1 << 20, &m, err, sizeof err);
+	} while (rc == 0);
+	CHECK(rc == 1 && frags == 4 && ngot == CTL_FDS_MAX);
+	const struct ctl_field *f = ctl_find(&m, CTL_T_BODY);
+	CHECK(f && f->len == len && memcmp(f->val, payload, len) == 0);
+	/* In order: descriptor i is pipe i's write end. */
+	for (int i = 0; i < CTL_FDS_MAX; i++) {
+		char c = (char)i, back = 0;
+		CHECK(fcntl(got[i], F_GETFD) & FD_CLOEXEC);
+		CHECK(write(got[i], &c, 1) == 1);
+		CHECK(read(pipes[i][0], &back, 1) == 1 && back == c);
+		close(got[i]);
+	}
+	ctl_msg_clear(&m);
+	ctl_reader_reset(&r);
+
+	/* Three descriptors to a receiver that takes two: EPROTO, all closed. */
+	CHECK(ctl_send_fds(sv[0], CTL_OK, 10, NULL, 0, ends, 3) == 0);
+	int two[2], n2 = -1;
+	errno = 0;
+	CHECK(ctl_recv_datagram_fds(sv[1], dg, two, 2, &n2) == -1 && errno == EPROTO && n2 == 0);
+	for (int i = 0; i < CTL_FDS_MAX; i++) {
+		close(pipes[i][0]);
+		close(pipes[i][1]);
+	}
+	CHECK(open_fds() == before);
+	buf_free(&b);
+	free(payload);
+	free(dg);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 TEST_MAIN(TEST(test_roundtrip_with_fd), TEST(test_fragments), TEST(test_malformed),
-	  TEST(test_fragment_rules), TEST(test_recv_checks))
+	  TEST(test_fragment_rules), TEST(test_recv_checks), TEST(test_many_fds))
