@@ -262,6 +262,65 @@ static int plan_write(const struct outq *q, size_t *bytes)
 	return n;
 }
 
+/* ---- what a hand-over carries --------------------------------------------- */
+
+/* Appends len bytes of SSE text to out framed as FastCGI STDOUT records
+ * of their own (request_id 0: raw, for CGI). */
+static void frame_run(struct buf *out, uint16_t request_id, const char *p, size_t len)
+{
+	if (request_id == 0) {
+		buf_add(out, p, len);
+		return;
+	}
+	while (len > 0) {
+		size_t k = len < FCGI_RECORD_MAX_CONTENT ? len : FCGI_RECORD_MAX_CONTENT;
+		unsigned char h[FCGI_RECORD_HEADER_LEN];
+		uint8_t pad = fcgi_padding(k);
+		fcgi_header(h, FCGI_TYPE_STDOUT, request_id, (uint16_t)k, pad);
+		buf_add(out, h, sizeof h);
+		buf_add(out, p, k);
+		buf_add(out, zeros, pad);
+		p += k;
+		len -= k;
+	}
+}
+
+void outq_owed(const struct outq *q, struct outq_owed *owed)
+{
+	memset(owed, 0, sizeof *owed);
+	struct cursor c = {q->head, q->off, q->rec_left, q->hdr_left, q->pad_left};
+	/* The record a write stopped inside, as the next write would have
+	 * finished it. */
+	if (c.hdr_left) {
+		unsigned char h[FCGI_RECORD_HEADER_LEN];
+		fcgi_header(h, FCGI_TYPE_STDOUT, q->request_id, c.rec_left, c.pad_left);
+		buf_add(&owed->carry, h + FCGI_RECORD_HEADER_LEN - c.hdr_left, c.hdr_left);
+	}
+	while (c.rec_left) {
+		const char *p;
+		size_t k = take_item(q, &c, SIZE_MAX, &p);
+		buf_add(&owed->carry, p, k);
+	}
+	buf_add(&owed->carry, zeros, c.pad_left);
+	/* Then item by item, each in records of its own, up to the first
+	 * update not yet started. */
+	for (; c.i < q->n; c.i++, c.off = 0) {
+		const struct outq_item *it = &q->items[c.i];
+		if (it->kind == OUTQ_MSG && c.off == 0) {
+			owed->first_left = it->m->seq;
+			return;
+		}
+		const char *p = item_bytes(it) + c.off;
+		size_t k = it->len - c.off;
+		if (it->kind == OUTQ_FRAMED) {
+			buf_add(&owed->carry, p, k);
+			owed->ends = true;
+		} else {
+			frame_run(&owed->carry, q->request_id, p, k);
+		}
+	}
+}
+
 /* Drops the oldest item, written in full. */
 static void release_head(struct outq *q)
 {

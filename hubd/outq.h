@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util.h"
+
 struct msg;
 
 enum outq_kind {
@@ -87,6 +89,25 @@ bool outq_empty(const struct outq *q);
  * outq itself (inside the stream). The limit on a stream (max-queue)
  * applies to this. */
 size_t outq_mem(const struct outq *q);
+
+/* What a queue still owes its stream when the stream is handed to another
+ * process (a live upgrade, handover.h) with no write in between. */
+struct outq_owed {
+	/* Bytes to write first, framed already (FastCGI records, or raw
+	 * bytes for CGI): the rest of the record a write stopped inside, the
+	 * rest of the item it stopped in, and every item before the first
+	 * update not yet started -- the response's header block and comments
+	 * included. Ends on a record boundary. Owned by the caller. */
+	struct buf carry;
+	/* The position (msg.seq) of the first update left out, 0 when none
+	 * was: it and every later one must be sent again, from the store. */
+	int64_t first_left;
+	/* The carry holds a framed item: the end of the response. */
+	bool ends;
+};
+/* Fills *owed (zeroed first) from q without changing q: the stream can
+ * go on from the same queue when the hand-over fails. Cannot fail. */
+void outq_owed(const struct outq *q, struct outq_owed *owed);
 
 /* Writes what is queued to the non-blocking fd, as much as it takes;
  * *written gets the bytes sent. Returns 1 when the queue is empty now, 0
