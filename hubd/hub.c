@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "clients.h"
+#include "handover.h"
 #include "log.h"
 #include "match.h"
 #include "msg.h"
@@ -108,6 +109,7 @@ struct hub {
 	int64_t started_ms;
 	/* shutdown */
 	bool shutting_down;
+	bool handed_over; /* every stream went to another hubd (hub_forget_streams) */
 	void (*done)(void *);
 	void *done_arg;
 	struct event *done_ev;
@@ -116,6 +118,7 @@ struct hub {
 	uint64_t published, duplicates, conflicts, store_errors, deliveries;
 	uint64_t streams_opened, streams_closed;
 	uint64_t refused_capacity, refused_client, refused_token, feed_resets;
+	uint64_t streams_adopted; /* taken over from a former hubd */
 };
 
 static void done_cb(evutil_socket_t fd, short what, void *arg);
@@ -193,6 +196,7 @@ bool hub_shutting_down(const struct hub *h)
 /* ---- streams ----------------------------------------------------------- */
 
 static void announce(struct hub *h, struct sub *u, bool active);
+static void start_response(struct hub *h, struct sub *u, const char *last_event_id);
 
 /* Probes the streams of client c under cap k (at its cap: a browser that
  * keeps reconnecting leaves dead streams behind it), at most once a
@@ -380,18 +384,25 @@ int hub_subscribe(struct hub *h, const struct hub_sub_request *req, char *err, s
 		x->payload = req->payload ? xstrdup(req->payload) : NULL;
 		announce(h, u, true);
 	}
-	if (!req->last_event_id) {
+	start_response(h, u, req->last_event_id);
+	return 0;
+}
+
+/* Starts the response of a new stream: live at once without
+ * last_event_id, else after the replay of what follows it. */
+static void start_response(struct hub *h, struct sub *u, const char *last_event_id)
+{
+	struct stream *s = &u->stream;
+	if (!last_event_id) {
 		s->last_seq = h->last_seq;
 		stream_send_headers(s, NULL, false, NULL);
 		stream_go_live(s);
-		return 0;
+		return;
 	}
 	/* Replay everything after last_event_id up to what the feed has
 	 * delivered now; what it delivers from here on is held back until
 	 * the replay is done (deliver). */
-	u->replay = replay_start(&h->replay, s, u->rules, req->last_event_id, h->last_seq,
-				 h->last_id);
-	return 0;
+	u->replay = replay_start(&h->replay, s, u->rules, last_event_id, h->last_seq, h->last_id);
 }
 
 static void replay_finished_cb(void *owner, struct stream *s)
@@ -416,7 +427,7 @@ static void stream_closed_cb(void *owner, struct stream *s)
 	h->streams_closed++;
 	if (!h->shutting_down && h->liveness)
 		liveness_note_departure(h->liveness);
-	if (SUB_X(u) && SUB_X(u)->id && !h->shutting_down)
+	if (SUB_X(u) && SUB_X(u)->id && !h->shutting_down && !h->handed_over)
 		announce(h, u, false);
 	unlink_topics(h->topics, u);
 	if (u->replay) {
@@ -550,6 +561,177 @@ void hub_publish(struct hub *h, struct msg *m, hub_publish_cb cb, void *arg)
 	ctx->arg = arg;
 	h->store->ops->publish(h->store, m, published_cb, ctx);
 	msg_unref(m);
+}
+
+/* ---- hand-over (live upgrade) ----------------------------------------------- */
+
+/* Describes stream s for the hubd that takes it over (handover.h), as it
+ * stands now; changes nothing. */
+static void export_stream(struct hub *h, struct sub *u, struct handover_stream *st)
+{
+	struct stream *s = &u->stream;
+	struct sub_extra *x = SUB_X(u);
+	memset(st, 0, sizeof *st);
+	st->mode = s->mode;
+	st->request_id = s->out.request_id;
+	st->no_x_accel = s->no_x_accel;
+	st->probe_twice = s->probe_twice;
+	st->draft08 = s->draft08;
+	st->idle_ms = mono_ms() - s->last_write_ms;
+	if (st->idle_ms < 0)
+		st->idle_ms = 0;
+	st->end_s = x && x->stream.expiry ? x->stream.exp_s : 0;
+	if (x) {
+		st->subscriber_id = x->id ? xstrdup(x->id) : NULL;
+		st->payload = x->payload ? xstrdup(x->payload) : NULL;
+		if (x->caps[CAP_ADDRESS].c)
+			st->addr_key = xstrdup(x->caps[CAP_ADDRESS].c->key);
+		if (x->caps[CAP_TOKEN].c)
+			st->token_key = xstrdup(x->caps[CAP_TOKEN].c->key);
+	}
+	for (int i = 0; i < u->rules->ntopics + u->rules->nallowed; i++)
+		handover_stream_add_matcher(st, (uint8_t)match_rules_syntax(u->rules, i),
+					    i >= u->rules->ntopics, match_rules_text(u->rules, i));
+	if (s->state == STREAM_REPLAYING && !s->headers_sent) {
+		/* Nothing of the response exists yet: the next hubd starts it. */
+		st->phase = HANDOVER_NOT_STARTED;
+		st->last_event_id = xstrdup(u->replay ? replay_requested_id(u->replay) : "earliest");
+		if (x && x->stream.headers)
+			st->extra_headers = xstrdup(x->stream.headers);
+		return;
+	}
+	struct outq_owed owed;
+	outq_owed(&s->out, &owed);
+	st->carry = owed.carry;
+	st->carry_ends = owed.ends;
+	st->phase = s->state == STREAM_ENDING ? HANDOVER_ENDING : HANDOVER_STREAMING;
+	/* Where it resumes: before the first update left out; else a live
+	 * stream was offered every update the feed delivered, a replaying
+	 * one has those up to the last it queued. */
+	if (owed.first_left)
+		st->resume_after = owed.first_left - 1;
+	else
+		st->resume_after = s->state == STREAM_LIVE ? h->last_seq : s->last_seq;
+}
+
+void hub_export(struct hub *h, hub_export_fn each, void *arg)
+{
+	for (struct stream *s = stream_set_first(h->streams); s; s = s->next) {
+		struct handover_stream st;
+		export_stream(h, sub_of(s), &st);
+		each(arg, s->fd, &st);
+		handover_stream_clear(&st);
+	}
+}
+
+void hub_freeze(struct hub *h, bool on)
+{
+	h->replay.frozen = on;
+	if (on)
+		return;
+	for (struct stream *s = stream_set_first(h->streams); s; s = s->next)
+		if (sub_of(s)->replay)
+			replay_kick(sub_of(s)->replay);
+}
+
+bool hub_quiet(const struct hub *h)
+{
+	return h->replay.inflight == 0;
+}
+
+void hub_forget_streams(struct hub *h)
+{
+	h->handed_over = true;
+	liveness_stop(h->liveness);
+	while (stream_set_first(h->streams))
+		stream_abort(stream_set_first(h->streams), "handed over");
+	stream_set_reap(h->streams);
+}
+
+/* Links u under cap k's entry key (a stream taken over: no limit). */
+static int adopt_cap(struct hub *h, struct sub *u, int k, const char *key)
+{
+	if (!key)
+		return 0;
+	if (strlen(key) >= sizeof ((struct client *)0)->key)
+		return -1;
+	client_link(u, k, clients_get(h->clients[k], key));
+	return 0;
+}
+
+int hub_adopt(struct hub *h, int fd, const struct handover_stream *st, const struct url *base,
+	      char *err, size_t errlen)
+{
+	struct match_spec topics[HANDOVER_MATCHERS_MAX], allowed[HANDOVER_MATCHERS_MAX];
+	int ntopics = 0, nallowed = 0;
+	for (int i = 0; i < st->nmatchers; i++) {
+		struct match_spec m = {(enum match_syntax)st->matchers[i].syntax, st->matchers[i].text};
+		if (st->matchers[i].allowed)
+			allowed[nallowed++] = m;
+		else if (nallowed == 0 && ntopics < MSG_MAX_TOPICS)
+			topics[ntopics++] = m;
+		else
+			ntopics = 0; /* out of order, or too many */
+	}
+	struct match_rules *rules =
+		ntopics ? match_rules_build(topics, ntopics, allowed, nallowed, base, err, errlen) : NULL;
+	if (!rules) {
+		if (!ntopics)
+			snprintf(err, errlen, "the stream's topic matchers are missing or misordered");
+		close(fd);
+		return -1;
+	}
+	struct stream *s = stream_open(h->streams, fd, st->mode, st->request_id);
+	if (!s) {
+		snprintf(err, errlen, "cannot watch the connection: %s", strerror(errno));
+		match_rules_free(rules);
+		return -1;
+	}
+	struct sub *u = sub_of(s);
+	u->rules = rules;
+	s->no_x_accel = st->no_x_accel;
+	s->probe_twice = st->probe_twice;
+	s->draft08 = st->draft08;
+	if (adopt_cap(h, u, CAP_ADDRESS, st->addr_key) < 0 ||
+	    adopt_cap(h, u, CAP_TOKEN, st->token_key) < 0) {
+		snprintf(err, errlen, "a cap key is too long");
+		stream_abort(s, "bad hand-over record");
+		return -1;
+	}
+	if (st->subscriber_id) {
+		sub_extra(u)->id = xstrdup(st->subscriber_id);
+		sub_extra(u)->payload = st->payload ? xstrdup(st->payload) : NULL;
+	}
+	link_topics(h, u);
+	if (st->end_s > 0 && stream_expire_at(s, st->end_s) < 0) {
+		snprintf(err, errlen, "cannot set the expiry timer");
+		stream_abort(s, "cannot set the expiry timer");
+		return -1;
+	}
+	h->streams_adopted++;
+	if (st->phase == HANDOVER_NOT_STARTED) {
+		stream_set_idle(s, st->idle_ms);
+		if (st->extra_headers && *st->extra_headers)
+			stream_extra(s)->headers = xstrdup(st->extra_headers);
+		start_response(h, u, st->last_event_id);
+		return 0;
+	}
+	stream_take_over(s, st->carry.p, st->carry.len, st->idle_ms,
+			 st->phase == HANDOVER_ENDING && st->carry_ends);
+	s->last_seq = st->resume_after;
+	if (st->phase == HANDOVER_ENDING) {
+		stream_end(s); /* no-op when the carry held the end */
+		return 0;
+	}
+	if (st->resume_after > h->last_seq) {
+		/* The store holds less than the former hubd had sent: the feed
+		 * cannot continue this stream without a gap. Its client
+		 * reconnects and the replay says what it can. */
+		stream_end(s);
+		return 0;
+	}
+	u->replay = replay_resume(&h->replay, s, u->rules, st->resume_after, h->last_seq);
+	return 0;
 }
 
 /* ---- subscriptions API ---------------------------------------------------- */
@@ -711,8 +893,12 @@ void hub_stats_json(struct hub *h, struct buf *out)
 		buf_adds(out, "null");
 	/* URL pattern matches cut off by the cost limit (each counted as no
 	 * match): a pattern someone should look at. */
-	buf_printf(out, ",\"urlpattern_aborted\":%llu,\"uptime_s\":%" PRId64 "}",
+	buf_printf(out, ",\"urlpattern_aborted\":%llu,\"uptime_s\":%" PRId64,
 		   match_patterns_aborted(), (mono_ms() - h->started_ms) / 1000);
+	/* Who serves: a live upgrade changes the process, not the streams. */
+	buf_printf(out, ",\"streams_adopted\":%" PRIu64 ",\"pid\":%d,\"version\":\"%s\""
+			",\"handover_version\":%d}",
+		   h->streams_adopted, (int)getpid(), PACKAGE_VERSION, HANDOVER_VERSION);
 }
 
 static void done_cb(evutil_socket_t fd, short what, void *arg)

@@ -89,6 +89,33 @@ struct store *hub_store(struct hub *h);
 /* Appends the counters as a JSON object to out. */
 void hub_stats_json(struct hub *h, struct buf *out);
 
+/* ---- hand-over (a live upgrade: handover.h) ---- */
+struct handover_stream;
+struct url;
+/* Called for each open stream: its descriptor (still the hub's) and its
+ * record (valid for the call). */
+typedef void (*hub_export_fn)(void *arg, int fd, const struct handover_stream *st);
+/* Describes every open stream, longest idle first, for the hubd that
+ * takes over; changes nothing (the hub serves on if the hand-over fails).
+ * Nothing must run on the loop between the export and hub_forget_streams
+ * or the resumption of service: a write would be lost to the records. */
+void hub_export(struct hub *h, hub_export_fn each, void *arg);
+/* on: no replay asks the store for a page from now on (a hand-over is
+ * being prepared: the store is to close); off: the waiting ones ask. */
+void hub_freeze(struct hub *h, bool on);
+/* True when no replay's page query is out (frozen, the store may close). */
+bool hub_quiet(const struct hub *h);
+/* The streams are the new hubd's now: closes the hub's copies of their
+ * descriptors without writing a byte or announcing anything. */
+void hub_forget_streams(struct hub *h);
+/* Takes over the stream st describes on fd (taken: closed on failure),
+ * rules built against base (the hub's URL). It goes on where the former
+ * hubd stopped: the carry first, then every update after its position
+ * from the store (this hub's feed must start where the former one's
+ * ended, or later), then live. Returns 0, or -1 with a reason in err. */
+int hub_adopt(struct hub *h, int fd, const struct handover_stream *st, const struct url *base,
+	      char *err, size_t errlen);
+
 /* Stops new streams, ends every open stream cleanly, and calls done(arg)
  * once all are closed or after deadline_ms (the rest are cut). */
 void hub_shutdown(struct hub *h, int deadline_ms, void (*done)(void *), void *arg);

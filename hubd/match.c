@@ -136,6 +136,13 @@ const char *match_rules_type(const struct match_rules *r, int i)
 	return r->m[i].up ? "urlpattern" : "exact";
 }
 
+enum match_syntax match_rules_syntax(const struct match_rules *r, int i)
+{
+	if (r->m[i].up)
+		return MATCH_URLPATTERN;
+	return selector_kind(r->m[i].sel) == SELECTOR_TEMPLATE ? MATCH_TOPIC_SELECTOR : MATCH_EXACT;
+}
+
 bool match_rules_is_pattern(const struct match_rules *r, int i)
 {
 	return !r->m[i].sel || selector_kind(r->m[i].sel) == SELECTOR_TEMPLATE;

@@ -70,6 +70,10 @@ const char *match_rules_text(const struct match_rules *r, int i);
 /* Draft-08's name of topic matcher i's type: "urlpattern" for a URL
  * pattern, else "exact". */
 const char *match_rules_type(const struct match_rules *r, int i);
+/* The syntax that rebuilds matcher i (0 <= i < ntopics + nallowed) from
+ * its text (match_rules_text) with the same meaning: a URL pattern, an
+ * RFC 6570 template, else an exact topic or "*". */
+enum match_syntax match_rules_syntax(const struct match_rules *r, int i);
 /* True when topic matcher i must be tried on every update (a template or
  * a URL pattern), false when it names one topic, or "*", for the index. */
 bool match_rules_is_pattern(const struct match_rules *r, int i);

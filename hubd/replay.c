@@ -77,6 +77,10 @@ static void page_cb(void *arg, enum store_status status, struct msg **msgs, int 
 
 static void query(struct replay *r)
 {
+	if (r->env->frozen) {
+		r->more = true; /* replay_kick asks */
+		return;
+	}
 	const struct match_rules *rules = r->rules;
 	const char *names[MSG_MAX_TOPICS];
 	bool priv = rules->nallowed > 0;
@@ -96,6 +100,7 @@ static void query(struct replay *r)
 		.filter_arg = rules,
 	};
 	r->inflight = true;
+	r->env->inflight++;
 	r->more = false;
 	r->again = false;
 	r->page_upto = r->upto;
@@ -147,12 +152,41 @@ struct replay *replay_start(struct replay_env *env, struct stream *s,
 	return r;
 }
 
+struct replay *replay_resume(struct replay_env *env, struct stream *s,
+			     const struct match_rules *rules, store_pos after, store_pos upto)
+{
+	if (after >= upto) {
+		stream_go_live(s);
+		return NULL;
+	}
+	struct replay *r = xcalloc(1, sizeof *r);
+	r->env = env;
+	r->s = stream_ref(s);
+	r->rules = rules;
+	r->upto = upto;
+	r->cursor = after;
+	query(r);
+	return r;
+}
+
+void replay_kick(struct replay *r)
+{
+	if (!r->inflight && !r->cancelled && r->more && wants_page(r))
+		query(r);
+}
+
+const char *replay_requested_id(const struct replay *r)
+{
+	return r->after_id ? r->after_id : "earliest";
+}
+
 static void page_cb(void *arg, enum store_status status, struct msg **msgs, int n,
 		    bool after_found, store_pos after_pos, bool has_more)
 {
 	struct replay *r = arg;
 	struct stream *s = r->s;
 	r->inflight = false;
+	r->env->inflight--;
 	if (r->cancelled || s->state != STREAM_REPLAYING || status != STORE_OK) {
 		for (int i = 0; i < n; i++)
 			msg_unref(msgs[i]);

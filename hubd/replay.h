@@ -27,6 +27,10 @@ struct replay_env {
 	size_t max_queue;    /* the streams' limit (stream_set_config) */
 	uint64_t replayed;   /* updates queued from history */
 	uint64_t delivered;  /* held-back live updates queued at the end */
+	/* A hand-over is being prepared: no replay asks the store for a page
+	 * (each waits, replay_kick resumes it); inflight counts the pages out. */
+	bool frozen;
+	int inflight;
 	/* The replay of s is over: the stream is live (or ending). The replay
 	 * frees itself after this returns; the owner forgets its pointer.
 	 * Not called for a replay that replay_start finished at once, nor
@@ -52,6 +56,18 @@ struct replay_env {
 struct replay *replay_start(struct replay_env *env, struct stream *s,
 			    const struct match_rules *rules, const char *last_event_id,
 			    store_pos upto, const char *upto_id);
+/* Resumes stream s, whose response is under way already (taken over from
+ * another hubd), after position after: every update after it up to upto
+ * that rules accept, then live. No header, no reset event. Returns the
+ * replay (as replay_start), or NULL when after >= upto (s is live). */
+struct replay *replay_resume(struct replay_env *env, struct stream *s,
+			     const struct match_rules *rules, store_pos after, store_pos upto);
+/* Asks for the page a replay waits for, if it waits for one (after
+ * env->frozen was cleared). */
+void replay_kick(struct replay *r);
+/* The Last-Event-ID a replay whose first page has not come back was
+ * started with ("earliest" for all). */
+const char *replay_requested_id(const struct replay *r);
 /* Live update m (committed after upto) for the replaying stream: held back
  * until the replay is done (a reference), unless the replay covers it
  * already. When the hold-back would pin more than max_queue / 2, it is

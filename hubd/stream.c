@@ -366,6 +366,26 @@ void stream_send_headers(struct stream *s, const char *last_id, bool reset,
 	buf_free(&b);
 }
 
+void stream_set_idle(struct stream *s, int64_t idle_ms)
+{
+	s->last_write_ms = mono_ms() - idle_ms;
+}
+
+void stream_take_over(struct stream *s, const void *carry, size_t len, int64_t idle_ms,
+		      bool ended)
+{
+	s->headers_sent = true;
+	stream_set_idle(s, idle_ms);
+	if (len > 0) {
+		outq_add_framed(&s->out, carry, len);
+		mark_dirty(s);
+	}
+	if (ended) {
+		s->state = STREAM_ENDING;
+		mark_dirty(s);
+	}
+}
+
 size_t stream_mem(const struct stream *s)
 {
 	return outq_mem(&s->out);

@@ -124,6 +124,15 @@ struct stream_extra *stream_extra(struct stream *s);
  * hubd-replay-reset event naming requested_id). */
 void stream_send_headers(struct stream *s, const char *last_id, bool reset,
 			 const char *requested_id);
+/* Counts idle_ms since the stream's last write (a stream taken over). */
+void stream_set_idle(struct stream *s, int64_t idle_ms);
+/* Takes over a response another hubd wrote until now (a live upgrade):
+ * queues its owed bytes (carry: framed already, copied), marks the header
+ * block sent, and counts idle_ms since its last write. ended: the carry
+ * holds the end of the response: the stream is ENDING and closes once it
+ * is written. */
+void stream_take_over(struct stream *s, const void *carry, size_t len, int64_t idle_ms,
+		      bool ended);
 /* Queues update m (by reference, no copy) unless it was queued already
  * (m->seq <= last_seq) or the stream is ending or closed. A live stream
  * that pins more than max_queue (what the socket could not take from

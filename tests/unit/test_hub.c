@@ -21,6 +21,7 @@
 
 #include "ctl_proto.h"
 #include "fcgi_decode.h"
+#include "handover.h"
 #include "hub.h"
 #include "match.h"
 #include "msg.h"
@@ -43,6 +44,7 @@ struct fixture {
 	struct hub *hub;
 	char dir[256];
 	char db[300];
+	char prefix[32]; /* Redis keys */
 };
 
 /* The store the cases run on now (see STORE_VARIANTS). */
@@ -50,6 +52,7 @@ enum store_kind { ON_MEMORY, ON_SQLITE, ON_REDIS };
 static enum store_kind on_store;
 static int redis_prefix_no; /* each Redis case its own keys */
 
+/* Opens the case's store: again on the same data when f has had one. */
 static void fixture_open_store(struct fixture *f)
 {
 	char err[512] = "";
@@ -57,9 +60,9 @@ static void fixture_open_store(struct fixture *f)
 		struct store_sqlite_config sc = {.path = f->db, .sync_full = false};
 		f->store = store_sqlite_open(f->base, &sc, err, sizeof err);
 	} else if (on_store == ON_REDIS) {
-		char prefix[32];
-		snprintf(prefix, sizeof prefix, "hub%d", ++redis_prefix_no);
-		struct store_redis_config rc = {.address = redis_addr, .prefix = prefix};
+		if (!f->prefix[0])
+			snprintf(f->prefix, sizeof f->prefix, "hub%d", ++redis_prefix_no);
+		struct store_redis_config rc = {.address = redis_addr, .prefix = f->prefix};
 		f->store = store_redis_open(f->base, &rc, err, sizeof err);
 	} else {
 		struct store_memory_config mc = {0};
@@ -171,10 +174,11 @@ static void peer_free(struct peer *p)
 	buf_free(&p->sse);
 }
 
-/* Subscribes a new peer to topic (and last_event_id, NULL for none);
- * returns hub_subscribe's status. */
-static int subscribe(struct fixture *f, struct peer *p, int mode, const char *topic,
-		     const char *last_event_id, const char *addr)
+/* Subscribes a new peer to topic (and last_event_id, NULL for none), the
+ * hub's end of the connection with a send buffer of sndbuf bytes (0: the
+ * default); returns hub_subscribe's status. */
+static int subscribe_sized(struct fixture *f, struct peer *p, int mode, const char *topic,
+			   const char *last_event_id, const char *addr, int sndbuf)
 {
 	memset(p, 0, sizeof *p);
 	p->mode = mode;
@@ -184,6 +188,8 @@ static int subscribe(struct fixture *f, struct peer *p, int mode, const char *to
 		exit(1);
 	}
 	p->fd = sv[0];
+	if (sndbuf > 0)
+		setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
 	const char *topics[1] = {topic};
 	struct hub_sub_request req = {
 		.fd = sv[1],
@@ -195,6 +201,12 @@ static int subscribe(struct fixture *f, struct peer *p, int mode, const char *to
 	};
 	char err[256];
 	return hub_subscribe(f->hub, &req, err, sizeof err);
+}
+
+static int subscribe(struct fixture *f, struct peer *p, int mode, const char *topic,
+		     const char *last_event_id, const char *addr)
+{
+	return subscribe_sized(f, p, mode, topic, last_event_id, addr, 0);
 }
 
 /* How many times needle occurs in the peer's response so far. */
@@ -626,6 +638,148 @@ static void test_feed_reset_ends_streams(void)
 	fixture_free(&f);
 }
 
+/* ---- hand-over (live upgrade) ------------------------------------------------ */
+
+/* Hands every stream of f's hub to a new hub on the same store, as a live
+ * upgrade does between two processes: replays frozen and quiet, each
+ * stream's record encoded and decoded again (handover.h) with a duplicate
+ * of its descriptor, the old store closed before the new one opens, the
+ * old hub forgetting its streams once the new one holds them. */
+struct exported {
+	struct buf records; /* u32 length, record; ... */
+	int fds[16];        /* duplicates of the streams' descriptors */
+	int n;
+	int carried;        /* records with owed bytes */
+	int not_started;    /* records of responses not started */
+};
+
+static void export_one(void *arg, int fd, const struct handover_stream *st)
+{
+	struct exported *e = arg;
+	struct buf rec = {0};
+	handover_stream_encode(st, &rec);
+	uint32_t len = (uint32_t)rec.len;
+	buf_add(&e->records, &len, sizeof len);
+	buf_add(&e->records, rec.p, rec.len);
+	buf_free(&rec);
+	CHECK(e->n < 16);
+	e->fds[e->n++] = dup(fd);
+	e->carried += st->carry.len > 0;
+	e->not_started += st->phase == HANDOVER_NOT_STARTED;
+}
+
+/* Returns how many records carried owed bytes; *not_started gets how
+ * many responses had not started. */
+static int hand_over(struct fixture *f, int *not_started)
+{
+	hub_freeze(f->hub, true);
+	CHECK(run_until(f, (bool (*)(void *))hub_quiet, f->hub));
+	struct exported e = {0};
+	hub_export(f->hub, export_one, &e);
+	struct hub *old = f->hub;
+	f->store->ops->close(f->store);
+	fixture_open_store(f);
+	f->hub = hub_new(f->base, &f->cfg, f->store);
+	size_t off = 0;
+	for (int i = 0; i < e.n; i++) {
+		uint32_t len;
+		memcpy(&len, e.records.p + off, sizeof len);
+		off += sizeof len;
+		struct handover_stream st;
+		char err[256];
+		CHECK(handover_stream_decode(e.records.p + off, len, &st, err, sizeof err) == 0);
+		off += len;
+		CHECK(hub_adopt(f->hub, e.fds[i], &st, NULL, err, sizeof err) == 0);
+		handover_stream_clear(&st);
+	}
+	hub_forget_streams(old);
+	hub_free(old);
+	buf_free(&e.records);
+	CHECK(stat_of(f, "streams_adopted") == e.n);
+	*not_started = e.not_started;
+	return e.carried;
+}
+
+static bool peer_has_all(void *arg)
+{
+	struct wait_events *w = arg;
+	return count_of(w->p, "\nid: ") >= w->n;
+}
+
+/* Streams taken over go on as if nothing happened: live ones in either
+ * framing, one whose reader stopped (its queue stopped inside a record,
+ * with updates waiting), one with nothing for it yet, one not started
+ * (its replay frozen before its first page): each gets every update
+ * exactly once, in order, in one response, well framed, with no reconnect;
+ * a stream ending is ended. */
+static void test_handover_streams(void)
+{
+	struct fixture f;
+	fixture_init(&f, NULL);
+	struct peer live, cgi, stalled, idle, late;
+	CHECK(subscribe(&f, &live, CTL_MODE_FCGI, "t", NULL, NULL) == 0);
+	CHECK(subscribe(&f, &cgi, CTL_MODE_CGI, "t", NULL, NULL) == 0);
+	CHECK(subscribe_sized(&f, &stalled, CTL_MODE_FCGI, "t", NULL, NULL, 4096) == 0);
+	CHECK(subscribe(&f, &idle, CTL_MODE_FCGI, "none", NULL, NULL) == 0);
+	/* The stalled reader's connection takes little (and it reads
+	 * nothing until the end): its queue stops inside a record. */
+	struct published r = {0};
+	char *big = malloc(30000);
+	memset(big, 'x', 29999);
+	big[29999] = '\0';
+	for (int i = 1; i <= 10; i++) {
+		char id[16];
+		snprintf(id, sizeof id, "a%d", i);
+		publish(&f, &r, id, "t", i % 3 ? "small" : big);
+	}
+	CHECK(run_until(&f, count_reached, &(struct wait_count){&r.n, 10}));
+	CHECK(run_until(&f, peer_has_all, &(struct wait_events){&live, 10}));
+	CHECK(run_until(&f, peer_has_all, &(struct wait_events){&cgi, 10}));
+	/* Frozen first: the late stream's replay asks for nothing. */
+	hub_freeze(f.hub, true);
+	CHECK(subscribe(&f, &late, CTL_MODE_FCGI, "t", "a3", NULL) == 0);
+	int not_started;
+	/* The stalled stream owes bytes (it stopped inside a record), and the
+	 * late one has not started: both paths are taken. */
+	CHECK(hand_over(&f, &not_started) >= 1 && not_started == 1);
+	r.n = 0;
+	for (int i = 11; i <= 20; i++) {
+		char id[16];
+		snprintf(id, sizeof id, "a%d", i);
+		publish(&f, &r, id, "t", i % 3 ? "small" : big);
+	}
+	CHECK(run_until(&f, count_reached, &(struct wait_count){&r.n, 10}));
+	for (int i = 0; i < 10; i++)
+		CHECK(r.status[i] == 200);
+	struct peer *all[] = {&live, &cgi, &stalled};
+	for (int i = 0; i < 3; i++) {
+		CHECK(run_until(&f, peer_has_all, &(struct wait_events){all[i], 20}));
+		CHECK_STR_EQ(ids_of(all[i]), "a1,a2,a3,a4,a5,a6,a7,a8,a9,a10,a11,a12,a13,a14,a15,"
+					     "a16,a17,a18,a19,a20");
+		CHECK(count_of(all[i], "Status: 200") == 1 && !all[i]->eof && !all[i]->ended);
+	}
+	CHECK(run_until(&f, peer_has_all, &(struct wait_events){&late, 17}));
+	CHECK_STR_EQ(ids_of(&late), "a4,a5,a6,a7,a8,a9,a10,a11,a12,a13,a14,a15,a16,a17,a18,a19,a20");
+	CHECK(count_of(&late, "Status: 200") == 1);
+	CHECK(count_of(&idle, "\nid: ") == 0 && count_of(&idle, "Status: 200") == 1 && !idle.eof);
+	/* The new hub serves them to the end: a clean shutdown ends each. */
+	bool done = false;
+	hub_shutdown(f.hub, 5000, set_flag, &done);
+	CHECK(run_until(&f, flag_set, &done));
+	struct peer *every[] = {&live, &stalled, &idle, &late};
+	for (int i = 0; i < 4; i++) {
+		CHECK(run_until(&f, peer_closed, every[i]));
+		CHECK(every[i]->ended);
+	}
+	free(big);
+	peer_free(&live);
+	peer_free(&cgi);
+	peer_free(&stalled);
+	peer_free(&idle);
+	peer_free(&late);
+	fixture_free(&f);
+}
+
 /* A case over the memory store; and over the memory store, then over
  * SQLite, then over Redis (a redis-server of this program's own: main). */
 #define MEMORY_VARIANT(fn)            \
@@ -662,6 +816,19 @@ MEMORY_VARIANT(test_store_failure_publish)
 MEMORY_VARIANT(test_store_failure_replay)
 MEMORY_VARIANT(test_replay_race_held)
 MEMORY_VARIANT(test_feed_reset_ends_streams)
+/* Cases that reopen the store: over SQLite and Redis. */
+#define REOPENED_STORE_VARIANTS(fn)   \
+	static void fn##_sqlite(void) \
+	{                             \
+		on_store = ON_SQLITE; \
+		fn();                 \
+	}                             \
+	static void fn##_redis(void)  \
+	{                             \
+		on_store = ON_REDIS;  \
+		fn();                 \
+	}
+REOPENED_STORE_VARIANTS(test_handover_streams)
 
 /* The cases over Redis need a redis-server: this program starts its own
  * (redis_server.h); without one installed they are skipped, loudly. */
@@ -677,7 +844,9 @@ int main(void)
 	  MEMORY_ONLY(test_store_failure_publish),
 	  MEMORY_ONLY(test_store_failure_replay),
 	  MEMORY_ONLY(test_replay_race_held),
-	  MEMORY_ONLY(test_feed_reset_ends_streams)};
+	  MEMORY_ONLY(test_feed_reset_ends_streams),
+	  {"test_handover_streams (sqlite)", test_handover_streams_sqlite},
+	  {"test_handover_streams (redis)", test_handover_streams_redis}};
 	static struct test_case_ runnable[sizeof cases / sizeof cases[0]];
 	size_t n = 0, skipped = 0;
 	bool redis = redis_server_installed();
