@@ -118,6 +118,10 @@ enum ctl_type {
 	CTL_METADATA = 7,
 	CTL_OK = 0x100,
 	CTL_ERROR = 0x101,
+	/* The hand-over between two hubds (handover_channel.h), never on a
+	 * client's connection: */
+	CTL_HV_STREAMS = 0x200, /* RECORD per stream, its descriptor beside */
+	CTL_HV_END = 0x201,     /* COUNT: the streams sent in all */
 };
 
 enum ctl_tag {
@@ -149,7 +153,9 @@ enum ctl_tag {
 	CTL_T_COOKIE = 26,
 	CTL_T_HUB_URL = 27,
 	CTL_T_THIRD_SEGMENT = 28,
-	CTL_T_MAX_ = 29
+	CTL_T_RECORD = 29, /* a hand-over record (handover.h) */
+	CTL_T_COUNT = 30,  /* u32 */
+	CTL_T_MAX_ = 31
 };
 
 /* AUTH_SOURCE: where the HTTP request carried its token. */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -22,6 +23,7 @@
 #include "ctl_proto.h"
 #include "fcgi_decode.h"
 #include "handover.h"
+#include "handover_channel.h"
 #include "hub.h"
 #include "match.h"
 #include "msg.h"
@@ -780,6 +782,155 @@ static void test_handover_streams(void)
 	fixture_free(&f);
 }
 
+/* ---- hand-over between two processes ---------------------------------------- */
+
+#define ACROSS_STREAMS 300 /* more than one batch of CTL_FDS_MAX */
+
+static bool readable(void *arg)
+{
+	struct pollfd p = {.fd = *(int *)arg, .events = POLLIN};
+	return poll(&p, 1, 0) == 1;
+}
+
+/* The new process: reads the database's path, receives the streams over
+ * chan, opens the store the former one closed, adopts them, publishes a3, a4, b3, b4, c3, c4, says so ('p')
+ * and serves until told to stop ('s'); then shuts down cleanly. Never
+ * returns. */
+static void take_over_child(int chan)
+{
+	struct handover_inbox in = {0};
+	char err[256], db[300] = "";
+	if (read(chan, db, sizeof db - 1) <= 0)
+		_exit(2);
+	if (handover_receive_streams(chan, &in, err, sizeof err) < 0 || in.n != ACROSS_STREAMS) {
+		fprintf(stderr, "child: receiving: %s (%d streams)\n", err, in.n);
+		_exit(2);
+	}
+	struct fixture g;
+	memset(&g, 0, sizeof g);
+	snprintf(g.db, sizeof g.db, "%s", db);
+	g.base = event_base_new();
+	settings_defaults(&g.cfg);
+	g.cfg.retry_lo_ms = g.cfg.retry_hi_ms = 0;
+	fixture_open_store(&g);
+	g.hub = hub_new(g.base, &g.cfg, g.store);
+	for (int i = 0; i < in.n; i++) {
+		int fd = in.fds[i];
+		in.fds[i] = -1;
+		if (hub_adopt(g.hub, fd, &in.streams[i], NULL, err, sizeof err) < 0) {
+			fprintf(stderr, "child: adopting: %s\n", err);
+			_exit(3);
+		}
+	}
+	handover_inbox_clear(&in);
+	publish_n(&g, "a", 3, 2, "t0");
+	publish_n(&g, "b", 3, 2, "t1");
+	publish_n(&g, "c", 3, 2, "t2");
+	CHECK(write(chan, "p", 1) == 1);
+	CHECK(run_until(&g, readable, &chan));
+	bool done = false;
+	hub_shutdown(g.hub, 5000, set_flag, &done);
+	CHECK(run_until(&g, flag_set, &done));
+	g.store->ops->close(g.store);
+	hub_free(g.hub);
+	event_base_free(g.base);
+	settings_free(&g.cfg);
+	_exit(test_failures_ ? 1 : 0);
+}
+
+struct peers_wait {
+	struct peer *p;
+	int n, events;
+};
+
+static bool all_have(void *arg)
+{
+	struct peers_wait *w = arg;
+	for (int i = 0; i < w->n; i++)
+		if (count_of(&w->p[i], "\nid: ") < w->events)
+			return false;
+	return true;
+}
+
+static bool all_closed(void *arg)
+{
+	struct peers_wait *w = arg;
+	for (int i = 0; i < w->n; i++)
+		if (!peer_closed(&w->p[i]))
+			return false;
+	return true;
+}
+
+/* The real thing, short of the control socket: a second process, forked
+ * before any stream exists, gets 300 streams (two batches of
+ * descriptors) over a SEQPACKET connection, opens the SQLite store this
+ * one closed, and serves them on. The streams differ (three topics, two
+ * framings), so a descriptor paired with another's record shows; every
+ * stream gets its topic's four updates exactly once, in order, in the one
+ * response it had, and the new process ends them cleanly. */
+static void test_handover_across_processes(void)
+{
+	/* Forked first: SQLite's state must not cross a fork (hubd execs). */
+	int chan[2];
+	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan) == 0);
+	fflush(stdout);
+	pid_t child = fork();
+	CHECK(child >= 0);
+	if (child == 0) {
+		close(chan[0]);
+		take_over_child(chan[1]);
+	}
+	close(chan[1]);
+	struct fixture f;
+	fixture_init(&f, NULL);
+	CHECK(write(chan[0], f.db, strlen(f.db)) == (ssize_t)strlen(f.db));
+	struct peer *peers = calloc(ACROSS_STREAMS, sizeof *peers);
+	for (int i = 0; i < ACROSS_STREAMS; i++)
+		CHECK(subscribe(&f, &peers[i], i % 2 ? CTL_MODE_CGI : CTL_MODE_FCGI,
+				(const char *[]){"t0", "t1", "t2"}[i % 3], NULL, NULL) == 0);
+	publish_n(&f, "a", 1, 2, "t0");
+	publish_n(&f, "b", 1, 2, "t1");
+	publish_n(&f, "c", 1, 2, "t2");
+	struct peers_wait w = {peers, ACROSS_STREAMS, 2};
+	CHECK(run_until(&f, all_have, &w));
+	hub_freeze(f.hub, true);
+	CHECK(run_until(&f, (bool (*)(void *))hub_quiet, f.hub));
+	f.store->ops->close(f.store);
+	f.store = NULL;
+	char err[256] = "";
+	int sent = handover_send_streams(chan[0], f.hub, err, sizeof err);
+	CHECK(sent == ACROSS_STREAMS);
+	if (sent != ACROSS_STREAMS)
+		fprintf(stderr, "sending: %s\n", err);
+	hub_forget_streams(f.hub);
+	/* The child published the rest and serves it. */
+	CHECK(run_until(&f, readable, &chan[0]));
+	char c = 0;
+	CHECK(read(chan[0], &c, 1) == 1 && c == 'p');
+	w.events = 4;
+	CHECK(run_until(&f, all_have, &w));
+	int right = 0;
+	for (int i = 0; i < ACROSS_STREAMS; i++) {
+		static const char *const want[] = {"a1,a2,a3,a4", "b1,b2,b3,b4", "c1,c2,c3,c4"};
+		right += strcmp(ids_of(&peers[i]), want[i % 3]) == 0 &&
+			 count_of(&peers[i], "Status: 200") == 1 && !peers[i].eof;
+	}
+	CHECK(right == ACROSS_STREAMS);
+	CHECK(write(chan[0], "s", 1) == 1);
+	CHECK(run_until(&f, all_closed, &w));
+	int ended = 0;
+	for (int i = 0; i < ACROSS_STREAMS; i += 2)
+		ended += peers[i].ended;
+	CHECK(ended == ACROSS_STREAMS / 2);
+	int status = -1;
+	CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	for (int i = 0; i < ACROSS_STREAMS; i++)
+		peer_free(&peers[i]);
+	free(peers);
+	close(chan[0]);
+	fixture_free(&f);
+}
+
 /* A case over the memory store; and over the memory store, then over
  * SQLite, then over Redis (a redis-server of this program's own: main). */
 #define MEMORY_VARIANT(fn)            \
@@ -829,6 +980,11 @@ MEMORY_VARIANT(test_feed_reset_ends_streams)
 		fn();                 \
 	}
 REOPENED_STORE_VARIANTS(test_handover_streams)
+static void test_handover_across_processes_sqlite(void)
+{
+	on_store = ON_SQLITE;
+	test_handover_across_processes();
+}
 
 /* The cases over Redis need a redis-server: this program starts its own
  * (redis_server.h); without one installed they are skipped, loudly. */
@@ -846,7 +1002,8 @@ int main(void)
 	  MEMORY_ONLY(test_replay_race_held),
 	  MEMORY_ONLY(test_feed_reset_ends_streams),
 	  {"test_handover_streams (sqlite)", test_handover_streams_sqlite},
-	  {"test_handover_streams (redis)", test_handover_streams_redis}};
+	  {"test_handover_streams (redis)", test_handover_streams_redis},
+	  {"test_handover_across_processes (sqlite)", test_handover_across_processes_sqlite}};
 	static struct test_case_ runnable[sizeof cases / sizeof cases[0]];
 	size_t n = 0, skipped = 0;
 	bool redis = redis_server_installed();
