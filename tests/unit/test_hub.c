@@ -793,9 +793,9 @@ static bool readable(void *arg)
 }
 
 /* The new process: reads the database's path, receives the streams over
- * chan, opens the store the former one closed, adopts them, publishes a3, a4, b3, b4, c3, c4, says so ('p')
- * and serves until told to stop ('s'); then shuts down cleanly. Never
- * returns. */
+ * chan, opens the store the former one closed, adopts them, publishes
+ * a3, a4, b3, b4, c3 and c4, says so ('p') and serves until told to stop
+ * ('s'); then shuts down cleanly. Never returns. */
 static void take_over_child(int chan)
 {
 	struct handover_inbox in = {0};
