@@ -121,6 +121,18 @@ static void finish(struct replay *r)
 	replay_free(r);
 }
 
+/* A replay of s up to upto, holding a reference on s; no query yet. */
+static struct replay *replay_new(struct replay_env *env, struct stream *s,
+				 const struct match_rules *rules, store_pos upto)
+{
+	struct replay *r = xcalloc(1, sizeof *r);
+	r->env = env;
+	r->s = stream_ref(s);
+	r->rules = rules;
+	r->upto = upto;
+	return r;
+}
+
 struct replay *replay_start(struct replay_env *env, struct stream *s,
 			    const struct match_rules *rules, const char *last_event_id,
 			    store_pos upto, const char *upto_id)
@@ -140,11 +152,7 @@ struct replay *replay_start(struct replay_env *env, struct stream *s,
 		stream_go_live(s);
 		return NULL;
 	}
-	struct replay *r = xcalloc(1, sizeof *r);
-	r->env = env;
-	r->s = stream_ref(s);
-	r->rules = rules;
-	r->upto = upto;
+	struct replay *r = replay_new(env, s, rules, upto);
 	r->header_last_id = xstrdup(header_id);
 	if (!earliest)
 		r->after_id = xstrdup(last_event_id);
@@ -159,11 +167,7 @@ struct replay *replay_resume(struct replay_env *env, struct stream *s,
 		stream_go_live(s);
 		return NULL;
 	}
-	struct replay *r = xcalloc(1, sizeof *r);
-	r->env = env;
-	r->s = stream_ref(s);
-	r->rules = rules;
-	r->upto = upto;
+	struct replay *r = replay_new(env, s, rules, upto);
 	r->cursor = after;
 	query(r);
 	return r;

@@ -939,8 +939,8 @@ static void test_handover_across_processes(void)
 		on_store = ON_MEMORY; \
 		fn();                 \
 	}
-#define STORE_VARIANTS(fn)            \
-	MEMORY_VARIANT(fn)            \
+/* Over SQLite and Redis only (cases that reopen the store). */
+#define REOPENED_STORE_VARIANTS(fn)   \
 	static void fn##_sqlite(void) \
 	{                             \
 		on_store = ON_SQLITE; \
@@ -951,6 +951,7 @@ static void test_handover_across_processes(void)
 		on_store = ON_REDIS;  \
 		fn();                 \
 	}
+#define STORE_VARIANTS(fn) MEMORY_VARIANT(fn) REOPENED_STORE_VARIANTS(fn)
 #define EVERY_STORE(fn) {#fn " (memory)", fn##_memory}, {#fn " (sqlite)", fn##_sqlite}, \
 		 {#fn " (redis)", fn##_redis}
 /* A case of the memory store alone (its hooks). */
@@ -967,18 +968,6 @@ MEMORY_VARIANT(test_store_failure_publish)
 MEMORY_VARIANT(test_store_failure_replay)
 MEMORY_VARIANT(test_replay_race_held)
 MEMORY_VARIANT(test_feed_reset_ends_streams)
-/* Cases that reopen the store: over SQLite and Redis. */
-#define REOPENED_STORE_VARIANTS(fn)   \
-	static void fn##_sqlite(void) \
-	{                             \
-		on_store = ON_SQLITE; \
-		fn();                 \
-	}                             \
-	static void fn##_redis(void)  \
-	{                             \
-		on_store = ON_REDIS;  \
-		fn();                 \
-	}
 REOPENED_STORE_VARIANTS(test_handover_streams)
 static void test_handover_across_processes_sqlite(void)
 {
